@@ -1,0 +1,33 @@
+"""Outreach: a self-hosted, segmented newsletter engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from outreach.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["create_app", "ROOT"]
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the Flask application; no migrations, no network, no worker threads."""
+    settings = settings or Settings.from_env(**overrides)
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "templates" / "static"),
+        instance_path=str(settings.instance_path),
+    )
+    app.config.update(settings.flask_config())
+    app.extensions["outreach.settings"] = settings
+
+    from outreach import db, web
+
+    db.init_app(app, settings)
+    web.init_app(app)
+    return app

@@ -1,0 +1,79 @@
+"""The admin interface: login, dashboard, and each area's pages."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from outreach.admin.service import authenticate
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.db import get_session
+from outreach.errors import AuthenticationError
+from outreach.groups.service import list_groups
+from outreach.ops.service import last_heartbeat
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+PUBLIC_ENDPOINTS = {"admin.login"}
+
+
+@bp.before_request
+def _require_login() -> Any:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after login; anything else goes to the dashboard."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") \
+                and not target.startswith("//") and "\\" not in target:
+            return target
+    return url_for("admin.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Sign in with address and password."""
+    if request.method == "POST":
+        session = get_session()
+        try:
+            user = authenticate(session, request.form.get("email", ""),
+                                request.form.get("password", ""))
+        except AuthenticationError as exc:
+            return render_template("admin/login.html", error=exc.message), 401
+        session.commit()
+        login_user(user)
+        return redirect(safe_next(request.args.get("next")))
+    return render_template("admin/login.html", error=None)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Any:
+    """Sign out."""
+    logout_user()
+    flash("Signed out.")
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+def dashboard() -> Any:
+    """Counts by status, groups and the last worker heartbeat."""
+    session = get_session()
+    counts = dict(session.execute(
+        sa.select(Contact.status, sa.func.count()).group_by(Contact.status)).tuples().all())
+    return render_template(
+        "admin/dashboard.html",
+        counts={s.value: counts.get(s, 0) for s in ContactStatus},
+        total=sum(counts.values()),
+        groups=list_groups(session),
+        heartbeat=last_heartbeat(session),
+    )

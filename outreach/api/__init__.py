@@ -1,0 +1,72 @@
+"""The JSON API at /api/v1, described by a generated OpenAPI 3 document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from outreach.errors import AuthenticationError
+
+API_PREFIX = "/api/v1"
+
+
+class OutreachApi(Api):
+    """flask-smorest's Api with Outreach's JSON error shape."""
+
+    def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
+        code = (error.name or "error").lower().replace(" ", "_")
+        body: dict[str, Any] = {"code": code, "message": error.description}
+        messages = getattr(error, "data", {}).get("messages") if hasattr(error, "data") else None
+        if messages:
+            location, fields = next(iter(messages.items()))
+            if isinstance(fields, dict) and fields:
+                field, problems = next(iter(fields.items()))
+                body["field"] = field
+                body["message"] = f"{field}: {'; '.join(map(str, _flatten(problems)))}"
+            body["code"] = "invalid"
+        return jsonify(error=body), error.code
+
+
+def _flatten(problems: Any) -> list[Any]:
+    if isinstance(problems, dict):
+        return [f"{k}: {'; '.join(map(str, _flatten(v)))}" for k, v in problems.items()]
+    return list(problems) if isinstance(problems, list) else [problems]
+
+
+def require_token() -> None:
+    """Authenticate the bearer token of an API request (every API blueprint calls this)."""
+    from outreach.admin.service import user_for_token
+    from outreach.db import get_session
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("send 'Authorization: Bearer <token>' (outreach admin token)")
+    session = get_session()
+    g.api_user = user_for_token(session, token.strip())
+    session.commit()
+
+
+def init_api(app: Flask) -> None:
+    """Register the API blueprints and the OpenAPI document."""
+    from outreach.api.contacts import blp as contacts_blp
+    from outreach.api.groups import blp as groups_blp
+    from outreach.web import csrf
+
+    app.config.update(
+        API_TITLE="Outreach API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = OutreachApi(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
+    for blp in (contacts_blp, groups_blp):
+        blp.before_request(require_token)
+        csrf.exempt(blp)
+        api.register_blueprint(blp)
+    app.extensions["outreach.api"] = api

@@ -1,0 +1,50 @@
+"""The dramatiq broker, built from OUTREACH_BROKER_URL before any actor is imported."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from outreach.errors import ConfigurationError
+
+_configured: dramatiq.Broker | None = None
+
+
+def build_broker(url: str) -> dramatiq.Broker:
+    """A broker for `memory://`, `redis://` or `amqp://` URLs."""
+    if url.startswith("memory://"):
+        broker: dramatiq.Broker = StubBroker()
+        broker.emit_after("process_boot")
+        return broker
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=url)
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=url)
+    raise ConfigurationError(
+        f"OUTREACH_BROKER_URL: {url!r} is not memory://, redis:// or amqp://"
+    )
+
+
+def configure_broker(url: str) -> dramatiq.Broker:
+    """Build the broker and make it dramatiq's global one (once per process)."""
+    global _configured
+    if _configured is None:
+        _configured = build_broker(url)
+        dramatiq.set_broker(_configured)
+    return _configured
+
+
+def is_embedded(broker: dramatiq.Broker) -> bool:
+    """True for the in-process broker, whose workers must run inside this process."""
+    return isinstance(broker, StubBroker)
+
+
+def start_embedded_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
+    """Start worker threads in this process (embedded mode)."""
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    return worker

@@ -1,0 +1,117 @@
+"""Settings read from OUTREACH_* environment variables (and a .env file)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from outreach.errors import ConfigurationError
+
+DEFAULT_INSTANCE = Path("instance")
+
+
+def _secret_from_instance(instance: Path) -> str:
+    """Read the secret key generated once into instance/, creating it on first use."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of PRODUCT.md, with the embedded defaults."""
+
+    instance_path: Path = DEFAULT_INSTANCE
+    database_url: str = ""
+    broker_url: str = "memory://"
+    smtp_url: str = ""
+    base_url: str = "http://127.0.0.1:5000"
+    secret_key: str = ""
+    send_rate: float = 0.0
+    worker_threads: int = 4
+    confirm_token_hours: int = 48
+    pending_retention_days: int = 14
+    testing: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from .env then the environment (the environment wins), then overrides."""
+        env: dict[str, str | None] = {**dotenv_values(".env"), **os.environ}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"OUTREACH_{f.name.upper()}")
+            if raw is None or raw == "" or f.name == "extra":
+                continue
+            values[f.name] = _coerce(f.name, raw, f.type)
+        values.update(overrides)
+        return cls(**values).resolved()
+
+    def resolved(self) -> Settings:
+        """Fill the defaults that depend on the instance folder."""
+        instance = Path(self.instance_path).resolve()
+        database_url = self.database_url or f"sqlite:///{instance / 'outreach.db'}"
+        smtp_url = self.smtp_url or f"maildir://{instance / 'outbox'}"
+        secret = self.secret_key or _secret_from_instance(instance)
+        return replace(
+            self,
+            instance_path=instance,
+            database_url=_explicit_driver(database_url),
+            smtp_url=smtp_url,
+            secret_key=secret,
+            base_url=self.base_url.rstrip("/"),
+        )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are marked Secure whenever the public URL is HTTPS."""
+        return self.base_url.startswith("https://")
+
+    def flask_config(self) -> dict[str, Any]:
+        """The Flask settings derived from these."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "TESTING": self.testing,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.secure_cookies,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SECURE": self.secure_cookies,
+            "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+            "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        }
+
+
+def _coerce(name: str, raw: str, kind: Any) -> Any:
+    kind = str(kind)
+    try:
+        if "Path" in kind:
+            return Path(raw)
+        if "bool" in kind:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if "int" in kind:
+            return int(raw)
+        if "float" in kind:
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"OUTREACH_{name.upper()}: {raw!r} is not a {kind}") from exc
+    return raw
+
+
+def _explicit_driver(url: str) -> str:
+    """SQLAlchemy 2.1 wants the psycopg driver spelled out."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

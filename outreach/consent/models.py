@@ -1,0 +1,85 @@
+"""The append-only consent ledger and the notice versions it cites."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from outreach.db import Base, UTCDateTime, str_enum, utcnow
+
+
+class Purpose(enum.StrEnum):
+    """What a consent is for."""
+
+    NEWSLETTER = "newsletter"
+    OPEN_TRACKING = "open_tracking"
+    CLICK_TRACKING = "click_tracking"
+
+
+class ConsentAction(enum.StrEnum):
+    """What happened to a consent."""
+
+    GIVEN = "given"
+    CONFIRMED = "confirmed"
+    WITHDRAWN = "withdrawn"
+
+
+class NoticeVersion(Base):
+    """An immutable version of the privacy notice, stored once and cited by hash."""
+
+    __tablename__ = "notice_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    controller: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    first_layer: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    full_text: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsentEvent(Base):
+    """One event of the consent ledger; never updated in place."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (sa.Index("ix_consent_events_contact_purpose", "contact_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    purpose: Mapped[Purpose] = mapped_column(str_enum(Purpose, "consent_purpose"))
+    action: Mapped[ConsentAction] = mapped_column(str_enum(ConsentAction, "consent_action"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(500))
+    source: Mapped[str] = mapped_column(sa.String(1000))
+    notice_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notice_versions.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmation_ip: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+@sa.event.listens_for(ConsentEvent, "before_update")
+def _refuse_update(_mapper: Any, _connection: Any, target: ConsentEvent) -> None:
+    raise RuntimeError(f"consent event {target.id} is append-only")
+
+
+class Setting(Base):
+    """A named setting edited from the admin interface (controller identity, notices)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(sa.JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class UsedToken(Base):
+    """A single-use token that has been spent (its id, never the token)."""
+
+    __tablename__ = "used_tokens"
+
+    jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(sa.String(40))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,337 @@
+"""CSV import: stream rows, validate each, merge into the database chunk by chunk."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
+from outreach.contacts.fields import PROFILE_FIELDS, clean_attribute_value, clean_profile
+from outreach.contacts.identity import email_hmac, normalize_email
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.db import utcnow
+from outreach.delivery.models import Suppression
+from outreach.errors import ImportFileError, ValidationError
+from outreach.groups.models import Group, GroupKind, GroupMembership
+from outreach.groups.service import group_key, sector_group_ids
+
+CHUNK = 2000
+MAX_CELL = 2 * 1024 * 1024  # bigger cells are read (then refused per row), not a file error
+MAX_REPORTED = 1000
+_ATTRIBUTE = re.compile(r"[^a-z0-9_]+")
+
+csv.field_size_limit(MAX_CELL)
+
+
+@dataclass
+class ImportReport:
+    """What an import did, row by row where something went wrong."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    invalid: int = 0
+    groups_created: list[str] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def problem(self, kind: str, row: int, column: str | None, reason: str) -> None:
+        """Count a skipped or invalid row and keep its details (the first MAX_REPORTED)."""
+        setattr(self, kind, getattr(self, kind) + 1)
+        if len(self.problems) < MAX_REPORTED:
+            self.problems.append({"row": row, "kind": kind, "column": column, "reason": reason})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary document printed by --json and returned by the API."""
+        return {
+            "rows": self.rows, "created": self.created, "updated": self.updated,
+            "unchanged": self.unchanged, "skipped": self.skipped, "invalid": self.invalid,
+            "groups_created": self.groups_created, "problems": self.problems,
+        }
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read the file and what the rows mean."""
+
+    source: str
+    status: ContactStatus = ContactStatus.PENDING
+    sector_column: str = "sector"
+    file_name: str = "upload.csv"
+
+
+@dataclass
+class _Row:
+    number: int
+    email: str
+    key: str
+    profile: dict[str, Any]
+    attributes: dict[str, Any]
+
+
+class ColumnMap:
+    """Which header column feeds which contact field."""
+
+    def __init__(self, header: list[str] | None, options: ImportOptions) -> None:
+        if not header:
+            raise ImportFileError(f"{options.file_name}: the file is empty (no header row)")
+        names = [(h or "").strip() for h in header]
+        lowered = [n.lower() for n in names]
+        if "email" not in lowered:
+            found = ", ".join(repr(n) for n in names) or "nothing"
+            raise ImportFileError(
+                f"{options.file_name}: line 1: no 'email' column in the header (found {found})",
+                field="email",
+            )
+        sector = options.sector_column.strip().lower()
+        self.fields: dict[str, str] = {}
+        self.attributes: dict[str, str] = {}
+        for name, low in zip(names, lowered, strict=True):
+            target = "sector" if low == sector else low
+            if target == "email" or target in PROFILE_FIELDS:
+                self.fields.setdefault(target, name)
+            elif name:
+                self.attributes[name] = _attribute_name(name, options.file_name)
+        self.email = self.fields.pop("email")
+
+
+def _attribute_name(column: str, file_name: str) -> str:
+    name = _ATTRIBUTE.sub("_", column.strip().lower()).strip("_")
+    if not name or not (name[0].isalpha() or name[0] == "_"):
+        raise ImportFileError(
+            f"{file_name}: line 1: column {column!r} cannot be used as an attribute name",
+            field=column,
+        )
+    return name[:63]
+
+
+def read_rows(
+    stream: IO[bytes], options: ImportOptions, report: ImportReport
+) -> Iterator[_Row]:
+    """Valid rows of a CSV byte stream; invalid ones go into the report."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text)
+    try:
+        columns = ColumnMap(reader.fieldnames, options)  # type: ignore[arg-type]
+        for number, record in enumerate(reader, start=2):
+            report.rows += 1
+            row = _parse(number, record, columns, report)
+            if row is not None:
+                yield row
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"{options.file_name}: line {reader.line_num + 1}: not UTF-8 text ({exc.reason})"
+        ) from exc
+    except csv.Error as exc:
+        raise ImportFileError(f"{options.file_name}: line {reader.line_num}: {exc}") from exc
+
+
+def _parse(number: int, record: dict[str | None, Any], columns: ColumnMap,
+           report: ImportReport) -> _Row | None:
+    if None in record:
+        report.problem("invalid", number, None, "more cells than header columns")
+        return None
+    try:
+        email, key = normalize_email(record.get(columns.email) or "")
+        profile = clean_profile({f: record.get(c) for f, c in columns.fields.items()})
+        attributes = {}
+        for column, name in columns.attributes.items():
+            value = record.get(column)
+            if value:
+                attributes[name] = clean_attribute_value(column, value)
+    except ValidationError as exc:
+        column = columns.email if exc.field == "email" else columns.fields.get(
+            exc.field or "", exc.field)
+        report.problem("invalid", number, column, exc.message)
+        return None
+    return _Row(number, email, key, profile, attributes)
+
+
+def _merge_duplicates(rows: list[_Row]) -> list[_Row]:
+    """One row per address; later non-empty values win."""
+    merged: dict[str, _Row] = {}
+    for row in rows:
+        first = merged.get(row.key)
+        if first is None:
+            merged[row.key] = row
+            continue
+        first.profile.update({k: v for k, v in row.profile.items() if v})
+        first.attributes.update(row.attributes)
+    return list(merged.values())
+
+
+class ContactImporter:
+    """Merges validated rows into the database, a chunk at a time."""
+
+    def __init__(self, session: Session, options: ImportOptions, report: ImportReport,
+                 secret: str) -> None:
+        self.session = session
+        self.options = options
+        self.report = report
+        self.secret = secret
+        self.sector_ids: dict[str, int] = {}
+        self.source = f"import:{options.file_name} ({options.source})"
+
+    def run(self, rows: Iterator[_Row], checkpoint: Callable[[], None]) -> None:
+        """Import every row, calling `checkpoint` after each chunk."""
+        chunk: list[_Row] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= CHUNK:
+                self.merge(chunk)
+                checkpoint()
+                chunk = []
+        if chunk:
+            self.merge(chunk)
+            checkpoint()
+
+    def merge(self, rows: list[_Row]) -> None:
+        """Create or update the contacts of one chunk."""
+        rows = self._drop_suppressed(_merge_duplicates(rows))
+        self._ensure_sectors(rows)
+        existing = self._existing({r.key for r in rows})
+        new = [r for r in rows if r.key not in existing]
+        created = self._create(new)
+        confirmed = [created[r.key] for r in new] if self._subscribing else []
+        confirmed += self._update([r for r in rows if r.key in existing], existing)
+        self._record_consent(confirmed)
+
+    @property
+    def _subscribing(self) -> bool:
+        return self.options.status is ContactStatus.SUBSCRIBED
+
+    def _drop_suppressed(self, rows: list[_Row]) -> list[_Row]:
+        hashes = {email_hmac(self.secret, r.key): r for r in rows}
+        found = self.session.execute(
+            sa.select(Suppression.email_hmac, Suppression.reason).where(
+                Suppression.email_hmac.in_(hashes)
+            )
+        ).tuples().all()
+        dropped = set()
+        for digest, reason in found:
+            row = hashes[digest]
+            dropped.add(row.key)
+            self.report.problem(
+                "skipped", row.number, "email",
+                f"address is suppressed ({reason}); only a fresh double opt-in lifts it",
+            )
+        return [r for r in rows if r.key not in dropped]
+
+    def _ensure_sectors(self, rows: list[_Row]) -> None:
+        names = {r.profile["sector"] for r in rows if r.profile.get("sector")}
+        missing = {n for n in names if group_key(n) not in self.sector_ids}
+        if not missing:
+            return
+        before = set(self.session.scalars(
+            sa.select(Group.name_key).where(Group.kind == GroupKind.SECTOR)))
+        self.sector_ids.update(sector_group_ids(self.session, missing))
+        self.report.groups_created += sorted(
+            " ".join(n.split()) for n in missing if group_key(n) not in before)
+
+    def _existing(self, keys: set[str]) -> dict[str, sa.Row[Any]]:
+        columns = [Contact.id, Contact.email_key, Contact.email, Contact.status,
+                   Contact.attributes, *(getattr(Contact, f) for f in PROFILE_FIELDS)]
+        result = self.session.execute(sa.select(*columns).where(Contact.email_key.in_(keys)))
+        return {row.email_key: row for row in result}
+
+    def _create(self, rows: list[_Row]) -> dict[str, int]:
+        if not rows:
+            return {}
+        now = utcnow()
+        values = [
+            {"email": r.email, "email_key": r.key, "first_name": "", "last_name": "",
+             "organization": "", "language": "", "sector": None, **r.profile,
+             "attributes": r.attributes, "status": self.options.status,
+             "source": self.source[:500], "created_at": now, "updated_at": now}
+            for r in rows
+        ]
+        result = self.session.execute(
+            sa.insert(Contact).returning(Contact.id, Contact.email_key), values
+        )
+        ids = dict((key, cid) for cid, key in result.tuples().all())
+        self._add_sector_memberships({ids[r.key]: r.profile.get("sector") for r in rows})
+        self.report.created += len(rows)
+        return ids
+
+    def _update(self, rows: list[_Row], existing: dict[str, sa.Row[Any]]) -> list[int]:
+        changes: list[dict[str, Any]] = []
+        moved: dict[int, str | None] = {}
+        confirmed: list[int] = []
+        for row in rows:
+            current = existing[row.key]
+            change = _changes(current, row)
+            if self._subscribing and current.status is ContactStatus.PENDING:
+                change["status"] = ContactStatus.SUBSCRIBED
+                confirmed.append(current.id)
+            if "sector" in change:
+                moved[current.id] = change["sector"]
+            if change:
+                changes.append({"id": current.id, **change, "updated_at": utcnow()})
+            else:
+                self.report.unchanged += 1
+        if changes:
+            self.session.execute(sa.update(Contact), changes)
+        self.report.updated += len(changes)
+        if moved:
+            self.session.execute(sa.delete(GroupMembership).where(
+                GroupMembership.contact_id.in_(moved),
+                GroupMembership.group_id.in_(
+                    sa.select(Group.id).where(Group.kind == GroupKind.SECTOR))))
+            self._add_sector_memberships(moved)
+        return confirmed
+
+    def _add_sector_memberships(self, sectors: dict[int, str | None]) -> None:
+        values = [{"group_id": self.sector_ids[group_key(s)], "contact_id": cid,
+                   "created_at": utcnow()} for cid, s in sectors.items() if s]
+        if values:
+            self.session.execute(sa.insert(GroupMembership), values)
+
+    def _record_consent(self, contact_ids: list[int]) -> None:
+        if not contact_ids:
+            return
+        now = utcnow()
+        self.session.execute(sa.insert(ConsentEvent), [
+            {"contact_id": cid, "purpose": Purpose.NEWSLETTER, "action": ConsentAction.CONFIRMED,
+             "occurred_at": now, "ip": None, "user_agent": None, "source": self.source[:1000],
+             "notice_version_id": None, "confirmed_at": now, "confirmation_ip": None}
+            for cid in contact_ids
+        ])
+
+
+def _changes(current: sa.Row[Any], row: _Row) -> dict[str, Any]:
+    """Fields whose imported value differs; empty cells never erase stored values."""
+    change = {f: v for f, v in row.profile.items() if v and v != getattr(current, f)}
+    if row.email != current.email and row.email.lower() == current.email_key:
+        change["email"] = row.email
+    attributes = {**(current.attributes or {}), **row.attributes}
+    if attributes != (current.attributes or {}):
+        change["attributes"] = attributes
+    return change
+
+
+def import_csv(
+    session: Session,
+    stream: IO[bytes],
+    options: ImportOptions,
+    *,
+    secret: str,
+    checkpoint: Callable[[], None] | None = None,
+) -> ImportReport:
+    """Import a CSV byte stream; the caller owns the transaction (`checkpoint` per chunk)."""
+    if not options.source.strip():
+        raise ValidationError("--source is required: say where these contacts came from",
+                              field="source")
+    if options.status not in (ContactStatus.PENDING, ContactStatus.SUBSCRIBED):
+        raise ValidationError("status must be pending or subscribed", field="status")
+    report = ImportReport()
+    importer = ContactImporter(session, options, report, secret)
+    importer.run(read_rows(stream, options, report), checkpoint or session.flush)
+    return report

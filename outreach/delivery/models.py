@@ -1,0 +1,74 @@
+"""The delivery ledger: one row per (campaign, contact)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from outreach.db import Base, UTCDateTime, str_enum, utcnow
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one message stands."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SKIPPED = "skipped"
+
+
+class Delivery(Base):
+    """One recipient of one campaign; contact_id becomes NULL when the contact is erased."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "contact_id"),
+        sa.Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+        sa.Index("ix_deliveries_campaign_group", "campaign_id", "group_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    variant_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("variants.id", ondelete="SET NULL")
+    )
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("groups.id", ondelete="SET NULL"))
+    group_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    status: Mapped[DeliveryStatus] = mapped_column(
+        str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
+    )
+    skip_reason: Mapped[str | None] = mapped_column(sa.String(100))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    message_id: Mapped[str | None] = mapped_column(sa.String(255))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tracking_opens: Mapped[bool] = mapped_column(default=False)
+    tracking_clicks: Mapped[bool] = mapped_column(default=False)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_open_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_open_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    human_opens: Mapped[int] = mapped_column(default=0)
+    machine_opens: Mapped[int] = mapped_column(default=0)
+    clicks: Mapped[int] = mapped_column(default=0)
+    machine_clicks: Mapped[int] = mapped_column(default=0)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Suppression(Base):
+    """An address never to be mailed, keyed by an HMAC of the normalized address."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hmac: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    reason: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

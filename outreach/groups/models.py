@@ -1,0 +1,48 @@
+"""Groups: sectors (derived from contacts) and hand-made affinity groups."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from outreach.db import Base, UTCDateTime, str_enum, utcnow
+
+
+class GroupKind(enum.StrEnum):
+    """How membership is decided."""
+
+    SECTOR = "sector"
+    AFFINITY = "affinity"
+
+
+class Group(Base):
+    """A named audience segment."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    name_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    kind: Mapped[GroupKind] = mapped_column(str_enum(GroupKind, "group_kind"))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupMembership(Base):
+    """A contact in a group (sector memberships are maintained from the sector field)."""
+
+    __tablename__ = "group_memberships"
+
+    group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contact = relationship("Contact", back_populates="memberships", lazy="raise")
+    group = relationship("Group", lazy="joined")

@@ -1,0 +1,159 @@
+"""Groups: sector groups on demand, affinity membership, counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.contacts.identity import normalize_email
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.errors import Conflict, NotFound, ValidationError
+from outreach.groups.models import Group, GroupKind, GroupMembership
+
+
+def group_key(name: str) -> str:
+    """The case-insensitive identity of a group name."""
+    return " ".join(name.split()).casefold()
+
+
+def sector_group_ids(session: Session, sectors: Iterable[str]) -> dict[str, int]:
+    """Ids of the sector groups for these sector names (by group_key), created on demand."""
+    wanted = {group_key(s): " ".join(s.split()) for s in sectors if s and s.strip()}
+    if not wanted:
+        return {}
+    found = dict(
+        session.execute(
+            sa.select(Group.name_key, Group.id).where(Group.name_key.in_(wanted))
+        ).tuples().all()
+    )
+    for key in wanted.keys() - found.keys():
+        group = Group(name=wanted[key], name_key=key, kind=GroupKind.SECTOR)
+        session.add(group)
+        session.flush()
+        found[key] = group.id
+    return found
+
+
+def create_group(session: Session, name: str, description: str = "") -> Group:
+    """Create an affinity group; the name must be new."""
+    clean = " ".join((name or "").split())
+    if not clean or len(clean) > 200:
+        raise ValidationError("group name must be 1 to 200 characters", field="name")
+    if session.scalar(sa.select(Group.id).where(Group.name_key == group_key(clean))):
+        raise Conflict(f"group {clean!r} already exists", field="name")
+    group = Group(name=clean, name_key=group_key(clean), kind=GroupKind.AFFINITY,
+                  description=description)
+    session.add(group)
+    session.flush()
+    return group
+
+
+def get_group(session: Session, name_or_id: str | int) -> Group:
+    """A group by id or (case-insensitive) name."""
+    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        group = session.get(Group, int(name_or_id))
+    else:
+        group = session.scalar(sa.select(Group).where(Group.name_key == group_key(name_or_id)))
+    if group is None:
+        raise NotFound(f"no group named {name_or_id!r}", field="group")
+    return group
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    """A group with its member and subscribed counts."""
+
+    id: int
+    name: str
+    kind: str
+    members: int
+    subscribed: int
+
+
+def list_groups(session: Session) -> list[GroupCount]:
+    """Every group with its counts, sectors first, by name."""
+    subscribed = sa.func.count(Contact.id).filter(Contact.status == ContactStatus.SUBSCRIBED)
+    rows = session.execute(
+        sa.select(Group.id, Group.name, Group.kind, sa.func.count(Contact.id), subscribed)
+        .outerjoin(GroupMembership, GroupMembership.group_id == Group.id)
+        .outerjoin(Contact, Contact.id == GroupMembership.contact_id)
+        .group_by(Group.id, Group.name, Group.kind)
+        .order_by(Group.kind.desc(), Group.name)
+    )
+    return [GroupCount(i, n, str(k), m, s) for i, n, k, m, s in rows]
+
+
+def _affinity_group(session: Session, name: str, create: bool) -> Group:
+    try:
+        group = get_group(session, name)
+    except NotFound:
+        if not create:
+            raise
+        return create_group(session, name)
+    if group.kind is not GroupKind.AFFINITY:
+        raise ValidationError(
+            f"{group.name!r} is a sector group: membership follows the contact's sector",
+            field="group",
+        )
+    return group
+
+
+def _contact_ids(session: Session, emails: Iterable[str]) -> dict[str, int]:
+    keys = {normalize_email(e)[1]: e for e in emails}
+    found = dict(
+        session.execute(
+            sa.select(Contact.email_key, Contact.id).where(Contact.email_key.in_(keys))
+        ).tuples().all()
+    )
+    missing = [keys[k] for k in keys.keys() - found.keys()]
+    if missing:
+        raise NotFound(f"no contact with address {', '.join(sorted(missing))}", field="email")
+    return found
+
+
+def add_members(session: Session, group_name: str, emails: Iterable[str]) -> int:
+    """Add contacts to an affinity group (created if new); return how many were added."""
+    group = _affinity_group(session, group_name, create=True)
+    ids = set(_contact_ids(session, emails).values())
+    present = set(
+        session.scalars(
+            sa.select(GroupMembership.contact_id).where(
+                GroupMembership.group_id == group.id, GroupMembership.contact_id.in_(ids)
+            )
+        )
+    )
+    new = ids - present
+    session.add_all(GroupMembership(group_id=group.id, contact_id=i) for i in sorted(new))
+    session.flush()
+    return len(new)
+
+
+def remove_members(session: Session, group_name: str, emails: Iterable[str]) -> int:
+    """Remove contacts from an affinity group; return how many were removed."""
+    group = _affinity_group(session, group_name, create=False)
+    ids = list(_contact_ids(session, emails).values())
+    result = session.execute(
+        sa.delete(GroupMembership).where(
+            GroupMembership.group_id == group.id, GroupMembership.contact_id.in_(ids)
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def set_sector_membership(session: Session, contact_id: int, sector: str | None) -> None:
+    """Make the contact a member of exactly the sector group of `sector`."""
+    session.execute(
+        sa.delete(GroupMembership).where(
+            GroupMembership.contact_id == contact_id,
+            GroupMembership.group_id.in_(
+                sa.select(Group.id).where(Group.kind == GroupKind.SECTOR)
+            ),
+        )
+    )
+    if sector:
+        group_id = sector_group_ids(session, [sector])[group_key(sector)]
+        session.add(GroupMembership(group_id=group_id, contact_id=contact_id))
+    session.flush()

@@ -1,0 +1,28 @@
+"""Every model, imported so that Base.metadata is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from outreach.admin.models import AdminUser, ApiToken
+from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
+from outreach.consent.models import (
+    ConsentAction,
+    ConsentEvent,
+    NoticeVersion,
+    Purpose,
+    Setting,
+    UsedToken,
+)
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.db import Base
+from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
+from outreach.groups.models import Group, GroupKind, GroupMembership
+from outreach.privacy.models import AuditEntry, DataRequest, RequestKind, RequestState
+from outreach.tracking.models import HitKind, TrackingHit
+
+__all__ = [
+    "AdminUser", "ApiToken", "AuditEntry", "Base", "Campaign", "CampaignGroup",
+    "CampaignStatus", "ConsentAction", "ConsentEvent", "Contact", "ContactStatus",
+    "DataRequest", "Delivery", "DeliveryStatus", "Group", "GroupKind", "GroupMembership",
+    "HitKind", "NoticeVersion", "Purpose", "RequestKind", "RequestState", "Setting",
+    "Suppression", "TrackingHit", "UsedToken", "Variant",
+]

@@ -1,0 +1,1 @@
+"""Operations: worker health and housekeeping."""

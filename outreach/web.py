@@ -1,0 +1,87 @@
+"""Web wiring: CSRF, login, blueprints and the error handlers of each surface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from outreach.errors import OutreachError
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "admin.login"
+login_manager.login_message = "Please sign in."
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> Any:
+    from outreach.admin.models import AdminUser
+    from outreach.db import get_session
+
+    user = get_session().get(AdminUser, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.is_active else None
+
+
+def init_app(app: Flask) -> None:
+    """Register extensions, blueprints and error handlers."""
+    from outreach.admin.views import bp as admin_bp
+    from outreach.api import init_api
+    from outreach.cli import register
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    app.register_blueprint(admin_bp)
+    init_api(app)
+    register(app)
+    app.register_error_handler(OutreachError, _outreach_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.after_request(_security_headers)
+
+
+def wants_json() -> bool:
+    """True for API requests: errors are JSON there."""
+    return request.path.startswith("/api/")
+
+
+def _outreach_error(exc: OutreachError) -> Any:
+    if wants_json():
+        return jsonify(error=exc.to_dict()), exc.status
+    return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+
+def _csrf_error(exc: CSRFError) -> Any:
+    message = "The form expired or was not sent from this site; reload the page and try again."
+    return render_template("error.html", status=400, message=message), 400
+
+
+def _security_headers(response: Any) -> Any:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def http_error_json(exc: HTTPException) -> Any:
+    """An HTTP error as the API's JSON error document."""
+    code = (exc.name or "error").lower().replace(" ", "_")
+    return jsonify(error={"code": code, "message": exc.description}), exc.code
+
+
+def start_workers_if_embedded(app: Flask) -> None:
+    """With the memory broker, run worker threads in this process against the app's DB."""
+    from outreach import runtime
+    from outreach.broker import configure_broker, is_embedded, start_embedded_worker
+    from outreach.db import get_db
+
+    settings = app.extensions["outreach.settings"]
+    broker = configure_broker(settings.broker_url)
+    import outreach.tasks  # noqa: F401  (actors must exist before workers start)
+
+    runtime.bind_database(get_db(app))
+    if is_embedded(broker) and "outreach.worker" not in app.extensions:
+        app.extensions["outreach.worker"] = start_embedded_worker(broker, settings.worker_threads)
