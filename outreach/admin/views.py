@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from outreach.admin.service import authenticate
@@ -18,6 +18,22 @@ from outreach.ops.service import last_heartbeat
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PUBLIC_ENDPOINTS = {"admin.login"}
+NAV = (
+    ("admin.dashboard", "Dashboard"),
+    ("admin.contacts", "Contacts"),
+    ("admin.groups", "Groups"),
+    ("admin.import_contacts", "Import"),
+    ("admin.campaigns", "Campaigns"),
+    ("admin.statistics", "Statistics"),
+    ("admin.requests", "Requests"),
+    ("admin.settings", "Settings"),
+)
+
+
+@bp.context_processor
+def _navigation() -> dict[str, Any]:
+    """The navigation entries whose pages exist."""
+    return {"admin_nav": [(e, label) for e, label in NAV if e in current_app.view_functions]}
 
 
 @bp.before_request
@@ -69,7 +85,7 @@ def dashboard() -> Any:
     """Counts by status, groups and the last worker heartbeat."""
     session = get_session()
     counts = dict(session.execute(
-        sa.select(Contact.status, sa.func.count()).group_by(Contact.status)).tuples().all())
+        sa.select(Contact.status, sa.func.count()).group_by(Contact.status)).all())
     return render_template(
         "admin/dashboard.html",
         counts={s.value: counts.get(s, 0) for s in ContactStatus},

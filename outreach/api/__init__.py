@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, g, jsonify, request
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
 from outreach.errors import AuthenticationError
@@ -50,6 +50,14 @@ def require_token() -> None:
     session.commit()
 
 
+def api_blueprint(name: str, description: str) -> Blueprint:
+    """A blueprint under /api/v1/NAME whose every route needs a bearer token."""
+    blp = Blueprint(name, f"outreach.api.{name}", url_prefix=f"{API_PREFIX}/{name}",
+                    description=description)
+    blp.before_request(require_token)
+    return blp
+
+
 def init_api(app: Flask) -> None:
     """Register the API blueprints and the OpenAPI document."""
     from outreach.api.contacts import blp as contacts_blp
@@ -66,7 +74,6 @@ def init_api(app: Flask) -> None:
     api = OutreachApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
     for blp in (contacts_blp, groups_blp):
-        blp.before_request(require_token)
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.extensions["outreach.api"] = api

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from outreach.api import api_blueprint
 
-blp = Blueprint("contacts", __name__, url_prefix="/api/v1/contacts",
-                description="Contacts: search, create, update, delete, import")
+blp = api_blueprint("contacts", "Contacts: search, create, update, delete, import")

@@ -6,14 +6,13 @@ from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from outreach.api import api_blueprint
 from marshmallow import Schema, fields
 
 from outreach.db import get_session
 from outreach.groups.service import list_groups
 
-blp = Blueprint("groups", __name__, url_prefix="/api/v1/groups",
-                description="Sector and affinity groups")
+blp = api_blueprint("groups", "Sector and affinity groups")
 
 
 class GroupSchema(Schema):

@@ -214,7 +214,7 @@ class ContactImporter:
             sa.select(Suppression.email_hmac, Suppression.reason).where(
                 Suppression.email_hmac.in_(hashes)
             )
-        ).tuples().all()
+        ).all()
         dropped = set()
         for digest, reason in found:
             row = hashes[digest]
@@ -256,7 +256,7 @@ class ContactImporter:
         result = self.session.execute(
             sa.insert(Contact).returning(Contact.id, Contact.email_key), values
         )
-        ids = dict((key, cid) for cid, key in result.tuples().all())
+        ids = dict((key, cid) for cid, key in result.all())
         self._add_sector_memberships({ids[r.key]: r.profile.get("sector") for r in rows})
         self.report.created += len(rows)
         return ids

@@ -27,7 +27,7 @@ def sector_group_ids(session: Session, sectors: Iterable[str]) -> dict[str, int]
     found = dict(
         session.execute(
             sa.select(Group.name_key, Group.id).where(Group.name_key.in_(wanted))
-        ).tuples().all()
+        ).all()
     )
     for key in wanted.keys() - found.keys():
         group = Group(name=wanted[key], name_key=key, kind=GroupKind.SECTOR)
@@ -106,7 +106,7 @@ def _contact_ids(session: Session, emails: Iterable[str]) -> dict[str, int]:
     found = dict(
         session.execute(
             sa.select(Contact.email_key, Contact.id).where(Contact.email_key.in_(keys))
-        ).tuples().all()
+        ).all()
     )
     missing = [keys[k] for k in keys.keys() - found.keys()]
     if missing:

@@ -1,0 +1,251 @@
+"""Fixtures: app, client, runner, session, admin login, API token, real SMTP sink.
+
+The `app` fixture runs every test on SQLite and, when OUTREACH_TEST_DATABASE_URL is set, on
+PostgreSQL too. With OUTREACH_REQUIRE_SERVICES=1 a missing service fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy.orm import Session
+
+from outreach import create_app
+from outreach.config import Settings
+from outreach.db import get_db, make_engine
+from outreach.migrate import upgrade
+from outreach.models import Base
+
+REQUIRE_SERVICES = os.environ.get("OUTREACH_REQUIRE_SERVICES") == "1"
+PG_URL = os.environ.get("OUTREACH_TEST_DATABASE_URL", "")
+BROKER_URL = os.environ.get("OUTREACH_TEST_BROKER_URL", "")
+SECRET = "test-secret-key-not-for-production"
+ADMIN_EMAIL = "admin@example.org"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def missing_service(what: str) -> None:
+    """Skip, or fail when CI requires every service."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required (OUTREACH_REQUIRE_SERVICES=1) but unavailable")
+    pytest.skip(f"{what} not configured")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")  # the last connection closing checkpoints the WAL
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test PostgreSQL database, migrated once per session."""
+    if not PG_URL:
+        missing_service("PostgreSQL (OUTREACH_TEST_DATABASE_URL)")
+    engine = make_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    except sa.exc.OperationalError as exc:
+        missing_service(f"PostgreSQL at {PG_URL} ({exc.orig})")
+    finally:
+        engine.dispose()
+    upgrade(PG_URL)
+    return PG_URL
+
+
+def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "outreach.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate(url)
+    return url
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test app in its own instance folder."""
+    values: dict[str, Any] = dict(
+        instance_path=tmp_path / "instance", database_url=database_url,
+        broker_url="memory://", base_url="https://news.example.org", secret_key=SECRET,
+        testing=True,
+    )
+    values.update(overrides)
+    return Settings(**values).resolved()
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
+    """An application on a fresh database (CSRF protection stays on)."""
+    application = create_app(make_settings(tmp_path, database_url))
+    yield application
+    get_db(application).engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session on the app's database; tests commit what they arrange."""
+    with app.app_context(), get_db(app).sessionmaker() as db_session:
+        yield db_session
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form of a page."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def admin_user(app: Flask) -> str:
+    """An administrator account; returns its address."""
+    from outreach.admin.service import create_admin
+
+    with app.app_context(), get_db(app).session() as db_session:
+        create_admin(db_session, ADMIN_EMAIL, ADMIN_PASSWORD)
+    return ADMIN_EMAIL
+
+
+@pytest.fixture
+def auth(client: FlaskClient, admin_user: str) -> FlaskClient:
+    """The client, signed in as the administrator."""
+    token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+    response = client.post("/admin/login", data={
+        "email": admin_user, "password": ADMIN_PASSWORD, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def api_headers(app: Flask, admin_user: str) -> dict[str, str]:
+    """Authorization headers with a fresh API token."""
+    from outreach.admin.service import get_admin, issue_token
+
+    with app.app_context(), get_db(app).session() as db_session:
+        token = issue_token(db_session, get_admin(db_session, admin_user))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on (aiosmtpd cannot use port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SmtpSink:
+    """A real SMTP server on localhost that keeps what it receives."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def received(self) -> list[EmailMessage]:
+        with self.lock:
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """aiosmtpd on a free port, collecting parsed messages."""
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink("127.0.0.1", free_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            parsed = message_from_bytes(envelope.content, policy=policy.SMTP)
+            with sink.lock:
+                sink.messages.append(parsed)  # type: ignore[arg-type]
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname=sink.host, port=sink.port)
+    controller.start()
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium; browser tests skip locally without it and fail in CI."""
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        if os.environ.get("CI") or REQUIRE_SERVICES:
+            pytest.fail("chromium is required in CI but not installed")
+        pytest.skip("chromium not installed")
+    return path
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app served by a real WSGI server on a free port; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser_page(chromium_path: str) -> Iterator[Any]:
+    """A Playwright page in headless Debian Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium_path, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )
+        page = browser.new_page()
+        yield page
+        browser.close()
