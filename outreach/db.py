@@ -93,8 +93,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Deferred transactions lose updates under threads; take the write lock up front.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Deferred transactions lose updates under threads; take the write lock up front
+        # unless the caller said it only reads (execution option sqlite_deferred).
+        deferred = connection.get_execution_options().get("sqlite_deferred")
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -108,6 +110,11 @@ class Database:
         self.sessionmaker = sessionmaker(
             self.engine, expire_on_commit=False, info={"settings": settings}
         )
+
+    def reader(self) -> Session:
+        """A session for reading (on SQLite it does not take the write lock up front)."""
+        return Session(self.engine.execution_options(sqlite_deferred=True),
+                       expire_on_commit=False, info={"settings": self.settings})
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -122,8 +122,12 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 @pytest.fixture
 def session(app: Flask) -> Iterator[Session]:
-    """A session on the app's database; tests commit what they arrange."""
-    with app.app_context(), get_db(app).sessionmaker() as db_session:
+    """A session on the app's database; tests commit what they arrange.
+
+    It takes no write lock up front, so the CLI and views under test can write meanwhile;
+    call `session.rollback()` (or commit) before reading what they wrote.
+    """
+    with app.app_context(), get_db(app).reader() as db_session:
         yield db_session
 
 

@@ -2,6 +2,256 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest.fields import Upload
+from marshmallow import RAISE, Schema, fields
+from marshmallow import ValidationError as SchemaError
+from marshmallow.validate import Length, OneOf, Range
+from sqlalchemy.orm import Session
+from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict, FileStorage
+from werkzeug.utils import secure_filename
+
 from outreach.api import api_blueprint
+from outreach.contacts.importer import ImportOptions, import_csv
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.contacts.service import (
+    ContactQuery,
+    contact_to_dict,
+    create_contact,
+    delete_contact,
+    get_contact,
+    groups_of,
+    search_contacts,
+    update_contact,
+)
+from outreach.db import get_session
+
+
+class MultipartParser(FlaskParser):
+    """webargs' Flask parser plus a `multipart` location: form fields and files together."""
+
+    __location_map__ = {**FlaskParser.__location_map__, "multipart": "load_multipart"}
+
+    def load_multipart(self, req: Any, schema: Schema) -> Any:
+        """Form fields and uploaded files of a multipart/form-data request."""
+        return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
+
 
 blp = api_blueprint("contacts", "Contacts: search, create, update, delete, import")
+# A multipart body is one requestBody in OpenAPI: parse and document it as one schema.
+blp.ARGUMENTS_PARSER = MultipartParser()
+blp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+    **blp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+    "multipart": "multipart/form-data",
+}
+
+STATUSES = [status.value for status in ContactStatus]
+
+
+class ContactSchema(Schema):
+    """A contact as the API returns it."""
+
+    id = fields.Int()
+    email = fields.Str(metadata={"format": "email"})
+    status = fields.Str(metadata={"enum": STATUSES})
+    first_name = fields.Str()
+    last_name = fields.Str()
+    sector = fields.Str(allow_none=True)
+    organization = fields.Str()
+    language = fields.Str()
+    attributes = fields.Dict(keys=fields.Str())
+    groups = fields.List(fields.Str(), metadata={"description": "Group names, by name."})
+    created_at = fields.Str(metadata={"format": "date-time"})
+    updated_at = fields.Str(metadata={"format": "date-time"})
+
+
+class ContactChangesSchema(Schema):
+    """Profile fields to change; the services check values (address, lengths, language)."""
+
+    class Meta:
+        unknown = RAISE
+
+    email = fields.Str(metadata={"format": "email"})
+    first_name = fields.Str()
+    last_name = fields.Str()
+    sector = fields.Str(allow_none=True, metadata={"description": "Null or empty: no sector."})
+    organization = fields.Str()
+    language = fields.Str(metadata={"description": "A language tag such as en or fr-FR."})
+    attributes = fields.Dict(
+        keys=fields.Str(), metadata={"description": "Free attributes; replaces the stored ones."}
+    )
+
+
+class NewContactSchema(ContactChangesSchema):
+    """A contact to create (pending until it opts in)."""
+
+    email = fields.Str(required=True, metadata={"format": "email"})
+
+
+class PageArgsSchema(Schema):
+    """Which page of a list to return."""
+
+    class Meta:
+        unknown = RAISE
+
+    page = fields.Int(load_default=1, validate=Range(min=1))
+    per_page = fields.Int(load_default=50, validate=Range(min=1, max=500))
+
+
+class ContactSearchArgsSchema(PageArgsSchema):
+    """Search and filters for the contact list."""
+
+    search = fields.Str(
+        load_default="", metadata={"description": "Part of the address, name or organization."}
+    )
+    group = fields.Str(load_default=None, metadata={"description": "Group name or id."})
+    status = fields.Str(load_default=None, validate=OneOf(STATUSES))
+
+
+class ContactPageSchema(Schema):
+    """One page of contacts and the number of matches."""
+
+    items = fields.List(fields.Nested(ContactSchema))
+    total = fields.Int()
+    page = fields.Int()
+    per_page = fields.Int()
+
+
+class CsvUpload(Upload):
+    """A file part of a multipart body (a plain form value is refused)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, FileStorage):
+            raise SchemaError("must be a file part of a multipart/form-data body")
+        return value
+
+
+class ImportFormSchema(Schema):
+    """A CSV file and what its rows mean."""
+
+    class Meta:
+        unknown = RAISE
+
+    file = CsvUpload(required=True, metadata={"description": "UTF-8 CSV with an email column."})
+    source = fields.Str(
+        required=True, metadata={"description": "Where these contacts came from (evidence)."}
+    )
+    status = fields.Str(
+        load_default=ContactStatus.PENDING.value,
+        validate=OneOf([ContactStatus.PENDING.value, ContactStatus.SUBSCRIBED.value]),
+        metadata={"description": "subscribed declares consent obtained elsewhere."},
+    )
+    sector_column = fields.Str(load_default="sector")
+
+
+class ImportProblemSchema(Schema):
+    """A skipped or invalid row."""
+
+    row = fields.Int(metadata={"description": "Line number in the file (header is line 1)."})
+    kind = fields.Str(metadata={"enum": ["skipped", "invalid"]})
+    column = fields.Str(allow_none=True)
+    reason = fields.Str()
+
+
+class ImportReportSchema(Schema):
+    """What an import did."""
+
+    rows = fields.Int()
+    created = fields.Int()
+    updated = fields.Int()
+    unchanged = fields.Int()
+    skipped = fields.Int()
+    invalid = fields.Int()
+    groups_created = fields.List(fields.Str())
+    problems = fields.List(fields.Nested(ImportProblemSchema))
+
+
+def contact_document(session: Session, contact: Contact) -> dict[str, Any]:
+    """One contact with its group names, as the API returns it."""
+    return contact_to_dict(contact, groups_of(session, [contact.id])[contact.id])
+
+
+def contact_page(session: Session, query: ContactQuery) -> dict[str, Any]:
+    """One page of matching contacts with their groups, and the total."""
+    contacts, total = search_contacts(session, query)
+    groups = groups_of(session, [c.id for c in contacts])
+    items = [contact_to_dict(c, groups[c.id]) for c in contacts]
+    return {"items": items, "total": total, "page": query.page, "per_page": query.per_page}
+
+
+@blp.route("")
+class Contacts(MethodView):
+    @blp.arguments(ContactSearchArgsSchema, location="query", unknown=RAISE)
+    @blp.response(200, ContactPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Search and filter contacts, a page at a time."""
+        return contact_page(get_session(), ContactQuery(**args))
+
+    @blp.arguments(NewContactSchema)
+    @blp.response(201, ContactSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create a pending contact."""
+        session = get_session()
+        contact = create_contact(session, data, source=f"api:{g.api_user.email}")
+        document = contact_document(session, contact)
+        session.commit()
+        return document
+
+
+@blp.route("/<int:contact_id>")
+class ContactItem(MethodView):
+    @blp.response(200, ContactSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, contact_id: int) -> Any:
+        """One contact with its groups."""
+        session = get_session()
+        return contact_document(session, get_contact(session, contact_id))
+
+    @blp.arguments(ContactChangesSchema)
+    @blp.response(200, ContactSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, data: dict[str, Any], contact_id: int) -> Any:
+        """Change profile fields and attributes of a contact."""
+        session = get_session()
+        contact = update_contact(session, get_contact(session, contact_id), data)
+        document = contact_document(session, contact)
+        session.commit()
+        return document
+
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, contact_id: int) -> None:
+        """Delete a contact with its memberships and consent ledger."""
+        session = get_session()
+        delete_contact(session, get_contact(session, contact_id))
+        session.commit()
+
+
+@blp.route("/import")
+class ContactImport(MethodView):
+    @blp.arguments(ImportFormSchema, location="multipart")
+    @blp.response(200, ImportReportSchema)
+    def post(self, form: dict[str, Any]) -> Any:
+        """Import a CSV file of contacts: all of it or, on a file error, nothing."""
+        upload: FileStorage = form["file"]
+        options = ImportOptions(
+            source=form["source"],
+            status=ContactStatus(form["status"]),
+            sector_column=form["sector_column"],
+            file_name=secure_filename(upload.filename or "") or "upload.csv",
+        )
+        session = get_session()
+        secret = current_app.extensions["outreach.settings"].secret_key
+        report = import_csv(session, upload.stream, options, secret=secret)
+        session.commit()
+        return report.to_dict()
+
+
+__all__ = ["ContactPageSchema", "ContactSchema", "PageArgsSchema", "blp", "contact_page",
+           "Length"]

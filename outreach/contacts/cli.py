@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -19,23 +20,19 @@ contacts_cli = OutreachGroup("contacts", help="Import, export and list contacts.
 class _CountingReader:
     """Wraps a binary file and reports how many bytes were read."""
 
-    def __init__(self, raw: IO[bytes], report: click.core.Any) -> None:
+    def __init__(self, raw: IO[bytes], report: Callable[[int], None]) -> None:
         self.raw = raw
         self.report = report
+        self.read_bytes = 0
+        self.reported = 0
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.report(self.raw.tell())
-        return data
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.read(size)
-
-    def readable(self) -> bool:
-        return True
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.raw, name)
+    def readline(self, size: int = -1) -> bytes:
+        line = self.raw.readline(size)
+        self.read_bytes += len(line)
+        if self.read_bytes - self.reported > 256 * 1024 or not line:
+            self.report(self.read_bytes)
+            self.reported = self.read_bytes
+        return line
 
 
 @contacts_cli.command("import")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -113,12 +112,23 @@ def _attribute_name(column: str, file_name: str) -> str:
     return name[:63]
 
 
+def _decoded_lines(stream: IO[bytes], file_name: str) -> Iterator[str]:
+    """Text lines of a UTF-8 byte stream (BOM dropped), naming the line that is not UTF-8."""
+    for number, raw in enumerate(iter(stream.readline, b""), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(
+                f"{file_name}: line {number}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from exc
+        yield line.removeprefix("\ufeff") if number == 1 else line
+
+
 def read_rows(
     stream: IO[bytes], options: ImportOptions, report: ImportReport
 ) -> Iterator[_Row]:
     """Valid rows of a CSV byte stream; invalid ones go into the report."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.DictReader(text)
+    reader = csv.DictReader(_decoded_lines(stream, options.file_name))
     try:
         columns = ColumnMap(reader.fieldnames, options)  # type: ignore[arg-type]
         for number, record in enumerate(reader, start=2):
@@ -126,10 +136,6 @@ def read_rows(
             row = _parse(number, record, columns, report)
             if row is not None:
                 yield row
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"{options.file_name}: line {reader.line_num + 1}: not UTF-8 text ({exc.reason})"
-        ) from exc
     except csv.Error as exc:
         raise ImportFileError(f"{options.file_name}: line {reader.line_num}: {exc}") from exc
 
