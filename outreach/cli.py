@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy.orm import Session
 
 from outreach.config import Settings
@@ -20,8 +20,8 @@ from outreach.db import get_db
 from outreach.errors import OutreachError
 
 
-class OutreachGroup(AppGroup):
-    """A command group that turns OutreachError into a readable message and exit status 1."""
+class OutreachCommand(click.Command):
+    """A command that turns OutreachError into a readable message and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -29,6 +29,21 @@ class OutreachGroup(AppGroup):
         except OutreachError as exc:
             where = f" ({exc.field})" if exc.field and exc.field not in exc.message else ""
             raise click.ClickException(f"{exc.message}{where}") from exc
+
+
+class OutreachGroup(AppGroup):
+    """A command group whose commands run in the app context and report OutreachError."""
+
+    command_class = OutreachCommand
+
+
+def outreach_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
+    """A top-level command: app context and the OutreachError handler."""
+
+    def decorate(callback: Callable[..., Any]) -> click.Command:
+        return click.command(name, cls=OutreachCommand)(with_appcontext(callback))
+
+    return decorate
 
 
 def settings() -> Settings:
@@ -103,3 +118,7 @@ def open_binary(path: Path) -> IO[bytes]:
         return path.open("rb")
     except OSError as exc:
         raise OutreachError(f"{path}: {exc.strerror}") from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from outreach.cli import OutreachGroup, session_scope, settings
+from outreach.cli import OutreachGroup, outreach_command, session_scope, settings
 from outreach.migrate import downgrade, upgrade
 
 db_cli = OutreachGroup("db", help="Create or migrate the database.")
@@ -29,7 +29,7 @@ def downgrade_command(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
-@click.command("worker", cls=OutreachGroup.command_class)
+@outreach_command("worker")
 @click.option("--processes", type=int, default=os.cpu_count() or 1, show_default=True)
 @click.option("--threads", type=int, default=None, help="Threads per process.")
 def worker_command(processes: int, threads: int | None) -> None:
@@ -46,7 +46,7 @@ def worker_command(processes: int, threads: int | None) -> None:
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with dramatiq's
 
 
-@click.command("serve", cls=OutreachGroup.command_class)
+@outreach_command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True)
 def serve_command(host: str, port: int) -> None:
@@ -59,7 +59,7 @@ def serve_command(host: str, port: int) -> None:
     current_app.run(host=host, port=port, use_reloader=False, threaded=True)
 
 
-@click.command("demo", cls=OutreachGroup.command_class)
+@outreach_command("demo")
 def demo_command() -> None:
     """The main job end to end on the embedded defaults."""
     from outreach.ops.demo import run_demo
