@@ -11,6 +11,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from outreach.bulk import insert_returning_ids, insert_rows
 from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
 from outreach.contacts.fields import PROFILE_FIELDS, clean_attribute_value, clean_profile
 from outreach.contacts.identity import email_hmac, normalize_email
@@ -259,10 +260,8 @@ class ContactImporter:
              "source": self.source[:500], "created_at": now, "updated_at": now}
             for r in rows
         ]
-        result = self.session.execute(
-            sa.insert(Contact).returning(Contact.id, Contact.email_key), values
-        )
-        ids = dict((key, cid) for cid, key in result.all())
+        new_ids = insert_returning_ids(self.session, Contact.__table__, values)
+        ids = {r.key: cid for r, cid in zip(rows, new_ids, strict=True)}
         self._add_sector_memberships({ids[r.key]: r.profile.get("sector") for r in rows})
         self.report.created += len(rows)
         return ids
@@ -297,14 +296,13 @@ class ContactImporter:
     def _add_sector_memberships(self, sectors: dict[int, str | None]) -> None:
         values = [{"group_id": self.sector_ids[group_key(s)], "contact_id": cid,
                    "created_at": utcnow()} for cid, s in sectors.items() if s]
-        if values:
-            self.session.execute(sa.insert(GroupMembership), values)
+        insert_rows(self.session, GroupMembership.__table__, values)
 
     def _record_consent(self, contact_ids: list[int]) -> None:
         if not contact_ids:
             return
         now = utcnow()
-        self.session.execute(sa.insert(ConsentEvent), [
+        insert_rows(self.session, ConsentEvent.__table__, [
             {"contact_id": cid, "purpose": Purpose.NEWSLETTER, "action": ConsentAction.CONFIRMED,
              "occurred_at": now, "ip": None, "user_agent": None, "source": self.source[:1000],
              "notice_version_id": None, "confirmed_at": now, "confirmation_ip": None}
