@@ -35,13 +35,32 @@ def generate(path: Path, rows: int) -> None:
     rng = random.Random(rows)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["email", "first_name", "last_name", "sector", "organization",
-                         "language", "city", "plan"])
+        writer.writerow(
+            [
+                "email",
+                "first_name",
+                "last_name",
+                "sector",
+                "organization",
+                "language",
+                "city",
+                "plan",
+            ]
+        )
         for i in range(rows):
             email = f"user{i}@example.org" if rng.random() > 0.005 else f"broken{i}@"
-            writer.writerow([email, f"First{i % 997}", f"Last{i % 991}", SECTORS[i % 4],
-                             f"Org {i % 5000}", "en", f"City {i % 300}",
-                             rng.choice(["free", "pro"])])
+            writer.writerow(
+                [
+                    email,
+                    f"First{i % 997}",
+                    f"Last{i % 991}",
+                    SECTORS[i % 4],
+                    f"Org {i % 5000}",
+                    "en",
+                    f"City {i % 300}",
+                    rng.choice(["free", "pro"]),
+                ]
+            )
 
 
 def fresh_database(kind: str, workdir: Path, pg_url: str) -> str:
@@ -62,13 +81,30 @@ def fresh_database(kind: str, workdir: Path, pg_url: str) -> str:
 
 def run_engine(csv_path: Path, db_url: str, workdir: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MB) of the real import command in its own process."""
-    env = {**os.environ, "OUTREACH_DATABASE_URL": db_url, "OUTREACH_SECRET_KEY": "bench" * 10,
-           "OUTREACH_INSTANCE_PATH": str(workdir)}
+    env = {
+        **os.environ,
+        "OUTREACH_DATABASE_URL": db_url,
+        "OUTREACH_SECRET_KEY": "bench" * 10,
+        "OUTREACH_INSTANCE_PATH": str(workdir),
+    }
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "outreach.cli", "contacts", "import", str(csv_path),
-         "--source", "benchmark", "--status", "subscribed", "--json"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "outreach.cli",
+            "contacts",
+            "import",
+            str(csv_path),
+            "--source",
+            "benchmark",
+            "--status",
+            "subscribed",
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
@@ -80,9 +116,26 @@ def run_engine(csv_path: Path, db_url: str, workdir: Path) -> tuple[float, float
 def run_baseline(csv_path: Path, db_url: str) -> float:
     """Seconds for parse + validate + executemany insert, nothing else."""
     engine = make_engine(db_url)
-    table = sa.table("contacts", *(sa.column(c) for c in (
-        "email", "email_key", "first_name", "last_name", "sector", "organization", "language",
-        "attributes", "status", "source", "created_at", "updated_at")))
+    table = sa.table(
+        "contacts",
+        *(
+            sa.column(c)
+            for c in (
+                "email",
+                "email_key",
+                "first_name",
+                "last_name",
+                "sector",
+                "organization",
+                "language",
+                "attributes",
+                "status",
+                "source",
+                "created_at",
+                "updated_at",
+            )
+        ),
+    )
     start = time.perf_counter()
     now = time.strftime("%Y-%m-%d %H:%M:%S")
     with engine.begin() as conn, csv_path.open(encoding="utf-8", newline="") as handle:
@@ -92,12 +145,22 @@ def run_baseline(csv_path: Path, db_url: str) -> float:
                 email = validate_email(row["email"], check_deliverability=False).normalized
             except Exception:  # noqa: S112 - the baseline just drops bad rows
                 continue
-            chunk.append({"email": email, "email_key": email.lower(),
-                          "first_name": row["first_name"], "last_name": row["last_name"],
-                          "sector": row["sector"], "organization": row["organization"],
-                          "language": row["language"], "attributes": "{}",
-                          "status": "subscribed", "source": "baseline", "created_at": now,
-                          "updated_at": now})
+            chunk.append(
+                {
+                    "email": email,
+                    "email_key": email.lower(),
+                    "first_name": row["first_name"],
+                    "last_name": row["last_name"],
+                    "sector": row["sector"],
+                    "organization": row["organization"],
+                    "language": row["language"],
+                    "attributes": "{}",
+                    "status": "subscribed",
+                    "source": "baseline",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             if len(chunk) == 2000:
                 conn.execute(table.insert(), chunk)
                 chunk = []
@@ -118,8 +181,10 @@ def main() -> None:
         backends.append("postgresql")
     except sa.exc.OperationalError:
         print(f"(PostgreSQL at {args.pg} not reachable: SQLite only)")
-    print(f"{'backend':<11}{'rows':>9}{'engine s':>10}{'rows/s':>10}{'peak RSS MB':>13}"
-          f"{'baseline rows/s':>17}{'ratio':>7}")
+    print(
+        f"{'backend':<11}{'rows':>9}{'engine s':>10}{'rows/s':>10}{'peak RSS MB':>13}"
+        f"{'baseline rows/s':>17}{'ratio':>7}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         rss: dict[tuple[str, int], float] = {}
@@ -127,19 +192,25 @@ def main() -> None:
             csv_path = workdir / f"contacts-{size}.csv"
             generate(csv_path, size)
             for kind in backends:
-                seconds, peak = run_engine(csv_path, fresh_database(kind, workdir, args.pg),
-                                           workdir)
+                seconds, peak = run_engine(
+                    csv_path, fresh_database(kind, workdir, args.pg), workdir
+                )
                 base = run_baseline(csv_path, fresh_database(kind, workdir, args.pg))
                 rss[(kind, size)] = peak
-                print(f"{kind:<11}{size:>9}{seconds:>10.2f}{size / seconds:>10.0f}"
-                      f"{peak:>13.1f}{size / base:>17.0f}{base / seconds:>7.2f}", flush=True)
+                print(
+                    f"{kind:<11}{size:>9}{seconds:>10.2f}{size / seconds:>10.0f}"
+                    f"{peak:>13.1f}{size / base:>17.0f}{base / seconds:>7.2f}",
+                    flush=True,
+                )
             csv_path.unlink()
         sizes = sorted({s for _, s in rss})
         for kind in backends:
             if len(sizes) > 1:
                 growth = rss[(kind, sizes[-1])] / rss[(kind, sizes[0])]
-                print(f"{kind}: peak RSS at {sizes[-1]} rows = {growth:.2f} x the figure at "
-                      f"{sizes[0]} (target <= 1.2)")
+                print(
+                    f"{kind}: peak RSS at {sizes[-1]} rows = {growth:.2f} x the figure at "
+                    f"{sizes[0]} (target <= 1.2)"
+                )
 
 
 if __name__ == "__main__":

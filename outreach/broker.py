@@ -24,9 +24,7 @@ def build_broker(url: str) -> dramatiq.Broker:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url)
-    raise ConfigurationError(
-        f"OUTREACH_BROKER_URL: {url!r} is not memory://, redis:// or amqp://"
-    )
+    raise ConfigurationError(f"OUTREACH_BROKER_URL: {url!r} is not memory://, redis:// or amqp://")
 
 
 def configure_broker(url: str) -> dramatiq.Broker:

@@ -11,6 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 
+def table_of(model: type[Any]) -> sa.Table:
+    """The Table behind a mapped class."""
+    return model.__table__  # type: ignore[no-any-return]
+
+
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -42,16 +47,20 @@ def insert_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]
         session.execute(table.insert(), list(rows))
 
 
-def insert_returning_ids(session: Session, table: sa.Table,
-                         rows: Sequence[dict[str, Any]]) -> list[int]:
+def insert_returning_ids(
+    session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]
+) -> list[int]:
     """Insert rows and return their new ids, in the order of `rows`."""
     if not rows:
         return []
     if _is_postgres(session):
-        ids = list(session.scalars(
-            sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence(table.name, "id")))
-            .select_from(sa.func.generate_series(1, len(rows)))
-        ))
+        ids = list(
+            session.scalars(
+                sa.select(
+                    sa.func.nextval(sa.func.pg_get_serial_sequence(table.name, "id"))
+                ).select_from(sa.func.generate_series(1, len(rows)))
+            )
+        )
     else:
         # SQLite hands out max(id) + 1 itself; our write transactions hold the database
         # lock from BEGIN IMMEDIATE, so nobody can take these ids meanwhile. RETURNING

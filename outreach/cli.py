@@ -75,8 +75,12 @@ def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], No
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
-    columns = (*Progress.get_default_columns()[:1], BarColumn(), TaskProgressColumn(),
-               TimeRemainingColumn())
+    columns = (
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)
@@ -89,8 +93,15 @@ def register(app: Flask) -> None:
     from outreach.groups.cli import groups_cli
     from outreach.ops.cli import db_cli, demo_command, serve_command, worker_command
 
-    for command in (db_cli, admin_cli, contacts_cli, groups_cli, worker_command,
-                    serve_command, demo_command):
+    for command in (
+        db_cli,
+        admin_cli,
+        contacts_cli,
+        groups_cli,
+        worker_command,
+        serve_command,
+        demo_command,
+    ):
         app.cli.add_command(command)
 
 
@@ -101,7 +112,10 @@ def _make_app() -> Flask:
 
 
 cli = FlaskGroup(
-    create_app=_make_app, add_default_commands=True, load_dotenv=False, set_debug_flag=False,
+    create_app=_make_app,
+    add_default_commands=True,
+    load_dotenv=False,
+    set_debug_flag=False,
     help="Outreach: segmented newsletters with provable consent.",
 )
 

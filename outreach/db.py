@@ -113,8 +113,11 @@ class Database:
 
     def reader(self) -> Session:
         """A session for reading (on SQLite it does not take the write lock up front)."""
-        return Session(self.engine.execution_options(sqlite_deferred=True),
-                       expire_on_commit=False, info={"settings": self.settings})
+        return Session(
+            self.engine.execution_options(sqlite_deferred=True),
+            expire_on_commit=False,
+            info={"settings": self.settings},
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -94,8 +94,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     """Settings for a test app in its own instance folder."""
     values: dict[str, Any] = dict(
-        instance_path=tmp_path / "instance", database_url=database_url,
-        broker_url="memory://", base_url="https://news.example.org", secret_key=SECRET,
+        instance_path=tmp_path / "instance",
+        database_url=database_url,
+        broker_url="memory://",
+        base_url="https://news.example.org",
+        secret_key=SECRET,
         testing=True,
     )
     values.update(overrides)
@@ -152,8 +155,9 @@ def admin_user(app: Flask) -> str:
 def auth(client: FlaskClient, admin_user: str) -> FlaskClient:
     """The client, signed in as the administrator."""
     token = csrf_from(client.get("/admin/login").get_data(as_text=True))
-    response = client.post("/admin/login", data={
-        "email": admin_user, "password": ADMIN_PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/admin/login", data={"email": admin_user, "password": ADMIN_PASSWORD, "csrf_token": token}
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
 
@@ -245,10 +249,17 @@ def browser_page(chromium_path: str) -> Iterator[Any]:
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=chromium_path, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            executable_path=chromium_path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page()
         yield page

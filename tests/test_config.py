@@ -11,8 +11,9 @@ from outreach.config import Settings
 from outreach.errors import ConfigurationError
 
 
-def test_embedded_defaults_and_generated_secret(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_defaults_and_generated_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("DATABASE_URL", "BROKER_URL", "SMTP_URL", "SECRET_KEY", "BASE_URL"):
         monkeypatch.delenv(f"OUTREACH_{name}", raising=False)
@@ -30,7 +31,8 @@ def test_environment_beats_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text(
         "OUTREACH_BASE_URL=https://from-dotenv.example/\nOUTREACH_SEND_RATE=5\n"
-        "OUTREACH_DATABASE_URL=postgresql://u@db/x\n")
+        "OUTREACH_DATABASE_URL=postgresql://u@db/x\n"
+    )
     monkeypatch.setenv("OUTREACH_SEND_RATE", "12.5")
     monkeypatch.setenv("OUTREACH_SECRET_KEY", "s" * 40)
     settings = Settings.from_env()
@@ -40,8 +42,9 @@ def test_environment_beats_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert settings.secure_cookies
 
 
-def test_malformed_number_names_the_variable(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_malformed_number_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OUTREACH_SEND_RATE", "fast")
     with pytest.raises(ConfigurationError, match="OUTREACH_SEND_RATE"):
@@ -50,7 +53,10 @@ def test_malformed_number_names_the_variable(tmp_path: Path,
 
 def test_create_app_has_no_side_effects(tmp_path: Path) -> None:
     db_path = tmp_path / "nothing-here.db"
-    app = create_app(Settings(instance_path=tmp_path, secret_key="k" * 40,
-                              database_url=f"sqlite:///{db_path}").resolved())
+    app = create_app(
+        Settings(
+            instance_path=tmp_path, secret_key="k" * 40, database_url=f"sqlite:///{db_path}"
+        ).resolved()
+    )
     assert app.config["SESSION_COOKIE_HTTPONLY"]
     assert not db_path.exists()  # no migration, no connection

@@ -43,8 +43,10 @@ def test_wrong_password_is_refused(client: FlaskClient, admin_user: str) -> None
     from tests.conftest import csrf_from
 
     token = csrf_from(client.get("/admin/login").get_data(as_text=True))
-    response = client.post("/admin/login", data={
-        "email": admin_user, "password": "wrong password!", "csrf_token": token})
+    response = client.post(
+        "/admin/login",
+        data={"email": admin_user, "password": "wrong password!", "csrf_token": token},
+    )
     assert response.status_code == 401
     assert client.get("/admin/").status_code == 302
 
@@ -61,11 +63,15 @@ def test_login_never_redirects_off_site(client: FlaskClient, admin_user: str) ->
 
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
         token = csrf_from(client.get("/admin/login").get_data(as_text=True))
-        response = client.post(f"/admin/login?next={target}", data={
-            "email": admin_user, "password": ADMIN_PASSWORD, "csrf_token": token})
+        response = client.post(
+            f"/admin/login?next={target}",
+            data={"email": admin_user, "password": ADMIN_PASSWORD, "csrf_token": token},
+        )
         assert response.headers["Location"] == "/admin/", target
-        client.post("/admin/logout", data={"csrf_token": csrf_from(
-            client.get("/admin/").get_data(as_text=True))})
+        client.post(
+            "/admin/logout",
+            data={"csrf_token": csrf_from(client.get("/admin/").get_data(as_text=True))},
+        )
 
 
 def test_openapi_document_is_generated_and_valid(client: FlaskClient) -> None:

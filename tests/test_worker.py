@@ -36,21 +36,33 @@ def _wait_for_heartbeat(database: Database, origin: str, seconds: float = 30) ->
 def test_worker_process_consumes_the_broker(kind: str, tmp_path: Path) -> None:
     url = BROKER_URL if kind == "redis" else AMQP_URL
     if not url:
-        missing_service(f"{kind} broker (OUTREACH_TEST_{'BROKER' if kind == 'redis' else 'AMQP'}_URL)")
+        variable = "OUTREACH_TEST_BROKER_URL" if kind == "redis" else "OUTREACH_TEST_AMQP_URL"
+        missing_service(f"{kind} broker ({variable})")
     db_url = f"sqlite:///{tmp_path / 'worker.db'}"
     upgrade(db_url)
-    env = {**os.environ, "OUTREACH_DATABASE_URL": db_url, "OUTREACH_BROKER_URL": url,
-           "OUTREACH_SECRET_KEY": SECRET, "OUTREACH_INSTANCE_PATH": str(tmp_path)}
+    env = {
+        **os.environ,
+        "OUTREACH_DATABASE_URL": db_url,
+        "OUTREACH_BROKER_URL": url,
+        "OUTREACH_SECRET_KEY": SECRET,
+        "OUTREACH_INSTANCE_PATH": str(tmp_path),
+    }
     worker = subprocess.Popen(
         [sys.executable, "-m", "outreach.cli", "worker", "--processes", "1", "--threads", "1"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         broker = build_broker(url)
         origin = f"test-{kind}-{os.getpid()}-{time.time()}"
         broker.declare_queue("ops")
-        broker.enqueue(dramatiq.Message(queue_name="ops", actor_name="heartbeat",
-                                        args=(origin,), kwargs={}, options={}))
+        broker.enqueue(
+            dramatiq.Message(
+                queue_name="ops", actor_name="heartbeat", args=(origin,), kwargs={}, options={}
+            )
+        )
         beat = _wait_for_heartbeat(Database(make_settings(tmp_path, db_url)), origin)
         assert beat["pid"] != os.getpid()
         broker.close()

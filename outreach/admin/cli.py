@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from outreach.admin.service import create_admin, get_admin, issue_token
@@ -16,7 +18,7 @@ admin_cli = OutreachGroup("admin", help="Administrators and API tokens.")
 def create_command(email: str, password_stdin: bool) -> None:
     """Create an administrator (password from a prompt or --password-stdin)."""
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with session_scope() as session:

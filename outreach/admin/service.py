@@ -15,7 +15,7 @@ from outreach.db import utcnow
 from outreach.errors import AuthenticationError, Conflict, NotFound, ValidationError
 
 MIN_PASSWORD = 10
-TOKEN_PREFIX = "otk_"
+TOKEN_PREFIX = "otk_"  # noqa: S105 - a visible prefix, not a secret
 # A real hash to compare against when the user is unknown, so timing reveals nothing.
 _DUMMY_HASH = generate_password_hash("outreach-timing-equalizer")
 
@@ -24,8 +24,9 @@ def create_admin(session: Session, email: str, password: str) -> AdminUser:
     """Create an administrator with a scrypt-hashed password."""
     address = normalize_email(email)[1]
     if len(password) < MIN_PASSWORD:
-        raise ValidationError(f"password must have at least {MIN_PASSWORD} characters",
-                              field="password")
+        raise ValidationError(
+            f"password must have at least {MIN_PASSWORD} characters", field="password"
+        )
     if session.scalar(sa.select(AdminUser.id).where(AdminUser.email == address)):
         raise Conflict(f"an administrator {address} exists already", field="email")
     user = AdminUser(email=address, password_hash=generate_password_hash(password))
@@ -36,8 +37,7 @@ def create_admin(session: Session, email: str, password: str) -> AdminUser:
 
 def get_admin(session: Session, email: str) -> AdminUser:
     """An administrator by address."""
-    user = session.scalar(
-        sa.select(AdminUser).where(AdminUser.email == normalize_email(email)[1]))
+    user = session.scalar(sa.select(AdminUser).where(AdminUser.email == normalize_email(email)[1]))
     if user is None:
         raise NotFound(f"no administrator {email}", field="email")
     return user

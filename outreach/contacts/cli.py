@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -38,19 +39,31 @@ class _CountingReader:
 @contacts_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", required=True, help="Where these contacts came from (kept as evidence).")
-@click.option("--status", type=click.Choice(["pending", "subscribed"]), default="pending",
-              show_default=True)
+@click.option(
+    "--status", type=click.Choice(["pending", "subscribed"]), default="pending", show_default=True
+)
 @click.option("--sector-column", default="sector", show_default=True)
 @json_option
-def import_command(file: Path, source: str, status: str, sector_column: str,
-                   as_json: bool) -> None:
+def import_command(file: Path, source: str, status: str, sector_column: str, as_json: bool) -> None:
     """Import contacts from a CSV file (header row required, `email` column required)."""
-    options = ImportOptions(source=source, status=ContactStatus(status),
-                            sector_column=sector_column, file_name=file.name)
-    with session_scope() as session, file.open("rb") as raw, \
-            progress(os.path.getsize(file), f"Importing {file.name}", as_json) as advance:
-        report = import_csv(session, _CountingReader(raw, advance), options,  # type: ignore[arg-type]
-                            secret=settings().secret_key, checkpoint=session.commit)
+    options = ImportOptions(
+        source=source,
+        status=ContactStatus(status),
+        sector_column=sector_column,
+        file_name=file.name,
+    )
+    with (
+        session_scope() as session,
+        file.open("rb") as raw,
+        progress(os.path.getsize(file), f"Importing {file.name}", as_json) as advance,
+    ):
+        report = import_csv(
+            session,
+            _CountingReader(raw, advance),
+            options,
+            secret=settings().secret_key,
+            checkpoint=session.commit,
+        )
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -79,7 +92,7 @@ def export_command(file: Path) -> None:
     """Export every contact to a CSV file ('-' for stdout)."""
     with session_scope() as session:
         if str(file) == "-":
-            count = export_csv(session, click.get_text_stream("stdout"))
+            count = export_csv(session, sys.stdout)
         else:
             with file.open("w", newline="", encoding="utf-8") as out:
                 count = export_csv(session, out)

@@ -62,7 +62,9 @@ def clean_attributes(values: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str):
             value = clean_attribute_value(key, value)
         elif len(str(value)) > MAX_ATTRIBUTE_VALUE:
-            raise ValidationError(f"{key} is longer than {MAX_ATTRIBUTE_VALUE} characters", field=key)
+            raise ValidationError(
+                f"{key} is longer than {MAX_ATTRIBUTE_VALUE} characters", field=key
+            )
         cleaned[key] = value
     return cleaned
 
@@ -71,7 +73,5 @@ def clean_attribute_value(name: str, value: str) -> str:
     """One string attribute value, trimmed and capped."""
     value = value.strip()
     if len(value) > MAX_ATTRIBUTE_VALUE:
-        raise ValidationError(
-            f"{name} is longer than {MAX_ATTRIBUTE_VALUE} characters", field=name
-        )
+        raise ValidationError(f"{name} is longer than {MAX_ATTRIBUTE_VALUE} characters", field=name)
     return value

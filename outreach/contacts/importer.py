@@ -6,12 +6,12 @@ import csv
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach.bulk import insert_returning_ids, insert_rows
+from outreach.bulk import insert_returning_ids, insert_rows, table_of
 from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
 from outreach.contacts.fields import PROFILE_FIELDS, clean_attribute_value, clean_profile
 from outreach.contacts.identity import email_hmac, normalize_email
@@ -28,6 +28,12 @@ MAX_REPORTED = 1000
 _ATTRIBUTE = re.compile(r"[^a-z0-9_]+")
 
 csv.field_size_limit(MAX_CELL)
+
+
+class ByteLines(Protocol):
+    """What the importer reads: a binary file, or anything with its readline."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass
@@ -52,9 +58,14 @@ class ImportReport:
     def to_dict(self) -> dict[str, Any]:
         """The summary document printed by --json and returned by the API."""
         return {
-            "rows": self.rows, "created": self.created, "updated": self.updated,
-            "unchanged": self.unchanged, "skipped": self.skipped, "invalid": self.invalid,
-            "groups_created": self.groups_created, "problems": self.problems,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "invalid": self.invalid,
+            "groups_created": self.groups_created,
+            "problems": self.problems,
         }
 
 
@@ -113,7 +124,7 @@ def _attribute_name(column: str, file_name: str) -> str:
     return name[:63]
 
 
-def _decoded_lines(stream: IO[bytes], file_name: str) -> Iterator[str]:
+def _decoded_lines(stream: ByteLines, file_name: str) -> Iterator[str]:
     """Text lines of a UTF-8 byte stream (BOM dropped), naming the line that is not UTF-8."""
     for number, raw in enumerate(iter(stream.readline, b""), start=1):
         try:
@@ -125,9 +136,7 @@ def _decoded_lines(stream: IO[bytes], file_name: str) -> Iterator[str]:
         yield line.removeprefix("\ufeff") if number == 1 else line
 
 
-def read_rows(
-    stream: IO[bytes], options: ImportOptions, report: ImportReport
-) -> Iterator[_Row]:
+def read_rows(stream: ByteLines, options: ImportOptions, report: ImportReport) -> Iterator[_Row]:
     """Valid rows of a CSV byte stream; invalid ones go into the report."""
     reader = csv.DictReader(_decoded_lines(stream, options.file_name))
     try:
@@ -141,8 +150,9 @@ def read_rows(
         raise ImportFileError(f"{options.file_name}: line {reader.line_num}: {exc}") from exc
 
 
-def _parse(number: int, record: dict[str | None, Any], columns: ColumnMap,
-           report: ImportReport) -> _Row | None:
+def _parse(
+    number: int, record: dict[str | None, Any], columns: ColumnMap, report: ImportReport
+) -> _Row | None:
     if None in record:
         report.problem("invalid", number, None, "more cells than header columns")
         return None
@@ -155,8 +165,11 @@ def _parse(number: int, record: dict[str | None, Any], columns: ColumnMap,
             if value:
                 attributes[name] = clean_attribute_value(column, value)
     except ValidationError as exc:
-        column = columns.email if exc.field == "email" else columns.fields.get(
-            exc.field or "", exc.field)
+        column = (
+            columns.email
+            if exc.field == "email"
+            else columns.fields.get(exc.field or "", exc.field or "")
+        )
         report.problem("invalid", number, column, exc.message)
         return None
     return _Row(number, email, key, profile, attributes)
@@ -178,8 +191,9 @@ def _merge_duplicates(rows: list[_Row]) -> list[_Row]:
 class ContactImporter:
     """Merges validated rows into the database, a chunk at a time."""
 
-    def __init__(self, session: Session, options: ImportOptions, report: ImportReport,
-                 secret: str) -> None:
+    def __init__(
+        self, session: Session, options: ImportOptions, report: ImportReport, secret: str
+    ) -> None:
         self.session = session
         self.options = options
         self.report = report
@@ -227,7 +241,9 @@ class ContactImporter:
             row = hashes[digest]
             dropped.add(row.key)
             self.report.problem(
-                "skipped", row.number, "email",
+                "skipped",
+                row.number,
+                "email",
                 f"address is suppressed ({reason}); only a fresh double opt-in lifts it",
             )
         return [r for r in rows if r.key not in dropped]
@@ -237,15 +253,23 @@ class ContactImporter:
         missing = {n for n in names if group_key(n) not in self.sector_ids}
         if not missing:
             return
-        before = set(self.session.scalars(
-            sa.select(Group.name_key).where(Group.kind == GroupKind.SECTOR)))
+        before = set(
+            self.session.scalars(sa.select(Group.name_key).where(Group.kind == GroupKind.SECTOR))
+        )
         self.sector_ids.update(sector_group_ids(self.session, missing))
         self.report.groups_created += sorted(
-            " ".join(n.split()) for n in missing if group_key(n) not in before)
+            " ".join(n.split()) for n in missing if group_key(n) not in before
+        )
 
     def _existing(self, keys: set[str]) -> dict[str, sa.Row[Any]]:
-        columns = [Contact.id, Contact.email_key, Contact.email, Contact.status,
-                   Contact.attributes, *(getattr(Contact, f) for f in PROFILE_FIELDS)]
+        columns = [
+            Contact.id,
+            Contact.email_key,
+            Contact.email,
+            Contact.status,
+            Contact.attributes,
+            *(getattr(Contact, f) for f in PROFILE_FIELDS),
+        ]
         result = self.session.execute(sa.select(*columns).where(Contact.email_key.in_(keys)))
         return {row.email_key: row for row in result}
 
@@ -254,13 +278,24 @@ class ContactImporter:
             return {}
         now = utcnow()
         values = [
-            {"email": r.email, "email_key": r.key, "first_name": "", "last_name": "",
-             "organization": "", "language": "", "sector": None, **r.profile,
-             "attributes": r.attributes, "status": self.options.status,
-             "source": self.source[:500], "created_at": now, "updated_at": now}
+            {
+                "email": r.email,
+                "email_key": r.key,
+                "first_name": "",
+                "last_name": "",
+                "organization": "",
+                "language": "",
+                "sector": None,
+                **r.profile,
+                "attributes": r.attributes,
+                "status": self.options.status,
+                "source": self.source[:500],
+                "created_at": now,
+                "updated_at": now,
+            }
             for r in rows
         ]
-        new_ids = insert_returning_ids(self.session, Contact.__table__, values)
+        new_ids = insert_returning_ids(self.session, table_of(Contact), values)
         ids = {r.key: cid for r, cid in zip(rows, new_ids, strict=True)}
         self._add_sector_memberships({ids[r.key]: r.profile.get("sector") for r in rows})
         self.report.created += len(rows)
@@ -286,28 +321,48 @@ class ContactImporter:
             self.session.execute(sa.update(Contact), changes)
         self.report.updated += len(changes)
         if moved:
-            self.session.execute(sa.delete(GroupMembership).where(
-                GroupMembership.contact_id.in_(moved),
-                GroupMembership.group_id.in_(
-                    sa.select(Group.id).where(Group.kind == GroupKind.SECTOR))))
+            self.session.execute(
+                sa.delete(GroupMembership).where(
+                    GroupMembership.contact_id.in_(moved),
+                    GroupMembership.group_id.in_(
+                        sa.select(Group.id).where(Group.kind == GroupKind.SECTOR)
+                    ),
+                )
+            )
             self._add_sector_memberships(moved)
         return confirmed
 
     def _add_sector_memberships(self, sectors: dict[int, str | None]) -> None:
-        values = [{"group_id": self.sector_ids[group_key(s)], "contact_id": cid,
-                   "created_at": utcnow()} for cid, s in sectors.items() if s]
-        insert_rows(self.session, GroupMembership.__table__, values)
+        values = [
+            {"group_id": self.sector_ids[group_key(s)], "contact_id": cid, "created_at": utcnow()}
+            for cid, s in sectors.items()
+            if s
+        ]
+        insert_rows(self.session, table_of(GroupMembership), values)
 
     def _record_consent(self, contact_ids: list[int]) -> None:
         if not contact_ids:
             return
         now = utcnow()
-        insert_rows(self.session, ConsentEvent.__table__, [
-            {"contact_id": cid, "purpose": Purpose.NEWSLETTER, "action": ConsentAction.CONFIRMED,
-             "occurred_at": now, "ip": None, "user_agent": None, "source": self.source[:1000],
-             "notice_version_id": None, "confirmed_at": now, "confirmation_ip": None}
-            for cid in contact_ids
-        ])
+        insert_rows(
+            self.session,
+            table_of(ConsentEvent),
+            [
+                {
+                    "contact_id": cid,
+                    "purpose": Purpose.NEWSLETTER,
+                    "action": ConsentAction.CONFIRMED,
+                    "occurred_at": now,
+                    "ip": None,
+                    "user_agent": None,
+                    "source": self.source[:1000],
+                    "notice_version_id": None,
+                    "confirmed_at": now,
+                    "confirmation_ip": None,
+                }
+                for cid in contact_ids
+            ],
+        )
 
 
 def _changes(current: sa.Row[Any], row: _Row) -> dict[str, Any]:
@@ -323,7 +378,7 @@ def _changes(current: sa.Row[Any], row: _Row) -> dict[str, Any]:
 
 def import_csv(
     session: Session,
-    stream: IO[bytes],
+    stream: ByteLines,
     options: ImportOptions,
     *,
     secret: str,
@@ -331,8 +386,9 @@ def import_csv(
 ) -> ImportReport:
     """Import a CSV byte stream; the caller owns the transaction (`checkpoint` per chunk)."""
     if not options.source.strip():
-        raise ValidationError("--source is required: say where these contacts came from",
-                              field="source")
+        raise ValidationError(
+            "--source is required: say where these contacts came from", field="source"
+        )
     if options.status not in (ContactStatus.PENDING, ContactStatus.SUBSCRIBED):
         raise ValidationError("status must be pending or subscribed", field="status")
     report = ImportReport()

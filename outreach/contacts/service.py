@@ -18,8 +18,16 @@ from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group, GroupMembership
 from outreach.groups.service import get_group, set_sector_membership
 
-EXPORT_COLUMNS = ["email", "first_name", "last_name", "sector", "organization", "language",
-                  "status", "groups"]
+EXPORT_COLUMNS = [
+    "email",
+    "first_name",
+    "last_name",
+    "sector",
+    "organization",
+    "language",
+    "status",
+    "groups",
+]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -42,8 +50,12 @@ def create_contact(session: Session, data: dict[str, Any], *, source: str) -> Co
         raise Conflict("a contact with this address exists", field="email")
     profile = clean_profile({f: data.get(f) for f in PROFILE_FIELDS if f in data})
     contact = Contact(
-        email=email, email_key=key, status=ContactStatus.PENDING, source=source[:500],
-        attributes=clean_attributes(data.get("attributes") or {}), **profile,
+        email=email,
+        email_key=key,
+        status=ContactStatus.PENDING,
+        source=source[:500],
+        attributes=clean_attributes(data.get("attributes") or {}),
+        **profile,
     )
     session.add(contact)
     session.flush()
@@ -94,12 +106,14 @@ def _filtered(session: Session, query: ContactQuery) -> sa.Select[Any]:
     stmt = sa.select(Contact)
     if query.search:
         like = f"%{query.search.strip().lower()}%"
-        stmt = stmt.where(sa.or_(
-            Contact.email_key.like(like),
-            sa.func.lower(Contact.first_name).like(like),
-            sa.func.lower(Contact.last_name).like(like),
-            sa.func.lower(Contact.organization).like(like),
-        ))
+        stmt = stmt.where(
+            sa.or_(
+                Contact.email_key.like(like),
+                sa.func.lower(Contact.first_name).like(like),
+                sa.func.lower(Contact.last_name).like(like),
+                sa.func.lower(Contact.organization).like(like),
+            )
+        )
     if query.status:
         try:
             stmt = stmt.where(Contact.status == ContactStatus(query.status))
@@ -107,8 +121,11 @@ def _filtered(session: Session, query: ContactQuery) -> sa.Select[Any]:
             raise ValidationError(f"unknown status {query.status!r}", field="status") from exc
     if query.group:
         group = get_group(session, query.group)
-        stmt = stmt.where(Contact.id.in_(
-            sa.select(GroupMembership.contact_id).where(GroupMembership.group_id == group.id)))
+        stmt = stmt.where(
+            Contact.id.in_(
+                sa.select(GroupMembership.contact_id).where(GroupMembership.group_id == group.id)
+            )
+        )
     return stmt
 
 
@@ -141,7 +158,9 @@ def groups_of(session: Session, contact_ids: list[int]) -> dict[int, list[str]]:
 def contact_to_dict(contact: Contact, groups: list[str] | None = None) -> dict[str, Any]:
     """The public representation of a contact."""
     doc = {
-        "id": contact.id, "email": contact.email, "status": str(contact.status),
+        "id": contact.id,
+        "email": contact.email,
+        "status": str(contact.status),
         **{f: getattr(contact, f) for f in PROFILE_FIELDS},
         "attributes": contact.attributes or {},
         "created_at": contact.created_at.isoformat(),
@@ -166,8 +185,7 @@ def _attribute_names(session: Session) -> list[str]:
     return sorted(names)
 
 
-def _export_rows(session: Session, attributes: list[str], batch: int = 2000
-                 ) -> Iterator[list[str]]:
+def _export_rows(session: Session, attributes: list[str], batch: int = 2000) -> Iterator[list[str]]:
     last_id = 0
     while True:
         contacts = session.scalars(
@@ -178,9 +196,17 @@ def _export_rows(session: Session, attributes: list[str], batch: int = 2000
         groups = groups_of(session, [c.id for c in contacts])
         for c in contacts:
             extra = c.attributes or {}
-            yield [c.email, c.first_name, c.last_name, c.sector or "", c.organization,
-                   c.language, str(c.status), ";".join(groups[c.id]),
-                   *(str(extra.get(name, "")) for name in attributes)]
+            yield [
+                c.email,
+                c.first_name,
+                c.last_name,
+                c.sector or "",
+                c.organization,
+                c.language,
+                str(c.status),
+                ";".join(groups[c.id]),
+                *(str(extra.get(name, "")) for name in attributes),
+            ]
         last_id = contacts[-1].id
         session.expunge_all()
 

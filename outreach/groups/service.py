@@ -25,9 +25,7 @@ def sector_group_ids(session: Session, sectors: Iterable[str]) -> dict[str, int]
     if not wanted:
         return {}
     found = dict(
-        session.execute(
-            sa.select(Group.name_key, Group.id).where(Group.name_key.in_(wanted))
-        ).all()
+        session.execute(sa.select(Group.name_key, Group.id).where(Group.name_key.in_(wanted))).all()
     )
     for key in wanted.keys() - found.keys():
         group = Group(name=wanted[key], name_key=key, kind=GroupKind.SECTOR)
@@ -44,8 +42,9 @@ def create_group(session: Session, name: str, description: str = "") -> Group:
         raise ValidationError("group name must be 1 to 200 characters", field="name")
     if session.scalar(sa.select(Group.id).where(Group.name_key == group_key(clean))):
         raise Conflict(f"group {clean!r} already exists", field="name")
-    group = Group(name=clean, name_key=group_key(clean), kind=GroupKind.AFFINITY,
-                  description=description)
+    group = Group(
+        name=clean, name_key=group_key(clean), kind=GroupKind.AFFINITY, description=description
+    )
     session.add(group)
     session.flush()
     return group
@@ -148,9 +147,7 @@ def set_sector_membership(session: Session, contact_id: int, sector: str | None)
     session.execute(
         sa.delete(GroupMembership).where(
             GroupMembership.contact_id == contact_id,
-            GroupMembership.group_id.in_(
-                sa.select(Group.id).where(Group.kind == GroupKind.SECTOR)
-            ),
+            GroupMembership.group_id.in_(sa.select(Group.id).where(Group.kind == GroupKind.SECTOR)),
         )
     )
     if sector:

@@ -41,8 +41,16 @@ def worker_command(processes: int, threads: int | None) -> None:
             "`outreach demo` and `campaigns send --wait`; set OUTREACH_BROKER_URL to a "
             "redis:// or amqp:// URL to run separate workers"
         )
-    argv = [sys.executable, "-m", "dramatiq", "outreach.tasks", "--processes", str(processes),
-            "--threads", str(threads or current.worker_threads)]
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "outreach.tasks",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads or current.worker_threads),
+    ]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with dramatiq's
 
 

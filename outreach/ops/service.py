@@ -16,8 +16,12 @@ HEARTBEAT_KEY = "ops.worker_heartbeat"
 
 def record_heartbeat(session: Session, origin: str) -> None:
     """Store when and where a worker last ran a task."""
-    value = {"at": utcnow().isoformat(), "host": socket.gethostname(), "pid": os.getpid(),
-             "origin": origin[:100]}
+    value = {
+        "at": utcnow().isoformat(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "origin": origin[:100],
+    }
     setting = session.get(Setting, HEARTBEAT_KEY)
     if setting is None:
         session.add(Setting(key=HEARTBEAT_KEY, value=value))

@@ -12,15 +12,17 @@ from tests.contacts.test_import import HEADER, run_import, write
 
 
 def test_export_round_trip_and_formula_neutralized(runner: FlaskCliRunner, tmp_path: Path) -> None:
-    run_import(runner, write(tmp_path, HEADER
-               + "a@example.org,=HYPERLINK(\"x\"),+1,Thinkers,@corp,en,-Lyon\n"))
+    run_import(
+        runner,
+        write(tmp_path, HEADER + 'a@example.org,=HYPERLINK("x"),+1,Thinkers,@corp,en,-Lyon\n'),
+    )
     out = tmp_path / "out.csv"
     result = runner.invoke(args=["contacts", "export", str(out)])
     assert result.exit_code == 0, result.output
     with out.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert rows[0]["email"] == "a@example.org"
-    assert rows[0]["first_name"] == "'=HYPERLINK(\"x\")"
+    assert rows[0]["first_name"] == '\'=HYPERLINK("x")'
     assert rows[0]["last_name"] == "'+1"
     assert rows[0]["organization"] == "'@corp"
     assert rows[0]["city"] == "'-Lyon"
@@ -28,15 +30,25 @@ def test_export_round_trip_and_formula_neutralized(runner: FlaskCliRunner, tmp_p
 
 
 def test_groups_list_add_remove(runner: FlaskCliRunner, tmp_path: Path) -> None:
-    run_import(runner, write(tmp_path, HEADER + "a@example.org,,,Thinkers,,,\n"
-                             + "b@example.org,,,Managers,,,\n"), "--status", "subscribed")
-    assert runner.invoke(args=["groups", "add", "VIP", "a@example.org", "B@example.org"]
-                         ).output.strip() == "2 added to VIP"
+    run_import(
+        runner,
+        write(tmp_path, HEADER + "a@example.org,,,Thinkers,,,\n" + "b@example.org,,,Managers,,,\n"),
+        "--status",
+        "subscribed",
+    )
+    assert (
+        runner.invoke(
+            args=["groups", "add", "VIP", "a@example.org", "B@example.org"]
+        ).output.strip()
+        == "2 added to VIP"
+    )
     listing = json.loads(runner.invoke(args=["groups", "list", "--json"]).stdout)
     vip = next(g for g in listing if g["name"] == "VIP")
     assert (vip["kind"], vip["members"], vip["subscribed"]) == ("affinity", 2, 2)
-    assert runner.invoke(args=["groups", "remove", "vip", "a@example.org"]
-                         ).output.strip() == "1 removed from vip"
+    assert (
+        runner.invoke(args=["groups", "remove", "vip", "a@example.org"]).output.strip()
+        == "1 removed from vip"
+    )
     table = runner.invoke(args=["groups", "list"]).output
     assert "Thinkers" in table and "VIP" in table
 

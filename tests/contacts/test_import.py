@@ -29,8 +29,9 @@ def write(tmp_path: Path, text: str, name: str = "contacts.csv", bom: bool = Fal
 
 
 def run_import(runner: FlaskCliRunner, path: Path, *extra: str) -> dict:
-    result = runner.invoke(args=["contacts", "import", str(path), "--source", "test fair",
-                                 "--json", *extra])
+    result = runner.invoke(
+        args=["contacts", "import", str(path), "--source", "test fair", "--json", *extra]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -43,9 +44,13 @@ def contacts(session: Session) -> dict[str, Contact]:
 def test_import_creates_contacts_groups_and_attributes(
     runner: FlaskCliRunner, session: Session, tmp_path: Path
 ) -> None:
-    path = write(tmp_path, HEADER
-                 + "ana@example.org,Ana,García,Consultants,Acme,es,Madrid\n"
-                 + "Bruno@Example.ORG,Bruno,Martin,Managers,,fr,\n", bom=True)
+    path = write(
+        tmp_path,
+        HEADER
+        + "ana@example.org,Ana,García,Consultants,Acme,es,Madrid\n"
+        + "Bruno@Example.ORG,Bruno,Martin,Managers,,fr,\n",
+        bom=True,
+    )
     report = run_import(runner, path)
     assert (report["created"], report["invalid"], report["rows"]) == (2, 0, 2)
     assert sorted(report["groups_created"]) == ["Consultants", "Managers"]
@@ -56,7 +61,8 @@ def test_import_creates_contacts_groups_and_attributes(
     assert found["ana@example.org"].status is ContactStatus.PENDING
     session.rollback()
     members = session.execute(
-        sa.select(Group.name, GroupMembership.contact_id).join(GroupMembership)).all()
+        sa.select(Group.name, GroupMembership.contact_id).join(GroupMembership)
+    ).all()
     assert {name for name, _ in members} == {"Consultants", "Managers"}
 
 
@@ -80,14 +86,17 @@ def test_invalid_rows_are_reported_and_the_rest_imported(
     runner: FlaskCliRunner, session: Session, tmp_path: Path
 ) -> None:
     huge = "x" * 1_000_000
-    path = write(tmp_path, HEADER
-                 + "good@example.org,Good,,Thinkers,,en,\n"
-                 + "not-an-address,Bad,,Thinkers,,en,\n"
-                 + f"big@example.org,Big,,Thinkers,,en,{huge}\n"
-                 + "lang@example.org,Lang,,Thinkers,,not a tag,\n"
-                 + "extra@example.org,Extra,,Thinkers,,en,,surplus\n"
-                 + ",Empty,,Thinkers,,en,\n"
-                 + "last@example.org,Last,,Thinkers,,en,\n")
+    path = write(
+        tmp_path,
+        HEADER
+        + "good@example.org,Good,,Thinkers,,en,\n"
+        + "not-an-address,Bad,,Thinkers,,en,\n"
+        + f"big@example.org,Big,,Thinkers,,en,{huge}\n"
+        + "lang@example.org,Lang,,Thinkers,,not a tag,\n"
+        + "extra@example.org,Extra,,Thinkers,,en,,surplus\n"
+        + ",Empty,,Thinkers,,en,\n"
+        + "last@example.org,Last,,Thinkers,,en,\n",
+    )
     report = run_import(runner, path)
     assert report["created"] == 2
     assert report["invalid"] == 5
@@ -112,23 +121,33 @@ def test_duplicates_in_file_and_database_merge(
     runner: FlaskCliRunner, session: Session, tmp_path: Path
 ) -> None:
     run_import(runner, write(tmp_path, HEADER + "ana@example.org,Ana,,Consultants,,,\n", "a.csv"))
-    path = write(tmp_path, HEADER
-                 + "ANA@example.org,,García,,,es,Madrid\n"
-                 + "ana@EXAMPLE.org,Anita,,Thinkers,,,\n", "b.csv")
+    path = write(
+        tmp_path,
+        HEADER + "ANA@example.org,,García,,,es,Madrid\n" + "ana@EXAMPLE.org,Anita,,Thinkers,,,\n",
+        "b.csv",
+    )
     report = run_import(runner, path)
     assert (report["created"], report["updated"]) == (0, 1)
     ana = contacts(session)["ana@example.org"]
     assert (ana.first_name, ana.last_name, ana.sector, ana.language) == (
-        "Anita", "García", "Thinkers", "es")
-    groups = session.scalars(sa.select(Group.name).join(GroupMembership).where(
-        GroupMembership.contact_id == ana.id)).all()
+        "Anita",
+        "García",
+        "Thinkers",
+        "es",
+    )
+    groups = session.scalars(
+        sa.select(Group.name).join(GroupMembership).where(GroupMembership.contact_id == ana.id)
+    ).all()
     assert groups == ["Thinkers"]  # moved out of Consultants
 
 
-def test_reimport_changes_nothing(runner: FlaskCliRunner, session: Session,
-                                  tmp_path: Path) -> None:
-    path = write(tmp_path, HEADER + "ana@example.org,Ana,G,Consultants,Acme,es,Madrid\n"
-                 + "bo@example.org,Bo,,Managers,,,\n")
+def test_reimport_changes_nothing(runner: FlaskCliRunner, session: Session, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + "ana@example.org,Ana,G,Consultants,Acme,es,Madrid\n"
+        + "bo@example.org,Bo,,Managers,,,\n",
+    )
     run_import(runner, path, "--status", "subscribed")
     before = {k: (c.updated_at, c.attributes) for k, c in contacts(session).items()}
     events = session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent))
@@ -139,8 +158,9 @@ def test_reimport_changes_nothing(runner: FlaskCliRunner, session: Session,
     assert session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) == events
 
 
-def test_unknown_sector_creates_a_sector_group(runner: FlaskCliRunner, session: Session,
-                                               tmp_path: Path) -> None:
+def test_unknown_sector_creates_a_sector_group(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
     report = run_import(runner, write(tmp_path, HEADER + "a@example.org,,,Astronauts,,,\n"))
     assert report["groups_created"] == ["Astronauts"]
     assert session.scalar(sa.select(Group.kind).where(Group.name == "Astronauts")) == "sector"
@@ -155,8 +175,9 @@ def test_sector_column_option(runner: FlaskCliRunner, session: Session, tmp_path
 def test_subscribed_import_records_confirmed_consent_with_source(
     runner: FlaskCliRunner, session: Session, tmp_path: Path
 ) -> None:
-    run_import(runner, write(tmp_path, HEADER + "a@example.org,A,,Thinkers,,,\n"),
-               "--status", "subscribed")
+    run_import(
+        runner, write(tmp_path, HEADER + "a@example.org,A,,Thinkers,,,\n"), "--status", "subscribed"
+    )
     contact = contacts(session)["a@example.org"]
     assert contact.status is ContactStatus.SUBSCRIBED
     event = session.scalars(sa.select(ConsentEvent)).one()
@@ -200,8 +221,12 @@ def test_source_is_required(app: Flask, session: Session) -> None:
     from outreach.errors import ValidationError
 
     try:
-        import_csv(session, io.BytesIO(b"email\na@example.org\n"),
-                   ImportOptions(source="  "), secret=SECRET)
+        import_csv(
+            session,
+            io.BytesIO(b"email\na@example.org\n"),
+            ImportOptions(source="  "),
+            secret=SECRET,
+        )
     except ValidationError as exc:
         assert exc.field == "source"
     else:
@@ -210,9 +235,12 @@ def test_source_is_required(app: Flask, session: Session) -> None:
 
 def test_chunks_larger_than_one_batch(app: Flask, session: Session) -> None:
     rows = "".join(f"p{i}@example.org,P{i},,S{i % 3}\n" for i in range(4500))
-    report = import_csv(session, io.BytesIO(("email,first_name,last_name,sector\n" + rows)
-                                            .encode()), ImportOptions(source="bulk"),
-                        secret=SECRET)
+    report = import_csv(
+        session,
+        io.BytesIO(("email,first_name,last_name,sector\n" + rows).encode()),
+        ImportOptions(source="bulk"),
+        secret=SECRET,
+    )
     session.commit()
     assert report.created == 4500
     assert session.scalar(sa.select(sa.func.count()).select_from(GroupMembership)) == 4500
