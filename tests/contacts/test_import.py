@@ -33,6 +33,7 @@ def run_import(runner: FlaskCliRunner, path: Path, *extra: str) -> dict:
         args=["contacts", "import", str(path), "--source", "test fair", "--json", *extra]
     )
     assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # --json mode: one document, no progress bar
     return json.loads(result.stdout)
 
 

@@ -1,0 +1,92 @@
+"""`outreach admin create` and `admin token`, used through the web and API."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from tests.conftest import csrf_from
+
+
+def test_create_with_password_stdin_then_sign_in(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        args=["admin", "create", "Boss@Example.org", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+    response = client.post(
+        "/admin/login",
+        data={
+            "email": "boss@example.org",
+            "password": "a long enough password",
+            "csrf_token": token,
+        },
+    )
+    assert response.status_code == 302
+
+
+def test_create_from_prompt_with_confirmation(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        args=["admin", "create", "p@example.org"], input="prompted password\nprompted password\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "administrator p@example.org created" in result.output
+
+
+def test_short_password_and_duplicates_are_refused(runner: FlaskCliRunner) -> None:
+    short = runner.invoke(
+        args=["admin", "create", "a@example.org", "--password-stdin"], input="short\n"
+    )
+    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    runner.invoke(
+        args=["admin", "create", "a@example.org", "--password-stdin"],
+        input="long enough password\n",
+    )
+    again = runner.invoke(
+        args=["admin", "create", "a@example.org", "--password-stdin"],
+        input="long enough password\n",
+    )
+    assert again.exit_code == 1 and "exists already" in again.output
+
+
+def test_token_authenticates_api_requests(app: Flask, runner: FlaskCliRunner) -> None:
+    runner.invoke(
+        args=["admin", "create", "a@example.org", "--password-stdin"],
+        input="long enough password\n",
+    )
+    result = runner.invoke(args=["admin", "token", "a@example.org"])
+    assert result.exit_code == 0
+    token = result.output.strip()
+    assert token.startswith("otk_") and len(token) > 40
+    client = app.test_client()
+    assert (
+        client.get("/api/v1/groups", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 200
+    )
+    assert (
+        client.get("/api/v1/groups", headers={"Authorization": f"Bearer {token}x"}).status_code
+        == 401
+    )
+
+
+def test_token_for_unknown_admin_is_an_error(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["admin", "token", "ghost@example.org"])
+    assert result.exit_code == 1 and "no administrator ghost@example.org" in result.output
+
+
+def test_password_is_stored_hashed(app: Flask, runner: FlaskCliRunner) -> None:
+    import sqlalchemy as sa
+
+    from outreach.admin.models import AdminUser
+    from outreach.db import get_db
+
+    runner.invoke(
+        args=["admin", "create", "h@example.org", "--password-stdin"],
+        input="long enough password\n",
+    )
+    with get_db(app).reader() as session:
+        stored = session.scalar(sa.select(AdminUser.password_hash))
+    assert stored is not None and stored.startswith("scrypt:")
+    assert "long enough password" not in stored
