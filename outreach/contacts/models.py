@@ -41,6 +41,7 @@ class Contact(Base):
         str_enum(ContactStatus, "contact_status"), default=ContactStatus.PENDING, index=True
     )
     source: Mapped[str] = mapped_column(sa.String(500), default="")
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
