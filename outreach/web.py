@@ -50,7 +50,8 @@ def wants_json() -> bool:
 
 def _outreach_error(exc: OutreachError) -> Any:
     if wants_json():
-        return jsonify(error=exc.to_dict()), exc.status
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return jsonify(error=exc.to_dict()), exc.status, headers
     return render_template("error.html", status=exc.status, message=exc.message), exc.status
 
 

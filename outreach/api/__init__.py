@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from outreach.errors import AuthenticationError
@@ -13,21 +14,41 @@ from outreach.errors import AuthenticationError
 API_PREFIX = "/api/v1"
 
 
+class ErrorBody(Schema):
+    code = fields.Str(required=True)
+    message = fields.Str(required=True)
+    field = fields.Str()
+
+
+class ErrorDocument(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
 class OutreachApi(Api):
-    """flask-smorest's Api with Outreach's JSON error shape."""
+    """flask-smorest's Api with Outreach's JSON error shape, documented as such."""
+
+    ERROR_SCHEMA = ErrorDocument
 
     def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
         code = (error.name or "error").lower().replace(" ", "_")
         body: dict[str, Any] = {"code": code, "message": error.description}
-        messages = getattr(error, "data", {}).get("messages") if hasattr(error, "data") else None
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages") if isinstance(data, dict) else None
         if messages:
-            location, fields = next(iter(messages.items()))
-            if isinstance(fields, dict) and fields:
-                field, problems = next(iter(fields.items()))
-                body["field"] = field
-                body["message"] = f"{field}: {'; '.join(map(str, _flatten(problems)))}"
-            body["code"] = "invalid"
+            body.update(_describe(messages))
         return jsonify(error=body), error.code
+
+
+def _describe(messages: dict[str, Any]) -> dict[str, Any]:
+    """The first problem webargs reported, naming its field when there is one."""
+    _location, problems = next(iter(messages.items()))
+    if isinstance(problems, dict) and problems:
+        field, detail = next(iter(problems.items()))
+        text = "; ".join(map(str, _flatten(detail)))
+        if field == "_schema":
+            return {"code": "invalid", "message": text}
+        return {"code": "invalid", "field": field, "message": f"{field}: {text}"}
+    return {"code": "invalid", "message": "; ".join(map(str, _flatten(problems)))}
 
 
 def _flatten(problems: Any) -> list[Any]:
@@ -52,8 +73,9 @@ def require_token() -> None:
 
 def api_blueprint(name: str, description: str) -> Blueprint:
     """A blueprint under /api/v1/NAME whose every route needs a bearer token."""
-    blp = Blueprint(name, f"outreach.api.{name}", url_prefix=f"{API_PREFIX}/{name}",
-                    description=description)
+    blp = Blueprint(
+        name, f"outreach.api.{name}", url_prefix=f"{API_PREFIX}/{name}", description=description
+    )
     blp.before_request(require_token)
     return blp
 
@@ -71,8 +93,13 @@ def init_api(app: Flask) -> None:
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
     )
-    api = OutreachApi(app, spec_kwargs={"components": {"securitySchemes": {
-        "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
+    api = OutreachApi(
+        app,
+        spec_kwargs={
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
     for blp in (contacts_blp, groups_blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest.fields import Upload
 from marshmallow import RAISE, Schema, fields
 from marshmallow import ValidationError as SchemaError
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import OneOf, Range
 from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict, FileStorage
@@ -105,11 +105,9 @@ class PageArgsSchema(Schema):
 class ContactSearchArgsSchema(PageArgsSchema):
     """Search and filters for the contact list."""
 
-    search = fields.Str(
-        load_default="", metadata={"description": "Part of the address, name or organization."}
-    )
-    group = fields.Str(load_default=None, metadata={"description": "Group name or id."})
-    status = fields.Str(load_default=None, validate=OneOf(STATUSES))
+    search = fields.Str(metadata={"description": "Part of the address, name or organization."})
+    group = fields.Str(metadata={"description": "Group name or id."})
+    status = fields.Str(validate=OneOf(STATUSES))
 
 
 class ContactPageSchema(Schema):
@@ -251,7 +249,3 @@ class ContactImport(MethodView):
         report = import_csv(session, upload.stream, options, secret=secret)
         session.commit()
         return report.to_dict()
-
-
-__all__ = ["ContactPageSchema", "ContactSchema", "PageArgsSchema", "blp", "contact_page",
-           "Length"]

@@ -6,21 +6,59 @@ from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
-from outreach.api import api_blueprint
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
+from marshmallow.validate import Length
 
+from outreach.api import api_blueprint
+from outreach.api.contacts import ContactPageSchema, PageArgsSchema, contact_page
+from outreach.contacts.service import ContactQuery
 from outreach.db import get_session
-from outreach.groups.service import list_groups
+from outreach.groups.service import add_members, create_group, list_groups, remove_members
 
 blp = api_blueprint("groups", "Sector and affinity groups")
 
+MAX_EMAILS = 10_000  # one request stays within every database's bound-parameter limit
+
 
 class GroupSchema(Schema):
+    """A group with its member and subscribed counts."""
+
     id = fields.Int()
     name = fields.Str()
-    kind = fields.Str()
+    kind = fields.Str(metadata={"enum": ["sector", "affinity"]})
     members = fields.Int()
     subscribed = fields.Int()
+
+
+class NewGroupSchema(Schema):
+    """An affinity group to create (sector groups follow the contacts' sector)."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.Str(required=True)
+    description = fields.Str(load_default="")
+
+
+class EmailsSchema(Schema):
+    """Addresses of existing contacts."""
+
+    class Meta:
+        unknown = RAISE
+
+    emails = fields.List(fields.Str(), required=True, validate=Length(min=1, max=MAX_EMAILS))
+
+
+class AddedSchema(Schema):
+    """How many contacts an addition brought in."""
+
+    added = fields.Int(metadata={"description": "Contacts that were not members yet."})
+
+
+class RemovedSchema(Schema):
+    """How many contacts a removal took out."""
+
+    removed = fields.Int(metadata={"description": "Contacts that were members."})
 
 
 @blp.route("")
@@ -29,3 +67,51 @@ class Groups(MethodView):
     def get(self) -> Any:
         """List groups with their member and subscribed counts."""
         return [asdict(g) for g in list_groups(get_session())]
+
+    @blp.arguments(NewGroupSchema)
+    @blp.response(201, GroupSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create an affinity group."""
+        session = get_session()
+        group = create_group(session, data["name"], data["description"])
+        document = {
+            "id": group.id,
+            "name": group.name,
+            "kind": str(group.kind),
+            "members": 0,
+            "subscribed": 0,
+        }
+        session.commit()
+        return document
+
+
+# `path`: group names may contain a slash (sector names come from imported files).
+@blp.route("/<path:name_or_id>/members")
+class GroupMembers(MethodView):
+    @blp.arguments(PageArgsSchema, location="query", unknown=RAISE)
+    @blp.response(200, ContactPageSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], name_or_id: str) -> Any:
+        """List the contacts of a group, a page at a time."""
+        return contact_page(get_session(), ContactQuery(group=name_or_id, **args))
+
+    @blp.arguments(EmailsSchema)
+    @blp.response(200, AddedSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data: dict[str, Any], name_or_id: str) -> Any:
+        """Add contacts to an affinity group, creating the group if it is new."""
+        session = get_session()
+        added = add_members(session, name_or_id, data["emails"])
+        session.commit()
+        return {"added": added}
+
+    @blp.arguments(EmailsSchema)
+    @blp.response(200, RemovedSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, data: dict[str, Any], name_or_id: str) -> Any:
+        """Remove contacts from an affinity group."""
+        session = get_session()
+        removed = remove_members(session, name_or_id, data["emails"])
+        session.commit()
+        return {"removed": removed}

@@ -35,6 +35,8 @@ def get_contact(session: Session, email_or_id: str | int) -> Contact:
     """A contact by id or by address (case-insensitive)."""
     if isinstance(email_or_id, int) or str(email_or_id).isdigit():
         contact = session.get(Contact, int(email_or_id))
+        if contact is None:
+            raise NotFound(f"no contact with id {email_or_id}", field="id")
     else:
         key = normalize_email(str(email_or_id))[1]
         contact = session.scalar(sa.select(Contact).where(Contact.email_key == key))

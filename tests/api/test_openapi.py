@@ -1,0 +1,82 @@
+"""The OpenAPI document is generated from the code, valid, and describes every API route."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+from openapi_spec_validator import validate
+
+from tests.api.conftest import Json
+
+ENDPOINTS = {
+    "/api/v1/contacts": {"get", "post"},
+    "/api/v1/contacts/{contact_id}": {"get", "patch", "delete"},
+    "/api/v1/contacts/import": {"post"},
+    "/api/v1/groups": {"get", "post"},
+    "/api/v1/groups/{name_or_id}/members": {"get", "post", "delete"},
+}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def openapi(client: FlaskClient) -> Json:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def test_the_document_is_valid_openapi_3(client: FlaskClient) -> None:
+    document = openapi(client)
+
+    validate(document)  # raises on an invalid document
+    assert document["openapi"].startswith("3.")
+    assert document["security"] == [{"bearer": []}]
+
+
+def test_every_api_route_is_documented(app: Flask, client: FlaskClient) -> None:
+    paths = openapi(client)["paths"]
+    routes: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/") and not rule.rule.endswith("openapi.json"):
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+            routes.setdefault(path, set()).update(
+                m.lower() for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+            )
+
+    assert routes == ENDPOINTS
+    assert {path: set(item) & HTTP_METHODS for path, item in paths.items()} == ENDPOINTS
+
+
+def test_every_operation_has_a_summary_and_a_documented_success(client: FlaskClient) -> None:
+    for path, item in openapi(client)["paths"].items():
+        for method in set(item) & HTTP_METHODS:
+            operation = item[method]
+            assert operation.get("summary"), (method, path)
+            success = [s for s in operation["responses"] if s.startswith("2")]
+            assert len(success) == 1, (method, path)
+            if success != ["204"]:
+                content = operation["responses"][success[0]]["content"]
+                assert content["application/json"]["schema"], (method, path)
+
+
+def test_bodies_and_errors_are_described(client: FlaskClient) -> None:
+    document = openapi(client)
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    upload = paths["/api/v1/contacts/import"]["post"]["requestBody"]["content"]
+    form = upload["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert schemas[form]["properties"]["file"] == {
+        "type": "string",
+        "format": "binary",
+        "description": "UTF-8 CSV with an email column.",
+    }
+    assert set(schemas[form]["required"]) == {"file", "source"}
+    new_contact = paths["/api/v1/contacts"]["post"]["requestBody"]["content"]
+    created = new_contact["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert schemas[created]["required"] == ["email"]
+    assert schemas[created]["additionalProperties"] is False
+    item = paths["/api/v1/contacts/{contact_id}"]
+    assert {"404", "409", "422"} <= set(item["patch"]["responses"])
+    assert "409" in paths["/api/v1/contacts"]["post"]["responses"]
+    assert "404" in paths["/api/v1/groups/{name_or_id}/members"]["post"]["responses"]
