@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,12 +46,25 @@ def _require_login() -> Any:
     return None
 
 
+@bp.app_template_filter("utc")
+def format_utc(value: datetime | None) -> str:
+    """A timestamp as `YYYY-MM-DD HH:MM:SS UTC`, or an em dash when absent."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def safe_next(target: str | None) -> str:
     """A local path to go to after login; anything else goes to the dashboard."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") \
-                and not target.startswith("//") and "\\" not in target:
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+            and "\\" not in target
+        ):
             return target
     return url_for("admin.dashboard")
 
@@ -61,8 +75,9 @@ def login() -> Any:
     if request.method == "POST":
         session = get_session()
         try:
-            user = authenticate(session, request.form.get("email", ""),
-                                request.form.get("password", ""))
+            user = authenticate(
+                session, request.form.get("email", ""), request.form.get("password", "")
+            )
         except AuthenticationError as exc:
             return render_template("admin/login.html", error=exc.message), 401
         session.commit()
@@ -84,8 +99,9 @@ def logout() -> Any:
 def dashboard() -> Any:
     """Counts by status, groups and the last worker heartbeat."""
     session = get_session()
-    counts = dict(session.execute(
-        sa.select(Contact.status, sa.func.count()).group_by(Contact.status)).all())
+    counts = dict(
+        session.execute(sa.select(Contact.status, sa.func.count()).group_by(Contact.status)).all()
+    )
     return render_template(
         "admin/dashboard.html",
         counts={s.value: counts.get(s, 0) for s in ContactStatus},
@@ -93,3 +109,7 @@ def dashboard() -> Any:
         groups=list_groups(session),
         heartbeat=last_heartbeat(session),
     )
+
+
+# The other pages register their routes on `bp`; imported last because they import it.
+from outreach.admin import contacts_views, groups_views  # noqa: E402, F401

@@ -387,7 +387,7 @@ def import_csv(
     """Import a CSV byte stream; the caller owns the transaction (`checkpoint` per chunk)."""
     if not options.source.strip():
         raise ValidationError(
-            "--source is required: say where these contacts came from", field="source"
+            "the source is required: say where these contacts came from", field="source"
         )
     if options.status not in (ContactStatus.PENDING, ContactStatus.SUBSCRIBED):
         raise ValidationError("status must be pending or subscribed", field="status")

@@ -40,6 +40,9 @@ def create_group(session: Session, name: str, description: str = "") -> Group:
     clean = " ".join((name or "").split())
     if not clean or len(clean) > 200:
         raise ValidationError("group name must be 1 to 200 characters", field="name")
+    if clean.isdigit():
+        # Numbers address groups by id everywhere (CLI, API, admin).
+        raise ValidationError("a group name cannot be only digits", field="name")
     if session.scalar(sa.select(Group.id).where(Group.name_key == group_key(clean))):
         raise Conflict(f"group {clean!r} already exists", field="name")
     group = Group(
