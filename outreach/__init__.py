@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config.update(settings.flask_config())
     app.extensions["outreach.settings"] = settings
 
+    import outreach.models  # noqa: F401  (every mapper is known before the first query)
     from outreach import db, web
 
     db.init_app(app, settings)

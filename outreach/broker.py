@@ -41,8 +41,14 @@ def is_embedded(broker: dramatiq.Broker) -> bool:
     return isinstance(broker, StubBroker)
 
 
+_embedded_worker: dramatiq.Worker | None = None
+
+
 def start_embedded_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
-    """Start worker threads in this process (embedded mode)."""
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
-    worker.start()
-    return worker
+    """Start worker threads in this process (embedded mode), once per process."""
+    global _embedded_worker
+    if _embedded_worker is None:
+        # One worker per process: a stopped worker's middleware stays on the broker.
+        _embedded_worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+        _embedded_worker.start()
+    return _embedded_worker

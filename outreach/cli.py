@@ -89,6 +89,7 @@ def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], No
 def register(app: Flask) -> None:
     """Add every command group to the app's CLI."""
     from outreach.admin.cli import admin_cli
+    from outreach.consent.cli import consent_cli
     from outreach.contacts.cli import contacts_cli
     from outreach.groups.cli import groups_cli
     from outreach.ops.cli import db_cli, demo_command, serve_command, worker_command
@@ -98,6 +99,7 @@ def register(app: Flask) -> None:
         admin_cli,
         contacts_cli,
         groups_cli,
+        consent_cli,
         worker_command,
         serve_command,
         demo_command,

@@ -39,6 +39,9 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     secret_key: str = ""
     send_rate: float = 0.0
+    mail_from: str = ""
+    lead_magnet: str = ""
+    subscribe_rate_limit: str = "10 per minute"
     worker_threads: int = 4
     confirm_token_hours: int = 48
     pending_retention_days: int = 14

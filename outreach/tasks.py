@@ -1,4 +1,9 @@
-"""Every actor, imported after the broker is configured (dramatiq workers load this module)."""
+"""Every actor, imported after the broker is configured (dramatiq workers load this module).
+
+`dramatiq outreach.tasks` (what `outreach worker` runs) imports it with the broker of
+OUTREACH_BROKER_URL; the web app and the command line import it the same way, so the
+broker always exists before any actor is declared.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from outreach.config import Settings
 
 configure_broker(Settings.from_env().broker_url)
 
-from outreach.ops import tasks as ops_tasks  # noqa: E402
+import outreach.models  # noqa: E402, F401  (every mapper, before any actor queries)
 
-__all__ = ["ops_tasks"]
+from outreach.consent.tasks import send_consent_email  # noqa: E402
+from outreach.ops.tasks import heartbeat, maintenance, start_maintenance  # noqa: E402
+
+__all__ = ["heartbeat", "maintenance", "send_consent_email", "start_maintenance"]

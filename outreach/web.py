@@ -29,12 +29,30 @@ def _load_user(user_id: str) -> Any:
 
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints and error handlers."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
     from outreach.admin.views import bp as admin_bp
     from outreach.api import init_api
     from outreach.cli import register
+    from outreach.consent import views as consent_views
 
     csrf.init_app(app)
     login_manager.init_app(app)
+    settings = app.extensions["outreach.settings"]
+    storage = settings.broker_url if settings.broker_url.startswith("redis") else "memory://"
+    app.extensions["outreach.limiter"] = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=storage,
+        default_limits=[],
+        key_prefix=f"outreach-{id(app)}" if settings.testing else "outreach",
+    )
+    # The sign-up form may be embedded in other sites (double opt-in is its protection)
+    # and RFC 8058 one-click unsubscribe posts come from mail clients without cookies.
+    csrf.exempt(consent_views.subscribe)
+    csrf.exempt(consent_views.unsubscribe_post)
+    app.register_blueprint(consent_views.bp)
     app.register_blueprint(admin_bp)
     init_api(app)
     register(app)
@@ -86,3 +104,5 @@ def start_workers_if_embedded(app: Flask) -> None:
     runtime.bind_database(get_db(app))
     if is_embedded(broker) and "outreach.worker" not in app.extensions:
         app.extensions["outreach.worker"] = start_embedded_worker(broker, settings.worker_threads)
+        if not settings.testing:
+            outreach.tasks.start_maintenance()

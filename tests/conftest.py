@@ -264,3 +264,46 @@ def browser_page(chromium_path: str) -> Iterator[Any]:
         page = browser.new_page()
         yield page
         browser.close()
+
+
+class Queue:
+    """The embedded broker and its worker threads, bound to one test app."""
+
+    def __init__(self, app: Flask) -> None:
+        from outreach.web import start_workers_if_embedded
+
+        start_workers_if_embedded(app)
+        self.app = app
+        self.worker = app.extensions["outreach.worker"]
+        self.broker = self.worker.broker
+
+    def drain(self, timeout: float = 30) -> None:
+        """Wait until every queue is empty and the workers are idle; re-raise actor errors."""
+        # "ops" carries the hourly maintenance tick, always pending: never wait for it.
+        for queue in [q for q in self.broker.queues if not q.startswith("ops")]:
+            self.broker.join(queue, timeout=int(timeout * 1000), fail_fast=True)
+
+    def stop(self) -> None:
+        """Finish what this test queued, so nothing runs later against another test's
+        database (the process keeps its one embedded worker); drop what cannot finish."""
+        try:
+            self.drain(timeout=10)
+        except Exception:  # noqa: BLE001 - the test itself already passed or failed
+            for queue in list(self.broker.queues):
+                self.broker.flush(queue)
+
+
+@pytest.fixture
+def mail_app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flask]:
+    """An application whose mail goes to the real SMTP sink, with embedded workers."""
+    application = create_app(make_settings(tmp_path, database_url, smtp_url=smtp_sink.url))
+    queue = Queue(application)
+    application.extensions["test.queue"] = queue
+    yield application
+    queue.stop()
+    get_db(application).engine.dispose()
+
+
+def drain(app: Flask) -> None:
+    """Run every queued task of a `mail_app` to the end."""
+    app.extensions["test.queue"].drain()

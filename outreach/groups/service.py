@@ -157,3 +157,27 @@ def set_sector_membership(session: Session, contact_id: int, sector: str | None)
         group_id = sector_group_ids(session, [sector])[group_key(sector)]
         session.add(GroupMembership(group_id=group_id, contact_id=contact_id))
     session.flush()
+
+
+def set_affinity_groups(session: Session, contact_id: int, group_ids: set[int]) -> None:
+    """Make the contact a member of exactly these affinity groups (preferences page)."""
+    affinity = set(session.scalars(sa.select(Group.id).where(Group.kind == GroupKind.AFFINITY)))
+    wanted = group_ids & affinity
+    current = set(
+        session.scalars(
+            sa.select(GroupMembership.group_id).where(
+                GroupMembership.contact_id == contact_id, GroupMembership.group_id.in_(affinity)
+            )
+        )
+    )
+    if current - wanted:
+        session.execute(
+            sa.delete(GroupMembership).where(
+                GroupMembership.contact_id == contact_id,
+                GroupMembership.group_id.in_(current - wanted),
+            )
+        )
+    session.add_all(
+        GroupMembership(group_id=g, contact_id=contact_id) for g in sorted(wanted - current)
+    )
+    session.flush()

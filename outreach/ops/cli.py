@@ -41,6 +41,11 @@ def worker_command(processes: int, threads: int | None) -> None:
             "`outreach demo` and `campaigns send --wait`; set OUTREACH_BROKER_URL to a "
             "redis:// or amqp:// URL to run separate workers"
         )
+    from outreach import runtime, tasks
+    from outreach.db import get_db
+
+    runtime.bind_database(get_db())
+    tasks.start_maintenance()  # the daily jobs; a newer worker start supersedes this chain
     argv = [
         sys.executable,
         "-m",

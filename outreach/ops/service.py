@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from outreach.config import Settings
 from outreach.consent.models import Setting
 from outreach.db import utcnow
 
@@ -33,3 +36,36 @@ def last_heartbeat(session: Session) -> dict[str, Any] | None:
     """The last worker heartbeat, if any."""
     setting = session.get(Setting, HEARTBEAT_KEY)
     return setting.value if setting else None
+
+
+MAINTENANCE_KEY = "ops.maintenance"
+MAINTENANCE_EVERY = timedelta(hours=24)
+
+
+def start_maintenance_chain(session: Session) -> str:
+    """Begin a new chain of maintenance ticks; older chains stop at their next tick."""
+    chain = secrets.token_hex(8)
+    state = session.get(Setting, MAINTENANCE_KEY)
+    if state is None:
+        session.add(Setting(key=MAINTENANCE_KEY, value={"chain": chain, "last_run": None}))
+    else:
+        state.value = {**state.value, "chain": chain}
+    return chain
+
+
+def maintenance_tick(session: Session, chain: str, settings: Settings) -> dict[str, Any] | None:
+    """Run the daily jobs if a day has passed; None when this chain was superseded."""
+    state = session.get(Setting, MAINTENANCE_KEY)
+    if state is None or state.value.get("chain") != chain:
+        return None
+    last = state.value.get("last_run")
+    now = utcnow()
+    if last and now - datetime.fromisoformat(last) < MAINTENANCE_EVERY:
+        return {}
+    from outreach.consent.service import purge_pending
+
+    done = {
+        "purged_pending": purge_pending(session, timedelta(days=settings.pending_retention_days))
+    }
+    state.value = {"chain": chain, "last_run": now.isoformat(), "last_result": done}
+    return done

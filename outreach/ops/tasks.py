@@ -1,11 +1,13 @@
-"""Actors for operations."""
+"""Actors for operations: heartbeats and the daily maintenance."""
 
 from __future__ import annotations
 
 import dramatiq
 
 from outreach import runtime
-from outreach.ops.service import record_heartbeat
+from outreach.ops.service import maintenance_tick, record_heartbeat
+
+TICK_MS = 3600 * 1000
 
 
 @dramatiq.actor(queue_name="ops", max_retries=0)
@@ -13,3 +15,22 @@ def heartbeat(origin: str) -> None:
     """Record that a worker picked up a message (the dashboard shows the last one)."""
     with runtime.database().session() as session:
         record_heartbeat(session, origin)
+
+
+@dramatiq.actor(queue_name="ops", max_retries=3)
+def maintenance(chain: str) -> None:
+    """Hourly tick that runs the daily jobs (purge stale sign-ups) once a day."""
+    database = runtime.database()
+    with database.session() as session:
+        result = maintenance_tick(session, chain, database.settings)
+    if result is not None:
+        maintenance.send_with_options(args=(chain,), delay=TICK_MS)
+
+
+def start_maintenance() -> None:
+    """Start a new maintenance chain (a worker starting supersedes older chains)."""
+    from outreach.ops.service import start_maintenance_chain
+
+    with runtime.database().session() as session:
+        chain = start_maintenance_chain(session)
+    maintenance.send(chain)

@@ -1,0 +1,385 @@
+"""The consent ledger: sign-up, confirmation, withdrawal, proof, and who may be mailed."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.consent.models import ConsentAction, ConsentEvent, NoticeVersion, Purpose, UsedToken
+from outreach.consent.notice import notice_to_dict
+from outreach.contacts.fields import clean_profile
+from outreach.contacts.identity import email_hmac, normalize_email
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.db import settings_of, utcnow
+from outreach.delivery.models import Suppression
+from outreach.errors import ValidationError
+from outreach.groups.service import set_sector_membership
+from outreach.tokens import TokenError
+
+TRACKING = (Purpose.OPEN_TRACKING, Purpose.CLICK_TRACKING)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a consent action came from: kept with every ledger event."""
+
+    source: str
+    ip: str | None = None
+    user_agent: str | None = None
+    notice_version_id: int | None = None
+
+
+class SignupOutcome(enum.StrEnum):
+    """What a sign-up did; never shown to the visitor (no address enumeration)."""
+
+    CONFIRMATION_SENT = "confirmation_sent"
+    ALREADY_SUBSCRIBED = "already_subscribed"
+    THROTTLED = "throttled"
+
+
+@dataclass
+class Signup:
+    """The contact a sign-up concerns and what to send it."""
+
+    contact: Contact
+    outcome: SignupOutcome
+    purposes: list[Purpose] = field(default_factory=list)
+
+
+def record_event(
+    session: Session,
+    contact_id: int,
+    purpose: Purpose,
+    action: ConsentAction,
+    evidence: Evidence,
+    *,
+    confirmed_at: datetime | None = None,
+    confirmation_ip: str | None = None,
+) -> ConsentEvent:
+    """Append one event to the ledger."""
+    event = ConsentEvent(
+        contact_id=contact_id,
+        purpose=purpose,
+        action=action,
+        occurred_at=utcnow(),
+        ip=evidence.ip,
+        user_agent=(evidence.user_agent or None) and evidence.user_agent[:500],
+        source=evidence.source[:1000],
+        notice_version_id=evidence.notice_version_id,
+        confirmed_at=confirmed_at,
+        confirmation_ip=confirmation_ip,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def latest_actions(
+    session: Session, contact_ids: Iterable[int]
+) -> dict[int, dict[Purpose, ConsentAction]]:
+    """The last ledger action per contact and purpose."""
+    ids = list(contact_ids)
+    last = (
+        sa.select(sa.func.max(ConsentEvent.id))
+        .where(ConsentEvent.contact_id.in_(ids))
+        .group_by(ConsentEvent.contact_id, ConsentEvent.purpose)
+    )
+    rows = session.execute(
+        sa.select(ConsentEvent.contact_id, ConsentEvent.purpose, ConsentEvent.action).where(
+            ConsentEvent.id.in_(last)
+        )
+    )
+    state: dict[int, dict[Purpose, ConsentAction]] = {i: {} for i in ids}
+    for contact_id, purpose, action in rows:
+        state[contact_id][purpose] = action
+    return state
+
+
+def has_consent(session: Session, contact_id: int, purpose: Purpose) -> bool:
+    """True when the contact's latest event for `purpose` is a confirmation."""
+    actions = latest_actions(session, [contact_id])[contact_id]
+    return actions.get(purpose) is ConsentAction.CONFIRMED
+
+
+def is_suppressed(session: Session, email_key: str) -> bool:
+    """True when the address is on the suppression list."""
+    digest = email_hmac(settings_of(session).secret_key, email_key)
+    return (
+        session.scalar(sa.select(Suppression.id).where(Suppression.email_hmac == digest))
+        is not None
+    )
+
+
+def mailable(session: Session, contact_ids: Iterable[int]) -> set[int]:
+    """Those contacts that may receive a campaign message right now.
+
+    Subscribed (so neither restricted, unsubscribed, bounced nor complained), latest
+    newsletter consent confirmed, address not suppressed. The delivery engine calls this
+    for every batch just before sending.
+    """
+    ids = list(contact_ids)
+    if not ids:
+        return set()
+    last = (
+        sa.select(ConsentEvent.contact_id, sa.func.max(ConsentEvent.id).label("event_id"))
+        .where(ConsentEvent.contact_id.in_(ids), ConsentEvent.purpose == Purpose.NEWSLETTER)
+        .group_by(ConsentEvent.contact_id)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(Contact.id, Contact.email_key)
+        .join(last, last.c.contact_id == Contact.id)
+        .join(ConsentEvent, ConsentEvent.id == last.c.event_id)
+        .where(
+            Contact.id.in_(ids),
+            Contact.status == ContactStatus.SUBSCRIBED,
+            ConsentEvent.action == ConsentAction.CONFIRMED,
+        )
+    ).all()
+    secret = settings_of(session).secret_key
+    digests = {email_hmac(secret, key): cid for cid, key in rows}
+    suppressed = session.scalars(
+        sa.select(Suppression.email_hmac).where(Suppression.email_hmac.in_(digests))
+    )
+    return set(digests.values()) - {digests[d] for d in suppressed}
+
+
+def sign_up(
+    session: Session,
+    data: dict[str, Any],
+    purposes: list[Purpose],
+    evidence: Evidence,
+    *,
+    resend_after: timedelta,
+) -> Signup:
+    """Record a form sign-up (`given` events) and say which email the address should get."""
+    if Purpose.NEWSLETTER not in purposes:
+        raise ValidationError(
+            "tick the box to agree to receive the newsletter", field="consent_newsletter"
+        )
+    email, key = normalize_email(data.get("email", ""))
+    profile = clean_profile(
+        {"first_name": data.get("first_name", ""), "sector": data.get("sector") or None}
+    )
+    contact = session.scalar(sa.select(Contact).where(Contact.email_key == key))
+    if contact is None:
+        contact = Contact(
+            email=email,
+            email_key=key,
+            status=ContactStatus.PENDING,
+            source=evidence.source[:500],
+            attributes={},
+            **profile,
+        )
+        session.add(contact)
+        session.flush()
+    elif contact.status is ContactStatus.SUBSCRIBED and has_consent(
+        session, contact.id, Purpose.NEWSLETTER
+    ):
+        return Signup(contact, SignupOutcome.ALREADY_SUBSCRIBED)
+    elif contact.status is ContactStatus.PENDING:
+        for name, value in profile.items():
+            if value:
+                setattr(contact, name, value)
+    sent = contact.confirmation_sent_at
+    if sent is not None and utcnow() - sent < resend_after:
+        return Signup(contact, SignupOutcome.THROTTLED)
+    for purpose in purposes:
+        record_event(session, contact.id, purpose, ConsentAction.GIVEN, evidence)
+    contact.confirmation_sent_at = utcnow()
+    return Signup(contact, SignupOutcome.CONFIRMATION_SENT, purposes)
+
+
+def spend_token(session: Session, jti: str, purpose: str) -> None:
+    """Mark a single-use token as used; TokenError when it was used before."""
+    if not jti or session.get(UsedToken, jti) is not None:
+        raise TokenError("this link has already been used")
+    session.add(UsedToken(jti=jti, purpose=purpose))
+    session.flush()
+
+
+def confirm(session: Session, contact: Contact, evidence: Evidence) -> list[Purpose]:
+    """Confirm every purpose given since the last confirmation; subscribe the contact."""
+    events = session.scalars(
+        sa.select(ConsentEvent)
+        .where(ConsentEvent.contact_id == contact.id)
+        .order_by(ConsentEvent.id)
+    ).all()
+    pending: dict[Purpose, ConsentEvent] = {}
+    for event in events:
+        if event.action is ConsentAction.GIVEN:
+            pending[event.purpose] = event
+        else:
+            pending.pop(event.purpose, None)
+    if Purpose.NEWSLETTER not in pending:
+        raise TokenError("there is nothing left to confirm with this link")
+    now = utcnow()
+    for purpose, given in pending.items():
+        record_event(
+            session,
+            contact.id,
+            purpose,
+            ConsentAction.CONFIRMED,
+            Evidence(evidence.source, evidence.ip, evidence.user_agent, given.notice_version_id),
+            confirmed_at=now,
+            confirmation_ip=evidence.ip,
+        )
+    contact.status = ContactStatus.SUBSCRIBED
+    lift_suppression(session, contact.email_key)
+    set_sector_membership(session, contact.id, contact.sector)
+    return list(pending)
+
+
+def lift_suppression(session: Session, email_key: str) -> None:
+    """Remove the address from the suppression list (only a fresh opt-in may do this)."""
+    digest = email_hmac(settings_of(session).secret_key, email_key)
+    session.execute(sa.delete(Suppression).where(Suppression.email_hmac == digest))
+
+
+def withdraw(
+    session: Session, contact: Contact, purposes: Iterable[Purpose], evidence: Evidence
+) -> list[Purpose]:
+    """Withdraw consents that are in force (or pending); return those withdrawn."""
+    actions = latest_actions(session, [contact.id])[contact.id]
+    withdrawn = []
+    for purpose in purposes:
+        if actions.get(purpose) in (ConsentAction.GIVEN, ConsentAction.CONFIRMED):
+            record_event(session, contact.id, purpose, ConsentAction.WITHDRAWN, evidence)
+            withdrawn.append(purpose)
+    return withdrawn
+
+
+def unsubscribe(
+    session: Session, contact: Contact, evidence: Evidence, campaign_id: int | None = None
+) -> None:
+    """Withdraw every consent and stop all mail at once (idempotent)."""
+    from outreach.delivery.models import Delivery
+
+    withdraw(session, contact, list(Purpose), evidence)
+    if contact.status in (ContactStatus.SUBSCRIBED, ContactStatus.PENDING):
+        contact.status = ContactStatus.UNSUBSCRIBED
+    if campaign_id is not None:
+        session.execute(
+            sa.update(Delivery)
+            .where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.contact_id == contact.id,
+                Delivery.unsubscribed_at.is_(None),
+            )
+            .values(unsubscribed_at=utcnow())
+        )
+    session.flush()
+
+
+def set_tracking(
+    session: Session, contact: Contact, wanted: dict[Purpose, bool], evidence: Evidence
+) -> None:
+    """Give (already confirmed through the signed link) or withdraw tracking consents."""
+    actions = latest_actions(session, [contact.id])[contact.id]
+    now = utcnow()
+    for purpose, on in wanted.items():
+        if purpose not in TRACKING:
+            continue
+        active = actions.get(purpose) is ConsentAction.CONFIRMED
+        if on and not active:
+            record_event(
+                session,
+                contact.id,
+                purpose,
+                ConsentAction.CONFIRMED,
+                evidence,
+                confirmed_at=now,
+                confirmation_ip=evidence.ip,
+            )
+        elif not on and actions.get(purpose) in (ConsentAction.GIVEN, ConsentAction.CONFIRMED):
+            record_event(session, contact.id, purpose, ConsentAction.WITHDRAWN, evidence)
+
+
+def proof(session: Session, contact: Contact) -> dict[str, Any]:
+    """The contact's complete consent history with the notice texts it cites."""
+    events = session.scalars(
+        sa.select(ConsentEvent)
+        .where(ConsentEvent.contact_id == contact.id)
+        .order_by(ConsentEvent.id)
+    ).all()
+    notice_ids = {e.notice_version_id for e in events if e.notice_version_id}
+    notices = session.scalars(sa.select(NoticeVersion).where(NoticeVersion.id.in_(notice_ids)))
+    by_id = {n.id: n for n in notices}
+    return {
+        "contact": {"email": contact.email, "status": str(contact.status)},
+        "events": [_event_dict(e, by_id) for e in events],
+        "notices": [notice_to_dict(n) for n in sorted(by_id.values(), key=lambda n: n.id)],
+    }
+
+
+def _event_dict(event: ConsentEvent, notices: dict[int, NoticeVersion]) -> dict[str, Any]:
+    notice = notices.get(event.notice_version_id or 0)
+    return {
+        "id": event.id,
+        "purpose": str(event.purpose),
+        "action": str(event.action),
+        "occurred_at": event.occurred_at.isoformat(),
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "source": event.source,
+        "notice_version": notice.id if notice else None,
+        "notice_hash": notice.hash if notice else None,
+        "confirmed_at": event.confirmed_at.isoformat() if event.confirmed_at else None,
+        "confirmation_ip": event.confirmation_ip,
+    }
+
+
+def invitable(session: Session, group_id: int, resend_after: timedelta) -> list[int]:
+    """Pending contacts of a group not invited within `resend_after`."""
+    from outreach.groups.models import GroupMembership
+
+    cutoff = utcnow() - resend_after
+    return list(
+        session.scalars(
+            sa.select(Contact.id)
+            .join(GroupMembership, GroupMembership.contact_id == Contact.id)
+            .where(
+                GroupMembership.group_id == group_id,
+                Contact.status == ContactStatus.PENDING,
+                sa.or_(
+                    Contact.confirmation_sent_at.is_(None), Contact.confirmation_sent_at < cutoff
+                ),
+            )
+            .order_by(Contact.id)
+        )
+    )
+
+
+def record_invitation(session: Session, contact_ids: list[int]) -> None:
+    """Note when invitations went out (they are throttled and drive the purge)."""
+    if contact_ids:
+        session.execute(
+            sa.update(Contact)
+            .where(Contact.id.in_(contact_ids))
+            .values(confirmation_sent_at=utcnow())
+        )
+
+
+def purge_pending(session: Session, older_than: timedelta) -> int:
+    """Delete pending contacts asked to confirm longer ago than `older_than`, with events."""
+    cutoff = utcnow() - older_than
+    stale = sa.select(Contact.id).where(
+        Contact.status == ContactStatus.PENDING,
+        sa.func.coalesce(Contact.confirmation_sent_at, Contact.created_at) < cutoff,
+        Contact.confirmation_sent_at.is_not(None),
+    )
+    ids = list(session.scalars(stale))
+    if not ids:
+        return 0
+    from outreach.groups.models import GroupMembership
+
+    session.execute(sa.delete(ConsentEvent).where(ConsentEvent.contact_id.in_(ids)))
+    session.execute(sa.delete(GroupMembership).where(GroupMembership.contact_id.in_(ids)))
+    session.execute(sa.delete(Contact).where(Contact.id.in_(ids)))
+    return len(ids)

@@ -1,0 +1,67 @@
+"""Transactional emails (confirmation, welcome, notices): rendered and sent right away."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from outreach import ROOT
+from outreach.config import Settings
+from outreach.db import utcnow
+from outreach.delivery.transport import Envelope, open_transport
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    # Our own templates (not user-written): autoescape HTML, strict about missing values.
+    return Environment(
+        loader=FileSystemLoader(ROOT / "templates" / "email"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def sender(settings: Settings) -> tuple[str, str]:
+    """(display name, address) of transactional mail."""
+    name, address = parseaddr(settings.mail_from)
+    if not address:
+        host = urlsplit(settings.base_url).hostname or "localhost"
+        address = f"no-reply@{host if '.' in host else host + '.localdomain'}"
+    return name or "Outreach", address
+
+
+def transactional(
+    settings: Settings, template: str, to: str, subject: str, context: dict[str, Any]
+) -> tuple[Envelope, bytes]:
+    """A text + HTML message from templates/email/TEMPLATE.{txt,html}."""
+    env = _environment()
+    values = {**context, "base_url": settings.base_url}
+    name, address = sender(settings)
+    message = EmailMessage(policy=SMTP)
+    message["From"] = formataddr((name, address))
+    message["To"] = to
+    message["Subject"] = subject.replace("\r", " ").replace("\n", " ")
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=address.rpartition("@")[2])
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(env.get_template(f"{template}.txt").render(values), cte="quoted-printable")
+    message.add_alternative(
+        env.get_template(f"{template}.html").render(values), subtype="html", cte="quoted-printable"
+    )
+    return Envelope(address, (to,)), message.as_bytes()
+
+
+def send_now(settings: Settings, envelope: Envelope, message: bytes) -> None:
+    """Hand one message to the configured transport."""
+    transport = open_transport(settings.smtp_url)
+    try:
+        transport.send(envelope, message)
+    finally:
+        transport.close()
