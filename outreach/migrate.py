@@ -17,9 +17,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Create or migrate the database to `revision`."""
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", secret_key: str | None = None) -> None:
+    """Create or migrate the database to `revision` (data migrations may need the key)."""
+    config = alembic_config(database_url)
+    config.attributes["secret_key"] = secret_key
+    command.upgrade(config, revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:

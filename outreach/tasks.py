@@ -13,7 +13,6 @@ from outreach.config import Settings
 configure_broker(Settings.from_env().broker_url)
 
 import outreach.models  # noqa: E402, F401  (every mapper, before any actor queries)
-
 from outreach.consent.tasks import send_consent_email  # noqa: E402
 from outreach.ops.tasks import heartbeat, maintenance, start_maintenance  # noqa: E402
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from outreach.consent.models import ConsentAction, ConsentEvent, NoticeVersion, Purpose, UsedToken
 from outreach.consent.notice import notice_to_dict
@@ -116,38 +116,47 @@ def is_suppressed(session: Session, email_key: str) -> bool:
     )
 
 
-def mailable(session: Session, contact_ids: Iterable[int]) -> set[int]:
-    """Those contacts that may receive a campaign message right now.
+def newsletter_confirmed() -> sa.ColumnElement[bool]:
+    """SQL condition on Contact: its latest newsletter ledger event is a confirmation."""
+    event, earlier = aliased(ConsentEvent), aliased(ConsentEvent)
+    latest = (
+        sa.select(sa.func.max(earlier.id))
+        .where(earlier.contact_id == Contact.id, earlier.purpose == Purpose.NEWSLETTER)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(event.id)
+        .where(event.id == latest, event.action == ConsentAction.CONFIRMED)
+        .exists()
+    )
+
+
+def not_suppressed() -> sa.ColumnElement[bool]:
+    """SQL condition on Contact: its address is not on the suppression list."""
+    return ~sa.select(Suppression.id).where(Suppression.email_hmac == Contact.email_hmac).exists()
+
+
+def mailable_condition() -> sa.ColumnElement[bool]:
+    """SQL condition on Contact: may receive a campaign message right now.
 
     Subscribed (so neither restricted, unsubscribed, bounced nor complained), latest
-    newsletter consent confirmed, address not suppressed. The delivery engine calls this
-    for every batch just before sending.
+    newsletter consent confirmed, address not suppressed.
     """
+    return sa.and_(
+        Contact.status == ContactStatus.SUBSCRIBED, newsletter_confirmed(), not_suppressed()
+    )
+
+
+def mailable(session: Session, contact_ids: Iterable[int]) -> set[int]:
+    """Those of these contacts that may be mailed now: the delivery engine calls this for
+    every batch just before sending."""
     ids = list(contact_ids)
     if not ids:
         return set()
-    last = (
-        sa.select(ConsentEvent.contact_id, sa.func.max(ConsentEvent.id).label("event_id"))
-        .where(ConsentEvent.contact_id.in_(ids), ConsentEvent.purpose == Purpose.NEWSLETTER)
-        .group_by(ConsentEvent.contact_id)
-        .subquery()
+    return set(
+        session.scalars(sa.select(Contact.id).where(Contact.id.in_(ids), mailable_condition()))
     )
-    rows = session.execute(
-        sa.select(Contact.id, Contact.email_key)
-        .join(last, last.c.contact_id == Contact.id)
-        .join(ConsentEvent, ConsentEvent.id == last.c.event_id)
-        .where(
-            Contact.id.in_(ids),
-            Contact.status == ContactStatus.SUBSCRIBED,
-            ConsentEvent.action == ConsentAction.CONFIRMED,
-        )
-    ).all()
-    secret = settings_of(session).secret_key
-    digests = {email_hmac(secret, key): cid for cid, key in rows}
-    suppressed = session.scalars(
-        sa.select(Suppression.email_hmac).where(Suppression.email_hmac.in_(digests))
-    )
-    return set(digests.values()) - {digests[d] for d in suppressed}
 
 
 def sign_up(

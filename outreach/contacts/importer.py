@@ -281,6 +281,7 @@ class ContactImporter:
             {
                 "email": r.email,
                 "email_key": r.key,
+                "email_hmac": email_hmac(self.secret, r.key),
                 "first_name": "",
                 "last_name": "",
                 "organization": "",

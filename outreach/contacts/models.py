@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from outreach.contacts.identity import email_hmac
 from outreach.db import Base, UTCDateTime, str_enum, utcnow
 
 
@@ -31,6 +32,8 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(320))
     email_key: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    # HMAC of email_key (see contacts.identity): joins the suppression list in SQL.
+    email_hmac: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     first_name: Mapped[str] = mapped_column(sa.String(200), default="")
     last_name: Mapped[str] = mapped_column(sa.String(200), default="")
     sector: Mapped[str | None] = mapped_column(sa.String(200), index=True)
@@ -53,3 +56,14 @@ class Contact(Base):
     def display_name(self) -> str:
         """First and last name, or the address when both are empty."""
         return " ".join(p for p in (self.first_name, self.last_name) if p) or self.email
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _stamp_email_hmac(session: Session, _context: Any, _instances: Any) -> None:
+    """Keep email_hmac in step with email_key for every contact the ORM writes."""
+    settings = session.info.get("settings")
+    if settings is None:
+        return
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Contact) and obj.email_key:
+            obj.email_hmac = email_hmac(settings.secret_key, obj.email_key)

@@ -17,7 +17,7 @@ db_cli = OutreachGroup("db", help="Create or migrate the database.")
 @click.argument("revision", default="head")
 def upgrade_command(revision: str) -> None:
     """Create or migrate the database (Alembic) to REVISION (default: head)."""
-    upgrade(settings().database_url, revision)
+    upgrade(settings().database_url, revision, settings().secret_key)
     click.echo(f"database at {revision}")
 
 
@@ -77,6 +77,6 @@ def demo_command() -> None:
     """The main job end to end on the embedded defaults."""
     from outreach.ops.demo import run_demo
 
-    upgrade(settings().database_url)
+    upgrade(settings().database_url, secret_key=settings().secret_key)
     with session_scope() as session:
         run_demo(session, settings(), click.echo)

@@ -1,0 +1,132 @@
+"""MJML source → compiled, sandboxed templates, once per variant (cached by content hash).
+
+Placeholders are swapped for opaque tokens before MJML and premailer (both would mangle
+`{{ }}`, premailer even inside href), and restored afterwards. Expressions become bare
+tokens (safe in attributes); statements become HTML comments (kept in place by both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from jinja2 import Template
+from mjml import mjml2html
+from premailer import Premailer
+
+from outreach.rendering.templates import TemplateProblem, check_source, environment
+from outreach.rendering.text import html_to_text
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_TOKEN = re.compile(r"<!--(ojs\d{6}z)-->|(ojx\d{6}z)")
+
+
+@dataclass(frozen=True)
+class CompiledVariant:
+    """What every message of one variant is rendered from."""
+
+    subject: Template
+    preheader: Template
+    html: Template
+    text: Template
+    html_source: str
+    text_source: str
+
+
+def protect(source: str) -> tuple[str, dict[str, str]]:
+    """Replace every Jinja tag with an opaque token; return the text and the token map."""
+    tokens: dict[str, str] = {}
+
+    def swap(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        if tag.startswith("{#"):
+            return ""
+        n = len(tokens)
+        if tag.startswith("{{"):
+            token = f"ojx{n:06d}z"
+            tokens[token] = tag
+            return token
+        token = f"ojs{n:06d}z"
+        tokens[token] = tag
+        return f"<!--{token}-->"
+
+    return _JINJA.sub(swap, source), tokens
+
+
+def restore(text: str, tokens: dict[str, str], part: str, *, require_all: bool = True) -> str:
+    """Put the Jinja tags back; a lost tag is an error naming it (the derived text part
+    legitimately drops expressions that only stood in attributes)."""
+    seen: set[str] = set()
+
+    def back(match: re.Match[str]) -> str:
+        token = match.group(1) or match.group(2)
+        seen.add(token)
+        return tokens[token]
+
+    restored = _TOKEN.sub(back, text)
+    lost = [tokens[t] for t in tokens if t not in seen and (require_all or t.startswith("ojs"))]
+    if lost:
+        raise TemplateProblem(
+            f"{part}: the MJML layout dropped {lost[0]!r}; put template tags "
+            "inside mj-text, mj-button, mj-raw or attributes",
+            field=part,
+        )
+    return restored
+
+
+def mjml_to_html(mjml_source: str, part: str = "mjml") -> str:
+    """Compile MJML (no web fonts fetched) and inline its CSS (no network)."""
+    try:
+        html = mjml2html(mjml_source, fonts={})
+    except ValueError as exc:
+        raise TemplateProblem(f"{part}: MJML error: {exc}", field=part) from exc
+    return str(
+        Premailer(
+            html,
+            allow_network=False,
+            keep_style_tags=True,
+            strip_important=False,
+            cssutils_logging_level=logging.CRITICAL,
+            disable_validation=True,
+        ).transform()
+    )
+
+
+def compile_variant(
+    subject: str, preheader: str, mjml_source: str, text_source: str | None
+) -> CompiledVariant:
+    """Check and compile one variant (cached: identical content compiles once)."""
+    digest = hashlib.sha256(
+        "\x00".join((subject, preheader, mjml_source, text_source or "\x01")).encode()
+    ).hexdigest()
+    return _compile(digest, subject, preheader, mjml_source, text_source)
+
+
+@lru_cache(maxsize=256)
+def _compile(
+    _digest: str, subject: str, preheader: str, mjml_source: str, text_source: str | None
+) -> CompiledVariant:
+    if "\r" in subject or "\n" in subject:
+        raise TemplateProblem("subject: line breaks are not allowed", field="subject")
+    check_source(subject, "subject", html=False)
+    check_source(preheader, "preheader", html=False)
+    check_source(mjml_source, "mjml", html=True)
+    protected, tokens = protect(mjml_source)
+    inlined = mjml_to_html(protected)
+    html_source = restore(inlined, tokens, "mjml")
+    if text_source is None:
+        text_source = restore(html_to_text(inlined), tokens, "text", require_all=False)
+    else:
+        check_source(text_source, "text", html=False)
+    text_env, html_env = environment(False), environment(True)
+    return CompiledVariant(
+        subject=text_env.from_string(subject),
+        preheader=text_env.from_string(preheader),
+        html=html_env.from_string(html_source),
+        text=text_env.from_string(text_source),
+        html_source=html_source,
+        text_source=text_source,
+    )

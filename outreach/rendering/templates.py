@@ -1,0 +1,132 @@
+"""Sandboxed Jinja for user-written templates, and the checks run when a variant is saved."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from outreach.errors import ValidationError
+
+MAX_TEMPLATE = 512 * 1024  # characters of MJML or text source
+MAX_RENDER_SECONDS = 0.2
+CONTACT_FIELDS = frozenset(
+    {"first_name", "last_name", "email", "sector", "organization", "language", "attributes"}
+)
+TOP_LEVEL = frozenset({"contact", "group", "campaign", "unsubscribe_url", "preferences_url"})
+OBJECT_FIELDS = {
+    "contact": CONTACT_FIELDS,
+    "group": frozenset({"name"}),
+    "campaign": frozenset({"name"}),
+}
+
+
+class TemplateProblem(ValidationError):
+    """A user template is refused; the message names the part and the line."""
+
+    code = "template"
+
+
+@lru_cache(maxsize=2)
+def environment(html: bool) -> ImmutableSandboxedEnvironment:
+    """The sandbox: autoescaping for HTML, none for text and subjects; strict undefined."""
+    return ImmutableSandboxedEnvironment(
+        autoescape=html, undefined=StrictUndefined, keep_trailing_newline=True
+    )
+
+
+def check_source(source: str, part: str, *, html: bool) -> None:
+    """Refuse oversize sources, syntax errors and unknown variables, naming the line."""
+    if len(source) > MAX_TEMPLATE:
+        raise TemplateProblem(
+            f"{part}: template is larger than {MAX_TEMPLATE // 1024} KB", field=part
+        )
+    try:
+        tree = environment(html).parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(f"{part}, line {exc.lineno}: {exc.message}", field=part) from exc
+    _check_names(tree, part)
+
+
+def _check_names(tree: nodes.Template, part: str) -> None:
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    for name in tree.find_all(nodes.Name):
+        if name.ctx == "load" and name.name not in TOP_LEVEL | assigned | _BUILTINS:
+            raise TemplateProblem(
+                f"{part}, line {name.lineno}: unknown variable {name.name!r} (use one of "
+                f"{', '.join(sorted(TOP_LEVEL))})",
+                field=part,
+            )
+    for attr in tree.find_all(nodes.Getattr):
+        if attr.attr.startswith("_"):
+            raise TemplateProblem(
+                f"{part}, line {attr.lineno}: access to {attr.attr!r} is not allowed", field=part
+            )
+        if (
+            isinstance(attr.node, nodes.Name)
+            and attr.node.name in OBJECT_FIELDS
+            and attr.attr not in OBJECT_FIELDS[attr.node.name]
+        ):
+            allowed = ", ".join(sorted(OBJECT_FIELDS[attr.node.name]))
+            raise TemplateProblem(
+                f"{part}, line {attr.lineno}: unknown variable "
+                f"'{attr.node.name}.{attr.attr}' ({attr.node.name} has {allowed})",
+                field=part,
+            )
+
+
+_BUILTINS = frozenset(
+    {
+        "range",
+        "loop",
+        "true",
+        "false",
+        "none",
+        "True",
+        "False",
+        "None",
+        "lipsum",
+        "dict",
+        "cycler",
+        "joiner",
+        "namespace",
+        "super",
+        "varargs",
+        "kwargs",
+        "caller",
+    }
+)
+
+
+def trial_render(source: str, part: str, *, html: bool, context: dict[str, Any]) -> str:
+    """Render once with a sample context: sandbox violations and slow templates are refused."""
+    started = time.perf_counter()
+    try:
+        result = environment(html).from_string(source).render(context)
+    except SecurityError as exc:
+        raise TemplateProblem(f"{part}: not allowed in a template: {exc}", field=part) from exc
+    except UndefinedError as exc:
+        raise TemplateProblem(f"{part}: {exc.message}", field=part) from exc
+    except Exception as exc:  # noqa: BLE001 - any other runtime error is the template's
+        raise TemplateProblem(f"{part}: cannot be rendered: {exc}", field=part) from exc
+    if time.perf_counter() - started > MAX_RENDER_SECONDS:
+        raise TemplateProblem(f"{part}: takes too long to render", field=part)
+    return result
+
+
+@dataclass(frozen=True)
+class SampleContact:
+    """A stand-in contact for previews and checks."""
+
+    first_name: str = "Alex"
+    last_name: str = "Sample"
+    email: str = "alex.sample@example.org"
+    sector: str = "Consultants"
+    organization: str = "Example Ltd"
+    language: str = "en"
+    attributes: dict[str, Any] | None = None
