@@ -89,6 +89,7 @@ def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], No
 def register(app: Flask) -> None:
     """Add every command group to the app's CLI."""
     from outreach.admin.cli import admin_cli
+    from outreach.campaigns.cli import campaigns_cli
     from outreach.consent.cli import consent_cli
     from outreach.contacts.cli import contacts_cli
     from outreach.groups.cli import groups_cli
@@ -100,6 +101,7 @@ def register(app: Flask) -> None:
         contacts_cli,
         groups_cli,
         consent_cli,
+        campaigns_cli,
         worker_command,
         serve_command,
         demo_command,

@@ -95,6 +95,20 @@ def mjml_to_html(mjml_source: str, part: str = "mjml") -> str:
     )
 
 
+_BODY = re.compile(r"<body[^>]*>", re.I)
+PREHEADER = (
+    '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;'
+    'opacity:0;overflow:hidden;mso-hide:all">{{ preheader }}</div>'
+)
+
+
+def _with_preheader(html: str) -> str:
+    """Put the (per-contact) preheader at the top of the body, hidden: inbox preview text."""
+    match = _BODY.search(html)
+    at = match.end() if match else 0
+    return html[:at] + PREHEADER + html[at:]
+
+
 def compile_variant(
     subject: str, preheader: str, mjml_source: str, text_source: str | None
 ) -> CompiledVariant:
@@ -116,7 +130,7 @@ def _compile(
     check_source(mjml_source, "mjml", html=True)
     protected, tokens = protect(mjml_source)
     inlined = mjml_to_html(protected)
-    html_source = restore(inlined, tokens, "mjml")
+    html_source = _with_preheader(restore(inlined, tokens, "mjml"))
     if text_source is None:
         text_source = restore(html_to_text(inlined), tokens, "text", require_all=False)
     else:

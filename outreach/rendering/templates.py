@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -103,11 +103,11 @@ _BUILTINS = frozenset(
 )
 
 
-def trial_render(source: str, part: str, *, html: bool, context: dict[str, Any]) -> str:
+def trial_render(template: Template, part: str, context: dict[str, Any]) -> str:
     """Render once with a sample context: sandbox violations and slow templates are refused."""
     started = time.perf_counter()
     try:
-        result = environment(html).from_string(source).render(context)
+        result = template.render(context)
     except SecurityError as exc:
         raise TemplateProblem(f"{part}: not allowed in a template: {exc}", field=part) from exc
     except UndefinedError as exc:

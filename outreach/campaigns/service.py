@@ -1,0 +1,322 @@
+"""Campaigns and variants: create, target, write, check, preview, test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
+from outreach.contacts.identity import normalize_email
+from outreach.errors import Conflict, NotFound, ValidationError
+from outreach.groups.models import Group
+from outreach.groups.service import get_group
+from outreach.rendering.pipeline import CompiledVariant, compile_variant
+from outreach.rendering.templates import SampleContact, TemplateProblem, trial_render
+
+EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
+
+
+def parse_sender(value: str, field: str = "from") -> tuple[str, str]:
+    """("Name", "address") from 'Name <address>' or a bare address."""
+    name, address = parseaddr(value or "")
+    if not address or "\r" in value or "\n" in value:
+        raise ValidationError(f"{field}: expected 'Name <address>' or an address", field=field)
+    try:
+        return name.strip(), normalize_email(address)[0]
+    except ValidationError as exc:
+        raise ValidationError(f"{field}: {exc.message}", field=field) from exc
+
+
+def get_campaign(session: Session, ref: str | int) -> Campaign:
+    """A campaign by id or exact name."""
+    if isinstance(ref, int) or str(ref).isdigit():
+        campaign = session.get(Campaign, int(ref))
+    else:
+        campaign = session.scalars(
+            sa.select(Campaign).where(Campaign.name == ref).order_by(Campaign.id.desc())
+        ).first()
+    if campaign is None:
+        raise NotFound(f"no campaign {ref!r}", field="campaign")
+    return campaign
+
+
+def create_campaign(
+    session: Session,
+    name: str,
+    sender: str,
+    *,
+    reply_to: str | None = None,
+    groups: list[str] | None = None,
+) -> Campaign:
+    """A new draft campaign."""
+    clean = " ".join((name or "").split())
+    if not clean or len(clean) > 200:
+        raise ValidationError("name must be 1 to 200 characters", field="name")
+    from_name, from_email = parse_sender(sender)
+    campaign = Campaign(
+        name=clean,
+        from_name=from_name,
+        from_email=from_email,
+        reply_to=parse_sender(reply_to, "reply_to")[1] if reply_to else None,
+    )
+    session.add(campaign)
+    session.flush()
+    if groups:
+        set_target_groups(session, campaign, groups)
+    return campaign
+
+
+def _editable(campaign: Campaign) -> None:
+    if campaign.status not in EDITABLE:
+        raise Conflict(
+            f"campaign {campaign.name!r} is {campaign.status}: it can no longer be changed",
+            field="campaign",
+        )
+
+
+def set_target_groups(session: Session, campaign: Campaign, names: list[str]) -> list[Group]:
+    """Target these groups, in this priority order (first wins)."""
+    _editable(campaign)
+    groups = [get_group(session, name.strip()) for name in names if name.strip()]
+    if len({g.id for g in groups}) != len(groups):
+        raise ValidationError("a group is listed twice", field="groups")
+    session.execute(sa.delete(CampaignGroup).where(CampaignGroup.campaign_id == campaign.id))
+    session.add_all(
+        CampaignGroup(campaign_id=campaign.id, group_id=g.id, position=i)
+        for i, g in enumerate(groups)
+    )
+    session.flush()
+    return groups
+
+
+def target_groups(session: Session, campaign: Campaign) -> list[Group]:
+    """The targeted groups in priority order."""
+    return list(
+        session.scalars(
+            sa.select(Group)
+            .join(CampaignGroup, CampaignGroup.group_id == Group.id)
+            .where(CampaignGroup.campaign_id == campaign.id)
+            .order_by(CampaignGroup.position)
+        )
+    )
+
+
+def sample_context(campaign: Campaign, group_name: str, contact: Any = None) -> dict[str, Any]:
+    """The template variables for a preview (links point nowhere)."""
+    return {
+        "contact": contact or SampleContact(sector=group_name, attributes={}),
+        "group": {"name": group_name},
+        "campaign": {"name": campaign.name},
+        "unsubscribe_url": "https://example.invalid/unsubscribe/preview",
+        "preferences_url": "https://example.invalid/preferences/preview",
+        "preheader": "",
+    }
+
+
+def compile_checked(campaign: Campaign, variant: Variant, label: str) -> CompiledVariant:
+    """Compile a variant and render it once for a sample contact; errors name the variant."""
+    try:
+        compiled = compile_variant(
+            variant.subject, variant.preheader or "", variant.mjml, variant.text_source
+        )
+        context = sample_context(campaign, label)
+        for part, template in (
+            ("subject", compiled.subject),
+            ("preheader", compiled.preheader),
+            ("mjml", compiled.html),
+            ("text", compiled.text),
+        ):
+            trial_render(template, part, context)
+    except TemplateProblem as exc:
+        raise TemplateProblem(f"variant {label}: {exc.message}", field=exc.field) from exc
+    return compiled
+
+
+def set_variant(
+    session: Session,
+    campaign: Campaign,
+    group: str | None,
+    *,
+    subject: str,
+    mjml: str,
+    text: str | None = None,
+    preheader: str = "",
+) -> Variant:
+    """Create or replace the variant of a targeted group (None: the fallback)."""
+    _editable(campaign)
+    group_id, label = None, "fallback"
+    if group is not None:
+        target = get_group(session, group)
+        if target.id not in {g.id for g in target_groups(session, campaign)}:
+            raise ValidationError(
+                f"group {target.name!r} is not targeted by this campaign", field="group"
+            )
+        group_id, label = target.id, target.name
+    if not (subject or "").strip():
+        raise ValidationError(f"variant {label}: the subject is empty", field="subject")
+    variant = session.scalar(
+        sa.select(Variant).where(
+            Variant.campaign_id == campaign.id,
+            Variant.group_id.is_(None) if group_id is None else Variant.group_id == group_id,
+        )
+    )
+    if variant is None:
+        variant = Variant(campaign_id=campaign.id, group_id=group_id)
+        session.add(variant)
+    variant.subject, variant.mjml = subject.strip(), mjml
+    variant.text_source, variant.preheader = (text or None), preheader or ""
+    compile_checked(campaign, variant, label)
+    session.flush()
+    return variant
+
+
+def variants(session: Session, campaign: Campaign) -> list[tuple[str, Variant]]:
+    """(label, variant) in priority order, the fallback last."""
+    order = {g.id: (i, g.name) for i, g in enumerate(target_groups(session, campaign))}
+    found = session.scalars(sa.select(Variant).where(Variant.campaign_id == campaign.id)).all()
+    labelled = [
+        (order.get(v.group_id, (10**6, "fallback")) if v.group_id else (10**6, "fallback"), v)
+        for v in found
+    ]
+    return [(label, v) for (_, label), v in sorted(labelled, key=lambda item: item[0][0])]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A pre-send finding: errors block sending, warnings are shown."""
+
+    level: str
+    variant: str
+    message: str
+
+
+def presend_checks(session: Session, campaign: Campaign) -> list[Problem]:
+    """What would go wrong if this campaign were sent now."""
+    problems: list[Problem] = []
+    have = {v.group_id for _, v in variants(session, campaign)}
+    targets = target_groups(session, campaign)
+    if not targets:
+        problems.append(Problem("error", "-", "the campaign targets no group"))
+    for group in targets:
+        if group.id not in have and None not in have:
+            problems.append(
+                Problem("error", group.name, "no variant for this group and no fallback variant")
+            )
+    for label, variant in variants(session, campaign):
+        problems += _variant_problems(campaign, label, variant)
+    return problems
+
+
+def _variant_problems(campaign: Campaign, label: str, variant: Variant) -> list[Problem]:
+    try:
+        compiled = compile_checked(campaign, variant, label)
+    except TemplateProblem as exc:
+        return [Problem("error", label, exc.message)]
+    found = []
+    if not variant.subject.strip():
+        found.append(Problem("error", label, "the subject is empty"))
+    if "unsubscribe_url" not in compiled.html_source:
+        found.append(
+            Problem("error", label, "no visible unsubscribe link: add {{ unsubscribe_url }}")
+        )
+    import re
+
+    for tag in re.findall(r"<img\b[^>]*>", compiled.html_source):
+        if not re.search(r'\balt="[^"]+"', tag):
+            found.append(Problem("warning", label, "an image has no alt text"))
+            break
+    return found
+
+
+def _variant_for(session: Session, campaign: Campaign, group: str | None) -> tuple[str, Variant]:
+    """The variant a member of `group` receives (None: the first variant)."""
+    found = variants(session, campaign)
+    if not found:
+        raise ValidationError("the campaign has no variant yet", field="group")
+    if group is None:
+        return found[0]
+    target = get_group(session, group)
+    for label, variant in found:
+        if variant.group_id == target.id:
+            return label, variant
+    for label, variant in found:
+        if variant.group_id is None:
+            return label, variant
+    raise ValidationError(f"no variant for {target.name!r} and no fallback", field="group")
+
+
+def preview(
+    session: Session, campaign: Campaign, group: str | None, contact_email: str | None = None
+) -> str:
+    """The HTML that a member of `group` (or the given real contact) would receive."""
+    from outreach.contacts.service import get_contact
+
+    label, variant = _variant_for(session, campaign, group)
+    compiled = compile_checked(campaign, variant, label)
+    contact = get_contact(session, contact_email) if contact_email else None
+    group_name = label if label != "fallback" else (group or "fallback")
+    context = sample_context(campaign, group_name, contact)
+    context["preheader"] = compiled.preheader.render(context)
+    return compiled.html.render(context)
+
+
+def test_messages(
+    session: Session, campaign: Campaign, to: str, group: str | None, settings: Any
+) -> list[tuple[str, bytes]]:
+    """Test messages to `to`: one per variant (or the given group's), marked as tests."""
+    from outreach.consent import links as link_builder
+    from outreach.rendering.message import Links, MessageBuilder
+
+    address = normalize_email(to)[0]
+    chosen = [_variant_for(session, campaign, group)] if group else variants(session, campaign)
+    messages = []
+    # Contact id 0 exists nowhere: the links work and change nothing.
+    links = Links(
+        link_builder.unsubscribe_url(settings, 0, campaign.id),
+        link_builder.preferences_url(settings, 0),
+    )
+    for label, variant in chosen:
+        builder = MessageBuilder(
+            compile_checked(campaign, variant, label),
+            campaign_id=campaign.id,
+            campaign_name=campaign.name,
+            from_name=campaign.from_name,
+            from_email=campaign.from_email,
+            reply_to=campaign.reply_to,
+            group_name=label if label != "fallback" else (group or "fallback"),
+            test=True,
+        )
+        recipient = SampleContact(sector=label, attributes={}, email=address)
+        messages.append(builder.build(_TestRecipient(recipient), links))
+    return messages
+
+
+class _TestRecipient:
+    """A sample contact with the id the builder wants."""
+
+    def __init__(self, sample: SampleContact) -> None:
+        self.id = 0
+        self.email = sample.email
+        self.first_name = sample.first_name
+        self.last_name = sample.last_name
+        self.sector = sample.sector
+        self.organization = sample.organization
+        self.language = sample.language
+        self.attributes = sample.attributes or {}
+
+
+def default_layout(session: Session) -> str:
+    """The starting MJML of a new variant, signed with the controller's identity."""
+    from html import escape
+
+    from outreach import ROOT
+    from outreach.consent.notice import current_notice
+
+    controller = current_notice(session).controller
+    identity = escape(f"{controller['name']} · {controller['address']}")
+    layout = (ROOT / "templates" / "email" / "newsletter.mjml").read_text(encoding="utf-8")
+    return layout.replace("__CONTROLLER__", identity)

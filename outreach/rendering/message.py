@@ -1,0 +1,167 @@
+"""Message assembly: a per-variant skeleton, then per contact only substitution and MIME.
+
+Hand-assembled MIME (ENGINEERING.md: `EmailMessage` costs ~1 ms a message, this ~0.05 ms):
+multipart/alternative, text and HTML quoted-printable, CRLF line ends, no line over 998
+bytes, the unsubscribe headers of RFC 2369/8058, and optional DKIM.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import formataddr, formatdate
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from outreach.rendering.pipeline import CompiledVariant
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+class Signer(Protocol):
+    """Adds a signature header to a finished message."""
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+class Recipient(Protocol):
+    """What a message needs to know about its contact."""
+
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+
+
+def encode_header(value: str) -> str:
+    """A header value: ASCII as it is, anything else RFC 2047 encoded (CR/LF refused)."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("header values cannot contain line breaks")
+    if value.isascii() and len(value) < 900:
+        return value
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def quoted_printable(text: str) -> bytes:
+    """UTF-8 quoted-printable with CRLF line ends and no line over 76 characters."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+@dataclass(frozen=True)
+class Links:
+    """The per-contact URLs a message carries."""
+
+    unsubscribe: str
+    preferences: str
+
+
+class _Clock:
+    """Date header, formatted at most once a second."""
+
+    def __init__(self) -> None:
+        self.second = 0
+        self.value = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self.second:
+            self.second, self.value = second, formatdate(second, usegmt=True)
+        return self.value
+
+
+_clock = _Clock()
+
+
+class MessageBuilder:
+    """Everything one variant's messages share, prepared once."""
+
+    def __init__(
+        self,
+        compiled: CompiledVariant,
+        *,
+        campaign_id: int,
+        campaign_name: str,
+        from_name: str,
+        from_email: str,
+        reply_to: str | None,
+        group_name: str,
+        unsubscribe_mailto: str | None = None,
+        signer: Signer | None = None,
+        test: bool = False,
+    ) -> None:
+        self.compiled = compiled
+        self.campaign_id = campaign_id
+        self.domain = from_email.rpartition("@")[2]
+        self.signer = signer
+        self.mailto = unsubscribe_mailto
+        self.test = test
+        self.base_context = {"group": {"name": group_name}, "campaign": {"name": campaign_name}}
+        fixed = [
+            f"From: {formataddr((from_name, from_email), charset='utf-8')}",
+            *([f"Reply-To: {reply_to}"] if reply_to else []),
+            f"List-Id: {encode_header(campaign_name[:60])} <campaign-{campaign_id}.{self.domain}>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "MIME-Version: 1.0",
+            *(["X-Outreach-Test: yes"] if test else []),
+        ]
+        self.fixed = "\r\n".join(fixed)
+
+    def context(self, contact: Any, links: Links) -> dict[str, Any]:
+        """The template variables of one message."""
+        return {
+            **self.base_context,
+            "contact": contact,
+            "unsubscribe_url": links.unsubscribe,
+            "preferences_url": links.preferences,
+        }
+
+    def build(self, contact: Recipient, links: Links) -> tuple[str, bytes]:
+        """(Message-ID, message bytes) for one contact."""
+        context = self.context(contact, links)
+        compiled = self.compiled
+        subject = compiled.subject.render(context)
+        if self.test:
+            subject = f"[TEST] {subject}"
+        context["preheader"] = compiled.preheader.render(context)
+        html = compiled.html.render(context)
+        text = _BLANK_RUNS.sub("\n\n", compiled.text.render(context))
+        message_id = f"<{self.campaign_id}.{contact.id}.{secrets.token_hex(6)}@{self.domain}>"
+        name = f"{contact.first_name} {contact.last_name}".strip()
+        boundary = f"=_outreach_{secrets.token_hex(12)}"
+        unsubscribe = f"<{links.unsubscribe}>"
+        if self.mailto:
+            token = links.unsubscribe.rpartition("/")[2]
+            unsubscribe += f", <mailto:{self.mailto}?subject={quote('unsubscribe ' + token)}>"
+        head = (
+            f"{self.fixed}\r\n"
+            f"To: {formataddr((name, contact.email), charset='utf-8')}\r\n"
+            f"Subject: {encode_header(subject)}\r\n"
+            f"Date: {_clock.now()}\r\n"
+            f"Message-ID: {message_id}\r\n"
+            f"List-Unsubscribe: {unsubscribe}\r\n"
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+        )
+        part = (
+            "--{b}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        body = b"".join(
+            (
+                part.format(b=boundary, kind="plain").encode(),
+                quoted_printable(text),
+                b"\r\n",
+                part.format(b=boundary, kind="html").encode(),
+                quoted_printable(html),
+                b"\r\n",
+                f"--{boundary}--\r\n".encode(),
+            )
+        )
+        message = head.encode() + body
+        if self.signer is not None:
+            message = self.signer.sign(message)
+        return message_id, message
