@@ -15,7 +15,7 @@ from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import get_group
 from outreach.rendering.pipeline import CompiledVariant, compile_variant
-from outreach.rendering.templates import SampleContact, TemplateProblem, trial_render
+from outreach.rendering.templates import ContactView, SampleContact, TemplateProblem, trial_render
 
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
 
@@ -108,7 +108,7 @@ def target_groups(session: Session, campaign: Campaign) -> list[Group]:
 def sample_context(campaign: Campaign, group_name: str, contact: Any = None) -> dict[str, Any]:
     """The template variables for a preview (links point nowhere)."""
     return {
-        "contact": contact or SampleContact(sector=group_name, attributes={}),
+        "contact": ContactView.of(contact or SampleContact(sector=group_name, attributes={})),
         "group": {"name": group_name},
         "campaign": {"name": campaign.name},
         "unsubscribe_url": "https://example.invalid/unsubscribe/preview",

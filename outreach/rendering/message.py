@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from outreach.rendering.pipeline import CompiledVariant
+from outreach.rendering.templates import ContactView
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -115,7 +116,7 @@ class MessageBuilder:
         """The template variables of one message."""
         return {
             **self.base_context,
-            "contact": contact,
+            "contact": ContactView.of(contact),
             "unsubscribe_url": links.unsubscribe,
             "preferences_url": links.preferences,
         }

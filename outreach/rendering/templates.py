@@ -130,3 +130,36 @@ class SampleContact:
     organization: str = "Example Ltd"
     language: str = "en"
     attributes: dict[str, Any] | None = None
+
+
+class Attributes(dict[str, Any]):
+    """A contact's free attributes: a missing one renders as "" (and `default` applies)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class ContactView:
+    """What templates see of a contact (`contact.*` of PRODUCT.md)."""
+
+    first_name: str
+    last_name: str
+    email: str
+    sector: str
+    organization: str
+    language: str
+    attributes: Attributes
+
+    @classmethod
+    def of(cls, contact: Any) -> ContactView:
+        """The template view of any contact-like object."""
+        return cls(
+            contact.first_name or "",
+            contact.last_name or "",
+            contact.email,
+            contact.sector or "",
+            contact.organization or "",
+            contact.language or "",
+            Attributes(contact.attributes or {}),
+        )

@@ -1,0 +1,43 @@
+"""Fixtures for campaign tests: subscribed contacts in chosen groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+
+from outreach.consent.models import Purpose
+from outreach.consent.service import Evidence, confirm, sign_up
+from outreach.db import get_db
+from outreach.groups.service import add_members, sector_group_ids
+
+MJML = """<mjml><mj-body><mj-section><mj-column>
+<mj-text><h1>Hello {{ contact.first_name }}</h1><p>For {{ group.name }}: {{ campaign.name }}.</p>
+<a href="{{ unsubscribe_url }}">Unsubscribe</a></mj-text>
+</mj-column></mj-section></mj-body></mjml>"""
+
+
+@pytest.fixture
+def make_subscriber(app: Flask) -> Callable[..., int]:
+    """Create a confirmed subscriber, optionally in groups (names); returns its id."""
+
+    def make(email: str, *groups: str, first_name: str = "Ana", sector: str | None = None) -> int:
+        with get_db(app).session() as session:
+            if sector:
+                sector_group_ids(session, [sector])
+            signup = sign_up(
+                session,
+                {"email": email, "first_name": first_name, "sector": sector},
+                [Purpose.NEWSLETTER],
+                Evidence("test"),
+                resend_after=timedelta(0),
+            )
+            confirm(session, signup.contact, Evidence("test"))
+            contact_id = signup.contact.id
+            for group in groups:
+                add_members(session, group, [email])
+        return contact_id
+
+    return make

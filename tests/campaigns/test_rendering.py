@@ -1,0 +1,173 @@
+"""The rendering pipeline: golden files, surviving placeholders, headers, refusals."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+from email import policy
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from outreach.rendering.message import Links, MessageBuilder, quoted_printable
+from outreach.rendering.pipeline import compile_variant
+from outreach.rendering.templates import TemplateProblem
+
+GOLDEN = Path(__file__).parent / "golden"
+SOURCE = (GOLDEN / "source.mjml").read_text(encoding="utf-8")
+
+
+def contact(**changes: object) -> SimpleNamespace:
+    values = dict(
+        id=42,
+        email="ana@example.org",
+        first_name="Ana",
+        last_name="García",
+        sector="Thinkers",
+        organization="Acme",
+        language="es",
+        attributes={"city": "Madrid"},
+    )
+    values.update(changes)
+    return SimpleNamespace(**values)
+
+
+def build(subject: str = "Ideas for {{ contact.first_name }}", **changes: object) -> bytes:
+    compiled = compile_variant(subject, "Preview for {{ group.name }}", SOURCE, None)
+    builder = MessageBuilder(
+        compiled,
+        campaign_id=7,
+        campaign_name="June letter",
+        from_name="Ana García",
+        from_email="news@example.org",
+        reply_to="reply@example.org",
+        group_name="Thinkers",
+        unsubscribe_mailto="news@example.org",
+    )
+    links = Links(
+        "https://news.example.org/unsubscribe/TOKEN-U",
+        "https://news.example.org/preferences/TOKEN-P",
+    )
+    return builder.build(contact(**changes), links)[1]  # type: ignore[arg-type]
+
+
+def parsed(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=policy.SMTP)  # type: ignore[return-value]
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    text = text.replace("\r\n", "\n")
+    if os.environ.get("UPDATE_GOLDEN") or not path.exists():
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def test_golden_html_and_text() -> None:
+    message = parsed(build())
+    _golden("thinkers.html", message.get_body(("html",)).get_content())
+    _golden("thinkers.txt", message.get_body(("plain",)).get_content())
+
+
+def test_placeholders_survive_text_href_and_src() -> None:
+    html = parsed(build()).get_body(("html",)).get_content()
+    assert "Hello Ana" in html and "A letter for Thinkers (Madrid)" in html
+    assert 'href="https://example.org/thinkers?ref=June%20letter"' in html
+    assert 'src="https://img.example.org/thinkers.png"' in html
+    assert 'href="https://news.example.org/unsubscribe/TOKEN-U"' in html
+    assert "An essay only thinkers receive." in html and "summary" not in html
+    other = parsed(build(sector="Managers")).get_body(("html",)).get_content()
+    assert "A summary for everyone else." in other and "essay" not in other
+    assert "{{" not in html and "{%" not in html and "ojx" not in html
+
+
+def test_styles_are_inlined_and_values_escaped() -> None:
+    html = parsed(build(first_name="<script>x</script>")).get_body(("html",)).get_content()
+    assert re.search(r'<p class="note" style="[^"]*color:\s*#b42318', html)
+    assert "<script>x" not in html and "&lt;script&gt;x" in html
+
+
+def test_headers_of_a_campaign_message() -> None:
+    raw = build()
+    message = parsed(raw)
+    assert message["From"] == "Ana García <news@example.org>"
+    assert message["To"] == "Ana García <ana@example.org>"
+    assert message["Reply-To"] == "reply@example.org"
+    assert message["Subject"] == "Ideas for Ana"
+    assert message["Date"] and message["Message-ID"].endswith("@example.org>")
+    assert message["List-Id"] == "June letter <campaign-7.example.org>"
+    assert message["List-Unsubscribe"].startswith("<https://news.example.org/unsubscribe/TOKEN-U>")
+    assert "<mailto:news@example.org?subject=unsubscribe%20TOKEN-U>" in message["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.get_content_type() == "multipart/alternative"
+    for part in message.iter_parts():
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert "Preview for Thinkers" in message.get_body(("html",)).get_content()
+
+
+def test_message_ids_are_unique() -> None:
+    ids = {parsed(build())["Message-ID"] for _ in range(50)}
+    assert len(ids) == 50
+
+
+def test_non_ascii_subject_and_names_are_encoded() -> None:
+    raw = build(subject="Ideas para {{ contact.first_name }} ☕", first_name="Núria")
+    assert raw.isascii()
+    message = parsed(raw)
+    assert message["Subject"] == "Ideas para Núria ☕"
+    assert message["To"] == "Núria García <ana@example.org>"
+
+
+def test_quoted_printable_long_lines() -> None:
+    encoded = quoted_printable("x" * 5000 + "\né" * 3)
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+
+
+@pytest.mark.parametrize(
+    ("subject", "mjml", "needle"),
+    [
+        ("Hi", "<mjml><mj-body><mj-section>", "MJML error"),
+        (
+            "Hi",
+            SOURCE.replace("contact.first_name", "contact.nickname"),
+            "line 6: unknown variable 'contact.nickname'",
+        ),
+        (
+            "Hi",
+            SOURCE.replace("{{ group.name }}", "{{ ''.__class__.__mro__ }}", 1),
+            "access to '__mro__' is not allowed",
+        ),
+        ("Hi", SOURCE.replace("{% endif %}", ""), "mjml, line 12: Unexpected end of template"),
+        ("Hi {{ secret }}", SOURCE, "subject, line 1: unknown variable 'secret'"),
+        ("Hi\nBcc: x@example.org", SOURCE, "subject: line breaks are not allowed"),
+        ("Hi", SOURCE + "<!--" + "x" * (5 * 1024 * 1024) + "-->", "larger than 512 KB"),
+    ],
+)
+def test_bad_templates_are_refused_with_a_reason(subject: str, mjml: str, needle: str) -> None:
+    with pytest.raises(TemplateProblem) as caught:
+        compile_variant(subject, "", mjml, None)
+    assert needle in caught.value.message
+
+
+def test_sandbox_blocks_runtime_escapes() -> None:
+    from outreach.campaigns.service import sample_context
+    from outreach.rendering.templates import environment, trial_render
+
+    template = environment(True).from_string("{{ contact.attributes.update({'a': 1}) }}")
+    with pytest.raises(TemplateProblem, match="not allowed in a template"):
+        trial_render(template, "mjml", sample_context(SimpleNamespace(name="C"), "G"))  # type: ignore[arg-type]
+
+
+def test_compilation_is_cached_per_content() -> None:
+    first = compile_variant("S", "", SOURCE, None)
+    assert compile_variant("S", "", SOURCE, None) is first
+    assert compile_variant("S2", "", SOURCE, None) is not first
+
+
+def test_a_missing_attribute_renders_empty() -> None:
+    html = parsed(build(attributes={})).get_body(("html",)).get_content()
+    assert "A letter for Thinkers ()." in html
