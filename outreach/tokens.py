@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 
 from outreach.errors import OutreachError
 
@@ -23,9 +26,17 @@ class TokenExpired(TokenError):
     code = "expired_token"
 
 
+class _Serializer(URLSafeTimedSerializer):
+    """Compact JSON, signed; no zlib attempt (payloads are tiny, and it costs per message)."""
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(json.dumps(obj, separators=(",", ":")).encode())
+
+
+@lru_cache(maxsize=64)
 def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
     # The purpose is the salt: a token made for one purpose never verifies for another.
-    return URLSafeTimedSerializer(secret, salt=f"outreach.{purpose}")
+    return _Serializer(secret, salt=f"outreach.{purpose}")
 
 
 def make_token(

@@ -6,10 +6,8 @@ from outreach.config import Settings
 from outreach.tokens import make_token
 
 CONFIRM = "confirm"
-UNSUBSCRIBE = "unsubscribe"
-PREFERENCES = "preferences"
+SUBSCRIPTION = "subscription"  # unsubscribe and preferences links
 DOWNLOAD = "download"
-PREFERENCES_MAX_AGE = 180 * 24 * 3600
 DOWNLOAD_MAX_AGE = 7 * 24 * 3600
 
 
@@ -21,16 +19,28 @@ def confirm_url(settings: Settings, contact_id: int, *, invitation: bool = False
     return f"{settings.base_url}/confirm/{token}"
 
 
+def subscription_token(settings: Settings, contact_id: int, campaign_id: int | None = None) -> str:
+    """The token of a contact's unsubscribe and preferences links (they keep working in mail
+    already sent); the campaign id records which campaign an unsubscribe came from."""
+    return make_token(settings.secret_key, SUBSCRIPTION, {"c": contact_id, "k": campaign_id})
+
+
 def unsubscribe_url(settings: Settings, contact_id: int, campaign_id: int | None = None) -> str:
-    """One-click unsubscribe link; keeps working in mail already sent."""
-    token = make_token(settings.secret_key, UNSUBSCRIBE, {"c": contact_id, "k": campaign_id})
-    return f"{settings.base_url}/unsubscribe/{token}"
+    """One-click unsubscribe link."""
+    return (
+        f"{settings.base_url}/unsubscribe/{subscription_token(settings, contact_id, campaign_id)}"
+    )
 
 
 def preferences_url(settings: Settings, contact_id: int) -> str:
     """Link to the preferences page of one contact."""
-    token = make_token(settings.secret_key, PREFERENCES, {"c": contact_id})
-    return f"{settings.base_url}/preferences/{token}"
+    return f"{settings.base_url}/preferences/{subscription_token(settings, contact_id)}"
+
+
+def message_links(settings: Settings, contact_id: int, campaign_id: int) -> tuple[str, str]:
+    """(unsubscribe, preferences) URLs of one campaign message, sharing one signed token."""
+    token = subscription_token(settings, contact_id, campaign_id)
+    return (f"{settings.base_url}/unsubscribe/{token}", f"{settings.base_url}/preferences/{token}")
 
 
 def download_url(settings: Settings, contact_id: int) -> str:

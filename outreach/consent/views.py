@@ -202,7 +202,7 @@ def _record_invitation_acceptance(session: Session, contact: Contact, evidence: 
 def unsubscribe_page(token: str) -> Any:
     """One button; following the link changes nothing (mail scanners follow links)."""
     try:
-        payload = _token(links.UNSUBSCRIBE, token)
+        payload = _token(links.SUBSCRIPTION, token)
     except TokenError as exc:
         return _link_problem(exc)
     return render_template(
@@ -215,7 +215,7 @@ def unsubscribe_post(token: str) -> Any:
     """Unsubscribe at once. RFC 8058 one-click: no cookie, no CSRF token, 200, no redirect."""
     session = get_session()
     try:
-        payload = _token(links.UNSUBSCRIBE, token)
+        payload = _token(links.SUBSCRIPTION, token)
     except TokenError as exc:
         return _link_problem(exc)
     contact = session.get(Contact, payload.get("c"))
@@ -233,7 +233,7 @@ def unsubscribe_post(token: str) -> Any:
 
 
 def _preferences_contact(token: str) -> Contact:
-    payload = _token(links.PREFERENCES, token, links.PREFERENCES_MAX_AGE)
+    payload = _token(links.SUBSCRIPTION, token)
     contact = get_session().get(Contact, payload.get("c"))
     if contact is None:
         raise TokenError("this link is not valid any more")

@@ -129,8 +129,8 @@ class MessageBuilder:
         if self.test:
             subject = f"[TEST] {subject}"
         context["preheader"] = compiled.preheader.render(context)
-        html = compiled.html.render(context)
-        text = _BLANK_RUNS.sub("\n\n", compiled.text.render(context))
+        html = compiled.html_qp.render(context)
+        text = compiled.text_qp.render(context)
         message_id = f"<{self.campaign_id}.{contact.id}.{secrets.token_hex(6)}@{self.domain}>"
         name = f"{contact.first_name} {contact.last_name}".strip()
         boundary = f"=_outreach_{secrets.token_hex(12)}"
@@ -154,10 +154,10 @@ class MessageBuilder:
         body = b"".join(
             (
                 part.format(b=boundary, kind="plain").encode(),
-                quoted_printable(text),
+                text,
                 b"\r\n",
                 part.format(b=boundary, kind="html").encode(),
-                quoted_printable(html),
+                html,
                 b"\r\n",
                 f"--{boundary}--\r\n".encode(),
             )

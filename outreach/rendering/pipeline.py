@@ -17,6 +17,7 @@ from jinja2 import Template
 from mjml import mjml2html
 from premailer import Premailer
 
+from outreach.rendering.qp import QuotedPrintableTemplate
 from outreach.rendering.templates import TemplateProblem, check_source, environment
 from outreach.rendering.text import html_to_text
 
@@ -34,6 +35,8 @@ class CompiledVariant:
     text: Template
     html_source: str
     text_source: str
+    html_qp: QuotedPrintableTemplate
+    text_qp: QuotedPrintableTemplate
 
 
 def protect(source: str) -> tuple[str, dict[str, str]]:
@@ -136,11 +139,14 @@ def _compile(
     else:
         check_source(text_source, "text", html=False)
     text_env, html_env = environment(False), environment(True)
+    html, text = html_env.from_string(html_source), text_env.from_string(text_source)
     return CompiledVariant(
         subject=text_env.from_string(subject),
         preheader=text_env.from_string(preheader),
-        html=html_env.from_string(html_source),
-        text=text_env.from_string(text_source),
+        html=html,
+        text=text,
         html_source=html_source,
         text_source=text_source,
+        html_qp=QuotedPrintableTemplate(html_env, html_source, html),
+        text_qp=QuotedPrintableTemplate(text_env, text_source, text),
     )

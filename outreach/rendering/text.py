@@ -74,7 +74,7 @@ def html_to_text(html: str, width: int = 76) -> str:
     out: list[str] = []
     _walk(body if body is not None else document, out)
     text = re.sub(r"[ \t\r\f\v]+", " ", "".join(out))
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text)]
+    paragraphs = _attach_statements([p.strip() for p in re.split(r"\n\s*\n", text)])
     wrapped = []
     for paragraph in paragraphs:
         if not paragraph:
@@ -90,3 +90,27 @@ def html_to_text(html: str, width: int = 76) -> str:
             )
         )
     return "\n\n".join(wrapped) + "\n"
+
+
+_ONLY_STATEMENTS = re.compile(r"^(?:<!--ojs\d{6}z-->\s*)+$")
+
+
+def _attach_statements(paragraphs: list[str]) -> list[str]:
+    """Glue paragraphs made only of template statements to the next paragraph, so that a
+    false `{% if %}` leaves no empty paragraph behind in the rendered text."""
+    merged: list[str] = []
+    pending = ""
+    for paragraph in paragraphs:
+        if not paragraph:
+            continue
+        if _ONLY_STATEMENTS.match(paragraph):
+            pending += re.sub(r"\s+", "", paragraph)
+            continue
+        merged.append(pending + paragraph)
+        pending = ""
+    if pending:
+        if merged:
+            merged[-1] += pending
+        else:
+            merged.append(pending)
+    return merged

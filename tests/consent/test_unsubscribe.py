@@ -71,7 +71,7 @@ def test_one_click_without_cookies_or_csrf(app: Flask, contact_id: int, encoding
 
 def test_forged_unsubscribe_token_changes_nothing(app: Flask, contact_id: int) -> None:
     other = links.unsubscribe_url(settings(app), contact_id).rsplit("/", 1)[1]
-    forged_for_other_purpose = links.preferences_url(settings(app), contact_id).rsplit("/", 1)[1]
+    forged_for_other_purpose = links.download_url(settings(app), contact_id).rsplit("/", 1)[1]
     client = app.test_client(use_cookies=False)
     for token in (other[:-2] + "xx", forged_for_other_purpose, "garbage"):
         response = client.post(
