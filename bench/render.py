@@ -10,6 +10,7 @@ MIME with quoted-printable parts. Baseline, same run: a bare Jinja render of the
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -77,7 +78,7 @@ def main() -> None:
     )
     settings = Settings(
         secret_key="bench" * 10,
-        instance_path=Path("/tmp/outreach-bench"),
+        instance_path=Path(tempfile.mkdtemp()),
         base_url="https://news.example.org",
     ).resolved()
     builder = MessageBuilder(
