@@ -42,6 +42,10 @@ class Settings:
     mail_from: str = ""
     lead_magnet: str = ""
     subscribe_rate_limit: str = "10 per minute"
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_key_file: str = ""
+    unsubscribe_mailto: str = ""
     worker_threads: int = 4
     confirm_token_hours: int = 48
     pending_retention_days: int = 14
