@@ -112,4 +112,9 @@ def dashboard() -> Any:
 
 
 # The other pages register their routes on `bp`; imported last because they import it.
-from outreach.admin import contacts_views, groups_views, settings_views  # noqa: E402, F401
+from outreach.admin import (  # noqa: E402, F401
+    campaigns_views,
+    contacts_views,
+    groups_views,
+    settings_views,
+)

@@ -82,6 +82,7 @@ def api_blueprint(name: str, description: str) -> Blueprint:
 
 def init_api(app: Flask) -> None:
     """Register the API blueprints and the OpenAPI document."""
+    from outreach.api.campaigns import blp as campaigns_blp
     from outreach.api.contacts import blp as contacts_blp
     from outreach.api.groups import blp as groups_blp
     from outreach.web import csrf
@@ -100,7 +101,7 @@ def init_api(app: Flask) -> None:
             "security": [{"bearer": []}],
         },
     )
-    for blp in (contacts_blp, groups_blp):
+    for blp in (contacts_blp, groups_blp, campaigns_blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.extensions["outreach.api"] = api

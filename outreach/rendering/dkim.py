@@ -82,7 +82,7 @@ class DkimSigner:
         """The message with a DKIM-Signature header in front."""
         head, _, body = message.partition(b"\r\n\r\n")
         body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest()).decode()
-        present = {}
+        present: dict[bytes, bytes] = {}
         for name, value in _headers(head):
             present.setdefault(name.strip().lower(), value)  # first instance, as verifiers do
         names = [n for n in SIGNED_HEADERS if n.encode() in present]

@@ -11,12 +11,22 @@ from openapi_spec_validator import validate
 from tests.api.conftest import Json
 
 ENDPOINTS = {
+    "/api/v1/campaigns": {"get", "post"},
+    "/api/v1/campaigns/layout": {"get"},
+    "/api/v1/campaigns/{campaign_id}": {"get"},
+    "/api/v1/campaigns/{campaign_id}/groups": {"put"},
+    "/api/v1/campaigns/{campaign_id}/variants/{group}": {"put"},
+    "/api/v1/campaigns/{campaign_id}/audience": {"get"},
+    "/api/v1/campaigns/{campaign_id}/preview": {"get"},
+    "/api/v1/campaigns/{campaign_id}/test": {"post"},
     "/api/v1/contacts": {"get", "post"},
     "/api/v1/contacts/{contact_id}": {"get", "patch", "delete"},
     "/api/v1/contacts/import": {"post"},
     "/api/v1/groups": {"get", "post"},
     "/api/v1/groups/{name_or_id}/members": {"get", "post", "delete"},
 }
+# Operations whose success is not a JSON document: path, method, content type.
+NOT_JSON = {("/api/v1/campaigns/{campaign_id}/preview", "get"): "text/html"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -57,7 +67,9 @@ def test_every_operation_has_a_summary_and_a_documented_success(client: FlaskCli
             assert len(success) == 1, (method, path)
             if success != ["204"]:
                 content = operation["responses"][success[0]]["content"]
-                assert content["application/json"]["schema"], (method, path)
+                media = NOT_JSON.get((path, method), "application/json")
+                assert list(content) == [media], (method, path)
+                assert content[media]["schema"], (method, path)
 
 
 def test_bodies_and_errors_are_described(client: FlaskClient) -> None:
@@ -80,3 +92,20 @@ def test_bodies_and_errors_are_described(client: FlaskClient) -> None:
     assert {"404", "409", "422"} <= set(item["patch"]["responses"])
     assert "409" in paths["/api/v1/contacts"]["post"]["responses"]
     assert "404" in paths["/api/v1/groups/{name_or_id}/members"]["post"]["responses"]
+    variant = paths["/api/v1/campaigns/{campaign_id}/variants/{group}"]
+    assert {"404", "409", "422"} <= set(variant["put"]["responses"])
+    source = variant["put"]["requestBody"]["content"]["application/json"]["schema"]
+    source_schema = schemas[source["$ref"].rsplit("/", 1)[-1]]
+    assert set(source_schema["required"]) == {"subject", "mjml"}
+    assert source_schema["additionalProperties"] is False
+    assert "502" in paths["/api/v1/campaigns/{campaign_id}/test"]["post"]["responses"]
+
+
+def test_the_preview_is_documented_as_html(client: FlaskClient) -> None:
+    operation = openapi(client)["paths"]["/api/v1/campaigns/{campaign_id}/preview"]["get"]
+
+    assert operation["responses"]["200"]["content"] == {"text/html": {"schema": {"type": "string"}}}
+    assert {p["name"] for p in operation["parameters"] if p["in"] == "query"} == {
+        "group",
+        "contact",
+    }
