@@ -1,0 +1,390 @@
+"""/api/v1/campaigns"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, make_response
+from flask.views import MethodView
+from marshmallow import RAISE, Schema, fields
+from marshmallow.validate import Length
+from sqlalchemy.orm import Session
+
+from outreach.api import api_blueprint
+from outreach.campaigns.audience import REASONS, audience_report
+from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
+from outreach.campaigns.service import (
+    create_campaign,
+    default_layout,
+    get_campaign,
+    presend_checks,
+    preview,
+    set_target_groups,
+    set_variant,
+    target_groups,
+    test_messages,
+    variants,
+)
+from outreach.db import get_session
+from outreach.groups.models import Group
+
+blp = api_blueprint("campaigns", "Campaigns with a variant per group: write, check, preview, test")
+
+STATUSES = [status.value for status in CampaignStatus]
+FALLBACK = "fallback"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers; larger numbers match no route
+MAX_GROUPS = 1_000
+CAMPAIGN = f"/<int(max={MAX_ID}):campaign_id>"
+GROUP_REF = (
+    "A group name or id, or `fallback` for everyone else targeted (a group actually "
+    "named fallback is addressed by its id)."
+)
+
+
+class CampaignSchema(Schema):
+    """A campaign as the API lists it."""
+
+    id = fields.Int()
+    name = fields.Str()
+    status = fields.Str(metadata={"enum": STATUSES})
+    from_ = fields.Str(data_key="from", metadata={"description": "'Name <address>'."})
+    reply_to = fields.Str(allow_none=True, metadata={"format": "email"})
+    groups = fields.List(
+        fields.Str(), metadata={"description": "Target group names in priority order."}
+    )
+    created_at = fields.Str(metadata={"format": "date-time"})
+
+
+class VariantSchema(Schema):
+    """A variant without its sources."""
+
+    group = fields.Str(metadata={"description": "The group's name, or fallback."})
+    group_id = fields.Int(allow_none=True, metadata={"description": "Null for the fallback."})
+    subject = fields.Str()
+    preheader = fields.Str()
+    updated_at = fields.Str(metadata={"format": "date-time"})
+
+
+class CampaignDetailSchema(CampaignSchema):
+    """A campaign with its variants, in priority order, the fallback last."""
+
+    variants = fields.List(fields.Nested(VariantSchema))
+
+
+class NewCampaignSchema(Schema):
+    """A draft campaign to create."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.Str(required=True)
+    from_ = fields.Str(
+        required=True, data_key="from", metadata={"description": "'Name <address>' or an address."}
+    )
+    reply_to = fields.Str(allow_none=True, metadata={"format": "email"})
+    groups = fields.List(
+        fields.Str(),
+        load_default=list,
+        validate=Length(max=MAX_GROUPS),
+        metadata={"description": "Group names or ids to target, in priority order."},
+    )
+
+
+class TargetGroupsSchema(Schema):
+    """The groups a campaign targets, in priority order (first wins)."""
+
+    class Meta:
+        unknown = RAISE
+
+    groups = fields.List(fields.Str(), required=True, validate=Length(max=MAX_GROUPS))
+
+
+class VariantSourceSchema(Schema):
+    """What one group (or the fallback) receives; placeholders as in the CLI."""
+
+    class Meta:
+        unknown = RAISE
+
+    # The database's own bounds (998: the longest legal header line).
+    subject = fields.Str(required=True, validate=Length(max=998))
+    mjml = fields.Str(required=True, metadata={"description": "MJML with Jinja placeholders."})
+    text = fields.Str(
+        allow_none=True, metadata={"description": "Text part; omitted: derived from the HTML."}
+    )
+    preheader = fields.Str(load_default="", validate=Length(max=500))
+
+
+class AudienceRowSchema(Schema):
+    """How many contacts one variant reaches, and who was left out and why."""
+
+    label = fields.Str(metadata={"description": "The group's name, or fallback."})
+    group_id = fields.Int(allow_none=True)
+    has_variant = fields.Bool()
+    recipients = fields.Int()
+    excluded = fields.Dict(
+        keys=fields.Str(),
+        values=fields.Int(),
+        metadata={
+            "description": "Contacts left out, by reason: "
+            + ", ".join([*REASONS, "in a higher-priority group"])
+        },
+    )
+
+
+class ProblemSchema(Schema):
+    """A pre-send finding: errors block sending, warnings are shown."""
+
+    level = fields.Str(metadata={"enum": ["error", "warning"]})
+    variant = fields.Str(metadata={"description": "The variant's label, or - for the campaign."})
+    message = fields.Str()
+
+
+class AudienceSchema(Schema):
+    """Per variant: recipients and exclusions; and what would block sending."""
+
+    variants = fields.List(fields.Nested(AudienceRowSchema))
+    problems = fields.List(fields.Nested(ProblemSchema))
+
+
+class PreviewArgsSchema(Schema):
+    """Whose message to render."""
+
+    class Meta:
+        unknown = RAISE
+
+    group = fields.Str(metadata={"description": "Group name or id; omitted: the first variant."})
+    contact = fields.Str(
+        metadata={"description": "Address or id of a real contact; omitted: a sample contact."}
+    )
+
+
+class SendTestSchema(Schema):
+    """Where to send test messages."""
+
+    class Meta:
+        unknown = RAISE
+
+    to = fields.Str(required=True, metadata={"format": "email"})
+    group = fields.Str(
+        metadata={"description": "Only this group's variant; omitted: one message per variant."}
+    )
+
+
+class SentSchema(Schema):
+    """How many test messages went out."""
+
+    sent = fields.Int()
+
+
+class LayoutSchema(Schema):
+    """The starting MJML of a new variant."""
+
+    mjml = fields.Str()
+
+
+_NEEDS_QUOTES = re.compile(r'[][\\()<>@,:;."]')
+
+
+def sender_text(name: str, address: str) -> str:
+    """'Name <address>' as it was given (unlike formataddr, no RFC 2047 encoding)."""
+    if not name:
+        return address
+    if _NEEDS_QUOTES.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
+def campaign_document(campaign: Campaign, groups: list[str]) -> dict[str, Any]:
+    """A campaign as the API returns it, with its target group names in order."""
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "status": str(campaign.status),
+        "from_": sender_text(campaign.from_name, campaign.from_email),
+        "reply_to": campaign.reply_to,
+        "groups": groups,
+        "created_at": campaign.created_at.isoformat(),
+    }
+
+
+def variant_document(label: str, variant: Variant) -> dict[str, Any]:
+    """A variant's summary."""
+    return {
+        "group": label,
+        "group_id": variant.group_id,
+        "subject": variant.subject,
+        "preheader": variant.preheader,
+        "updated_at": variant.updated_at.isoformat(),
+    }
+
+
+def campaign_detail(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """A campaign with its target groups and variants."""
+    document = campaign_document(campaign, [g.name for g in target_groups(session, campaign)])
+    document["variants"] = [variant_document(*lv) for lv in variants(session, campaign)]
+    return document
+
+
+def campaign_list(session: Session) -> list[dict[str, Any]]:
+    """Every campaign, newest first, with its target group names (two queries)."""
+    campaigns = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()
+    targets: dict[int, list[str]] = {}
+    for campaign_id, name in session.execute(
+        sa.select(CampaignGroup.campaign_id, Group.name)
+        .join(Group, Group.id == CampaignGroup.group_id)
+        .order_by(CampaignGroup.campaign_id, CampaignGroup.position)
+    ):
+        targets.setdefault(campaign_id, []).append(name)
+    return [campaign_document(c, targets.get(c.id, [])) for c in campaigns]
+
+
+@blp.route("")
+class Campaigns(MethodView):
+    @blp.response(200, CampaignSchema(many=True))
+    def get(self) -> Any:
+        """List campaigns, newest first."""
+        return campaign_list(get_session())
+
+    @blp.arguments(NewCampaignSchema)
+    @blp.response(201, CampaignDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create a draft campaign targeting the given groups."""
+        session = get_session()
+        campaign = create_campaign(
+            session,
+            data["name"],
+            data["from_"],
+            reply_to=data.get("reply_to"),
+            groups=data["groups"],
+        )
+        document = campaign_detail(session, campaign)
+        session.commit()
+        return document
+
+
+@blp.route("/layout")
+class Layout(MethodView):
+    @blp.response(200, LayoutSchema)
+    def get(self) -> Any:
+        """The starting MJML layout for a new variant, signed with the controller's identity."""
+        session = get_session()
+        mjml = default_layout(session)
+        session.commit()  # the first use stores the default privacy notice
+        return {"mjml": mjml}
+
+
+@blp.route(CAMPAIGN)
+class CampaignItem(MethodView):
+    @blp.response(200, CampaignDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, campaign_id: int) -> Any:
+        """One campaign with its target groups and variants."""
+        session = get_session()
+        return campaign_detail(session, get_campaign(session, campaign_id))
+
+
+@blp.route(f"{CAMPAIGN}/groups")
+class CampaignGroups(MethodView):
+    @blp.arguments(TargetGroupsSchema)
+    @blp.response(200, CampaignDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def put(self, data: dict[str, Any], campaign_id: int) -> Any:
+        """Replace the target groups, in priority order (a contact gets the first match)."""
+        session = get_session()
+        campaign = get_campaign(session, campaign_id)
+        set_target_groups(session, campaign, data["groups"])
+        document = campaign_detail(session, campaign)
+        session.commit()
+        return document
+
+
+# `path`: group names may contain a slash (sector names come from imported files).
+@blp.route(
+    f"{CAMPAIGN}/variants/<path:group>",
+    parameters=[{"in": "path", "name": "group", "description": GROUP_REF}],
+)
+class CampaignVariant(MethodView):
+    @blp.arguments(VariantSourceSchema)
+    @blp.response(200, VariantSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def put(self, data: dict[str, Any], campaign_id: int, group: str) -> Any:
+        """Create or replace a variant; templates are checked and rendered once first."""
+        session = get_session()
+        campaign = get_campaign(session, campaign_id)
+        target = None if group == FALLBACK else group
+        variant = set_variant(session, campaign, target, **data)
+        document = variant_document(_label(session, variant), variant)
+        session.commit()
+        return document
+
+
+def _label(session: Session, variant: Variant) -> str:
+    group = session.get(Group, variant.group_id) if variant.group_id is not None else None
+    return group.name if group is not None else FALLBACK
+
+
+@blp.route(f"{CAMPAIGN}/audience")
+class CampaignAudience(MethodView):
+    @blp.response(200, AudienceSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, campaign_id: int) -> Any:
+        """Per variant: how many contacts would receive it, who is excluded and why; checks."""
+        session = get_session()
+        campaign = get_campaign(session, campaign_id)
+        return {
+            "variants": [asdict(row) for row in audience_report(session, campaign)],
+            "problems": [asdict(problem) for problem in presend_checks(session, campaign)],
+        }
+
+
+@blp.route(f"{CAMPAIGN}/preview")
+class CampaignPreview(MethodView):
+    @blp.arguments(PreviewArgsSchema, location="query", unknown=RAISE)
+    @blp.response(
+        200,
+        {"type": "string"},
+        content_type="text/html",
+        description="The HTML message a member of the group would receive.",
+    )
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], campaign_id: int) -> Any:
+        """The HTML of a group's variant, rendered for a real or a sample contact."""
+        session = get_session()
+        campaign = get_campaign(session, campaign_id)
+        html = preview(session, campaign, args.get("group"), args.get("contact"))
+        response = make_response(html)
+        response.mimetype = "text/html"
+        # User-written HTML on the API's origin: no scripts, no same-origin access.
+        response.headers["Content-Security-Policy"] = "sandbox"
+        return response
+
+
+@blp.route(f"{CAMPAIGN}/test")
+class CampaignTest(MethodView):
+    @blp.arguments(SendTestSchema)
+    @blp.response(200, SentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(502, response="BAD_GATEWAY")
+    def post(self, data: dict[str, Any], campaign_id: int) -> Any:
+        """Send test messages (marked [TEST], counted nowhere) to one address."""
+        from outreach.delivery.transport import Envelope, open_transport
+
+        settings = current_app.extensions["outreach.settings"]
+        session = get_session()
+        campaign = get_campaign(session, campaign_id)
+        messages = test_messages(session, campaign, data["to"], data.get("group"), settings)
+        sender = campaign.from_email
+        session.commit()  # hold no database lock while talking to the mail server
+        transport = open_transport(settings.smtp_url)
+        try:
+            for _message_id, message in messages:
+                transport.send(Envelope(sender, (data["to"],)), message)
+        finally:
+            transport.close()
+        return {"sent": len(messages)}
