@@ -47,6 +47,8 @@ class Settings:
     dkim_key_file: str = ""
     unsubscribe_mailto: str = ""
     worker_threads: int = 4
+    pause_after: int = 50
+    retry_base_ms: int = 5000
     confirm_token_hours: int = 48
     pending_retention_days: int = 14
     testing: bool = False

@@ -14,6 +14,16 @@ configure_broker(Settings.from_env().broker_url)
 
 import outreach.models  # noqa: E402, F401  (every mapper, before any actor queries)
 from outreach.consent.tasks import send_consent_email  # noqa: E402
+from outreach.delivery.tasks import enqueue_pending, send_batch, start_due_campaign  # noqa: E402
 from outreach.ops.tasks import heartbeat, maintenance, start_maintenance  # noqa: E402
 
-__all__ = ["heartbeat", "maintenance", "send_consent_email", "start_maintenance"]
+__all__ = [
+    "configure_broker",
+    "enqueue_pending",
+    "heartbeat",
+    "maintenance",
+    "send_batch",
+    "send_consent_email",
+    "start_due_campaign",
+    "start_maintenance",
+]

@@ -106,3 +106,6 @@ def start_workers_if_embedded(app: Flask) -> None:
         app.extensions["outreach.worker"] = start_embedded_worker(broker, settings.worker_threads)
         if not settings.testing:
             outreach.tasks.start_maintenance()
+            from outreach.delivery.tasks import sweep
+
+            sweep(everything=True)  # the in-memory queue died with the last process

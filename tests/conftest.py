@@ -187,6 +187,26 @@ class SmtpSink:
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # address -> replies for its next RCPT commands (None: accept), e.g. ["451 4.3.0 later"]
+    rules: dict[str, list[str | None]] = field(default_factory=dict)
+    controller: Any = None
+
+    def start(self) -> None:
+        """Listen (again) on the sink's port."""
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(_SinkHandler(self), hostname=self.host, port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until start()."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages received for one address."""
+        return [m for m in self.received() if address in str(m["To"])]
 
     @property
     def url(self) -> str:
@@ -197,24 +217,40 @@ class SmtpSink:
             return list(self.messages)
 
 
+class _SinkHandler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_RCPT(
+        self,
+        server: Any,
+        session: Any,
+        envelope: Any,
+        address: str,  # noqa: N802
+        options: Any,
+    ) -> str:
+        with self.sink.lock:
+            replies = self.sink.rules.get(address)
+            reply = replies.pop(0) if replies else None
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        parsed = message_from_bytes(envelope.content, policy=policy.SMTP)
+        with self.sink.lock:
+            self.sink.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 OK"
+
+
 @pytest.fixture
 def smtp_sink() -> Iterator[SmtpSink]:
     """aiosmtpd on a free port, collecting parsed messages."""
-    from aiosmtpd.controller import Controller
-
     sink = SmtpSink("127.0.0.1", free_port())
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-            parsed = message_from_bytes(envelope.content, policy=policy.SMTP)
-            with sink.lock:
-                sink.messages.append(parsed)  # type: ignore[arg-type]
-            return "250 OK"
-
-    controller = Controller(Handler(), hostname=sink.host, port=sink.port)
-    controller.start()
+    sink.start()
     yield sink
-    controller.stop()
+    sink.stop()
 
 
 @pytest.fixture(scope="session")

@@ -155,7 +155,9 @@ class PreviewArgsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    group = fields.Str(metadata={"description": "Group name or id; omitted: the first variant."})
+    group = fields.Str(
+        metadata={"description": "Group name or id, or fallback; omitted: the first variant."}
+    )
     contact = fields.Str(
         metadata={"description": "Address or id of a real contact; omitted: a sample contact."}
     )
@@ -169,7 +171,10 @@ class SendTestSchema(Schema):
 
     to = fields.Str(required=True, metadata={"format": "email"})
     group = fields.Str(
-        metadata={"description": "Only this group's variant; omitted: one message per variant."}
+        metadata={
+            "description": "Only the variant this group (or fallback) receives; omitted: "
+            "one message per variant."
+        }
     )
 
 

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, CampaignGroup, Variant
-from outreach.consent.service import newsletter_confirmed, not_suppressed
-from outreach.contacts.models import Contact, ContactStatus
+from outreach.consent.service import unmailable_reason
+from outreach.contacts.models import Contact
 from outreach.groups.models import Group, GroupMembership
 
 REASONS = ("not subscribed", "no consent", "suppressed", "restricted", "no variant")
@@ -41,16 +41,9 @@ def _assignment(campaign_id: int) -> sa.Subquery:
     )
 
 
-def _exclusion(has_fallback: bool, assignment: sa.Subquery) -> sa.Case[Any]:
+def _exclusion(has_fallback: bool, assignment: sa.Subquery) -> sa.ColumnElement[Any]:
     no_variant = sa.false() if has_fallback else assignment.c.variant_pos.is_(None)
-    return sa.case(
-        (Contact.status == ContactStatus.RESTRICTED, "restricted"),
-        (Contact.status != ContactStatus.SUBSCRIBED, "not subscribed"),
-        (~newsletter_confirmed(), "no consent"),
-        (~not_suppressed(), "suppressed"),
-        (no_variant, "no variant"),
-        else_=sa.null(),
-    )
+    return sa.func.coalesce(unmailable_reason(), sa.case((no_variant, "no variant")))
 
 
 def _has_fallback(session: Session, campaign_id: int) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -143,3 +145,138 @@ def test_command(campaign: str, to: str, group: str | None) -> None:
     finally:
         transport.close()
     click.echo(f"{len(messages)} test messages sent to {to}")
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 time", param_hint="--at") from exc
+    if moment.tzinfo is None:
+        raise click.BadParameter("give a time zone, e.g. 2026-12-01T09:00+01:00", param_hint="--at")
+    return moment.astimezone(UTC)
+
+
+@campaigns_cli.command("send")
+@click.argument("campaign")
+@click.option("--at", "at", help="Start at this ISO-8601 time instead of now.")
+@click.option("--wait", is_flag=True, help="Follow the progress until the end.")
+def send_command(campaign: str, at: str | None, wait: bool) -> None:
+    """Start (or schedule) sending: freeze the audience, queue the batches."""
+    from flask import current_app
+
+    from outreach import tasks
+    from outreach.broker import is_embedded
+    from outreach.delivery import service
+    from outreach.web import start_workers_if_embedded
+
+    if wait:
+        start_workers_if_embedded(current_app)
+    with session_scope() as session:
+        target = get_campaign(session, campaign)
+        frozen = service.start(session, target, _parse_at(at))
+        campaign_id, status = target.id, str(target.status)
+    if status == "scheduled":
+        click.echo(f"campaign {campaign_id} scheduled for {at}")
+        return
+    with session_scope() as session:
+        batches = tasks.enqueue_pending(session, campaign_id)
+    click.echo(f"{frozen} deliveries queued in {batches} batches")
+    if wait:
+        follow(campaign_id)
+    elif is_embedded(tasks.configure_broker(settings().broker_url)):  # the process's broker
+        click.echo("the embedded queue runs inside `outreach serve` (or use --wait)")
+
+
+def follow(campaign_id: int, poll: float = 0.5) -> None:
+    """Show a progress bar until nothing is left to send (or the campaign stops)."""
+    import time
+
+    from outreach.cli import progress
+    from outreach.delivery import service
+
+    with session_scope() as session:
+        state = service.progress(session, get_campaign(session, campaign_id))
+    with progress(state.total, f"Sending {state.name}", quiet=False) as advance:
+        while True:
+            with session_scope() as session:
+                state = service.progress(session, get_campaign(session, campaign_id))
+            advance(state.total - state.remaining)
+            if state.remaining == 0 or state.status in ("paused", "cancelled"):
+                break
+            time.sleep(poll)
+    _print_progress(state)
+
+
+def _print_progress(state: Any) -> None:
+    click.echo(
+        f"{state.name}: {state.status}" + (f" ({state.pause_reason})" if state.pause_reason else "")
+    )
+    columns = ("queued", "sending", "sent", "failed", "bounced", "skipped")
+    click.echo(f"{'group':<20}" + "".join(f"{c:>9}" for c in columns))
+    for group in state.groups:
+        click.echo(f"{group.group:<20}" + "".join(f"{group.counts.get(c, 0):>9}" for c in columns))
+    click.echo(f"rate: {state.rate_per_minute} messages in the last minute")
+
+
+@campaigns_cli.command("status")
+@click.argument("campaign")
+@json_option
+def status_command(campaign: str, as_json: bool) -> None:
+    """Progress per group and the current rate."""
+    from outreach.delivery import service
+
+    with session_scope() as session:
+        state = service.progress(session, get_campaign(session, campaign))
+    if as_json:
+        emit_json(state.to_dict())
+    else:
+        _print_progress(state)
+
+
+@campaigns_cli.command("pause")
+@click.argument("campaign")
+def pause_command(campaign: str) -> None:
+    """Workers stop claiming batches; those in flight finish."""
+    from outreach.delivery import service
+
+    with session_scope() as session:
+        service.pause(session, get_campaign(session, campaign))
+    click.echo("paused")
+
+
+@campaigns_cli.command("resume")
+@click.argument("campaign")
+@click.option("--wait", is_flag=True)
+def resume_command(campaign: str, wait: bool) -> None:
+    """Go on sending from the ledger."""
+    from flask import current_app
+
+    from outreach import tasks
+    from outreach.delivery import service
+    from outreach.web import start_workers_if_embedded
+
+    if wait:
+        start_workers_if_embedded(current_app)
+    with session_scope() as session:
+        target = get_campaign(session, campaign)
+        service.resume(session, target)
+        campaign_id = target.id
+    with session_scope() as session:
+        batches = tasks.enqueue_pending(session, campaign_id)
+    click.echo(f"resumed: {batches} batches queued")
+    if wait:
+        follow(campaign_id)
+
+
+@campaigns_cli.command("cancel")
+@click.argument("campaign")
+def cancel_command(campaign: str) -> None:
+    """Stop for good; unsent deliveries become skipped (cancelled)."""
+    from outreach.delivery import service
+
+    with session_scope() as session:
+        skipped = service.cancel(session, get_campaign(session, campaign))
+    click.echo(f"cancelled: {skipped} deliveries skipped")

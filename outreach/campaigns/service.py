@@ -175,13 +175,16 @@ def set_variant(
 
 
 def variants(session: Session, campaign: Campaign) -> list[tuple[str, Variant]]:
-    """(label, variant) in priority order, the fallback last."""
+    """(label, variant) in priority order, the fallback last; variants of groups no longer
+    targeted are kept (in case they come back) but left out."""
     order = {g.id: (i, g.name) for i, g in enumerate(target_groups(session, campaign))}
     found = session.scalars(sa.select(Variant).where(Variant.campaign_id == campaign.id)).all()
-    labelled = [
-        (order.get(v.group_id, (10**6, "fallback")) if v.group_id else (10**6, "fallback"), v)
-        for v in found
-    ]
+    labelled = []
+    for variant in found:
+        if variant.group_id is None:
+            labelled.append(((10**6, "fallback"), variant))
+        elif variant.group_id in order:
+            labelled.append((order[variant.group_id], variant))
     return [(label, v) for (_, label), v in sorted(labelled, key=lambda item: item[0][0])]
 
 
@@ -239,6 +242,11 @@ def _variant_for(session: Session, campaign: Campaign, group: str | None) -> tup
         raise ValidationError("the campaign has no variant yet", field="group")
     if group is None:
         return found[0]
+    if group == "fallback":
+        for label, variant in found:
+            if variant.group_id is None:
+                return label, variant
+        raise ValidationError("the campaign has no fallback variant", field="group")
     target = get_group(session, group)
     for label, variant in found:
         if variant.group_id == target.id:

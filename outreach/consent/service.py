@@ -118,10 +118,15 @@ def is_suppressed(session: Session, email_key: str) -> bool:
 
 def newsletter_confirmed() -> sa.ColumnElement[bool]:
     """SQL condition on Contact: its latest newsletter ledger event is a confirmation."""
+    return consent_confirmed(Purpose.NEWSLETTER)
+
+
+def consent_confirmed(purpose: Purpose) -> sa.ColumnElement[bool]:
+    """SQL condition on Contact: its latest ledger event for `purpose` is a confirmation."""
     event, earlier = aliased(ConsentEvent), aliased(ConsentEvent)
     latest = (
         sa.select(sa.func.max(earlier.id))
-        .where(earlier.contact_id == Contact.id, earlier.purpose == Purpose.NEWSLETTER)
+        .where(earlier.contact_id == Contact.id, earlier.purpose == purpose)
         .correlate(Contact)
         .scalar_subquery()
     )
@@ -135,6 +140,18 @@ def newsletter_confirmed() -> sa.ColumnElement[bool]:
 def not_suppressed() -> sa.ColumnElement[bool]:
     """SQL condition on Contact: its address is not on the suppression list."""
     return ~sa.select(Suppression.id).where(Suppression.email_hmac == Contact.email_hmac).exists()
+
+
+def unmailable_reason() -> sa.Case[Any]:
+    """SQL on Contact: why it may not be mailed now (restricted, not subscribed, no
+    consent, suppressed), or NULL when it may."""
+    return sa.case(
+        (Contact.status == ContactStatus.RESTRICTED, "restricted"),
+        (Contact.status != ContactStatus.SUBSCRIBED, "not subscribed"),
+        (~newsletter_confirmed(), "no consent"),
+        (~not_suppressed(), "suppressed"),
+        else_=sa.null(),
+    )
 
 
 def mailable_condition() -> sa.ColumnElement[bool]:

@@ -7,7 +7,7 @@ import dramatiq
 from outreach import runtime
 from outreach.ops.service import maintenance_tick, record_heartbeat
 
-TICK_MS = 3600 * 1000
+TICK_MS = 60 * 1000
 
 
 @dramatiq.actor(queue_name="ops", max_retries=0)
@@ -19,12 +19,16 @@ def heartbeat(origin: str) -> None:
 
 @dramatiq.actor(queue_name="ops", max_retries=3)
 def maintenance(chain: str) -> None:
-    """Hourly tick that runs the daily jobs (purge stale sign-ups) once a day."""
+    """Tick every minute: the delivery sweeper each time, the daily jobs once a day."""
+    from outreach.delivery.tasks import sweep
+
     database = runtime.database()
     with database.session() as session:
         result = maintenance_tick(session, chain, database.settings)
-    if result is not None:
-        maintenance.send_with_options(args=(chain,), delay=TICK_MS)
+    if result is None:
+        return  # a newer chain took over
+    sweep()
+    maintenance.send_with_options(args=(chain,), delay=TICK_MS)
 
 
 def start_maintenance() -> None:

@@ -1,0 +1,229 @@
+"""The worker side of sending: one batch of deliveries at a time, per worker thread.
+
+Per process: compiled message builders per variant (MJML and inlining once), a reused
+SMTP connection per thread, and the pacer. Per message: the consent re-check (at most
+half a second old), render, send, and the outcome committed at once, so that a worker
+killed mid-batch re-sends at most the one message whose SMTP transaction had completed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.campaigns.models import Campaign, Variant
+from outreach.campaigns.service import compile_checked
+from outreach.consent.links import message_links
+from outreach.contacts.models import Contact
+from outreach.db import Database
+from outreach.delivery import service
+from outreach.delivery.pacing import Pacer, pacer_for
+from outreach.delivery.transport import Envelope, Transport, TransportError, open_transport
+from outreach.groups.models import Group
+from outreach.rendering.dkim import signer_for
+from outreach.rendering.message import Links, MessageBuilder
+
+RECHECK_SECONDS = 0.5
+_HARD_BOUNCE = re.compile(r"^5\d\d[ -]5\.1\.\d")
+
+
+@dataclass
+class BatchResult:
+    """What happened to one batch."""
+
+    sent: int = 0
+    failed: int = 0
+    retry: bool = False
+    paused: bool = False
+
+
+@dataclass
+class _Recipient:
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    sector: str | None
+    organization: str
+    language: str
+    attributes: dict[str, Any]
+
+
+class Engine:
+    """Sends batches for one worker process."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.settings = database.settings
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.builders: dict[tuple[int, datetime], MessageBuilder] = {}
+        self.pacer: Pacer = pacer_for(self.settings.send_rate, self.settings.broker_url)
+        self.signer = signer_for(self.settings)
+
+    def transport(self) -> Transport:
+        """This thread's transport (one SMTP connection, reused)."""
+        if getattr(self.local, "transport", None) is None:
+            self.local.transport = open_transport(self.settings.smtp_url)
+        return self.local.transport  # type: ignore[no-any-return]
+
+    def drop_transport(self) -> None:
+        """Close this thread's connection after a failure; the next send reconnects."""
+        transport = getattr(self.local, "transport", None)
+        if transport is not None:
+            transport.close()
+        self.local.transport = None
+
+    def builder(self, session: Session, variant_id: int, group_name: str) -> MessageBuilder:
+        """The builder of a variant, compiled once per process (until the variant changes)."""
+        variant = session.get(Variant, variant_id)
+        campaign = session.get(Campaign, variant.campaign_id) if variant else None
+        if variant is None or campaign is None:
+            raise LookupError(f"variant {variant_id} is gone")
+        key = (variant_id, variant.updated_at)
+        with self.lock:
+            found = self.builders.get(key)
+        if found is not None:
+            return found
+        label = group_name if variant.group_id else "fallback"
+        if variant.group_id:
+            label = (
+                session.scalar(sa.select(Group.name).where(Group.id == variant.group_id))
+                or group_name
+            )
+        built = MessageBuilder(
+            compile_checked(campaign, variant, label),
+            campaign_id=campaign.id,
+            campaign_name=campaign.name,
+            from_name=campaign.from_name,
+            from_email=campaign.from_email,
+            reply_to=campaign.reply_to,
+            group_name=group_name,
+            unsubscribe_mailto=self.settings.unsubscribe_mailto or campaign.from_email,
+            signer=self.signer,
+        )
+        with self.lock:
+            self.builders[key] = built
+        return built
+
+    def send_batch(self, campaign_id: int, low: int, high: int) -> BatchResult:
+        """Claim a range, then send each delivery in it."""
+        db = self.database
+        with db.session() as session:
+            claimed = service.skip_unmailable(
+                session, service.claim(session, campaign_id, low, high)
+            )
+        result = BatchResult()
+        if not claimed:
+            return result
+        with db.session() as session:
+            sender = (
+                session.scalar(sa.select(Campaign.from_email).where(Campaign.id == campaign_id))
+                or ""
+            )
+            people = self._recipients(session, [c.contact_id for c in claimed])
+            streak = service.consecutive_failures(session, campaign_id)
+        pause_after = self.settings.pause_after
+        checked_at, blocked = time.monotonic(), set[int]()
+        for position, item in enumerate(claimed):
+            if time.monotonic() - checked_at > RECHECK_SECONDS:
+                # Someone may have unsubscribed since the claim: look again, at most 0.5 s old.
+                rest = [c for c in claimed[position:] if c.id not in blocked]
+                with db.session() as session:
+                    allowed = {c.id for c in service.skip_unmailable(session, rest)}
+                blocked |= {c.id for c in rest} - allowed
+                checked_at = time.monotonic()
+            if item.id in blocked:
+                continue
+            outcome = self._send_one(campaign_id, sender, item, people.get(item.contact_id))
+            if outcome == "unreachable":
+                with db.session() as session:
+                    service.release(
+                        session,
+                        [c for c in claimed[position:] if c.id not in blocked],
+                        self.local.last_error,
+                    )
+                result.retry = True
+                break
+            result.sent += outcome == "sent"
+            result.failed += outcome in ("failed", "retry")
+            result.retry |= outcome == "retry"
+            streak = 0 if outcome == "sent" else streak + (outcome in ("failed", "retry"))
+            if streak >= pause_after:  # a refusing server must not burn through the list
+                with db.session() as session:
+                    service.release(
+                        session,
+                        [c for c in claimed[position + 1 :] if c.id not in blocked],
+                        "campaign paused",
+                    )
+                break
+        with db.session() as session:
+            result.paused = service.note_progress(session, campaign_id, streak, pause_after)
+            service.finish_if_done(session, campaign_id)
+        return result
+
+    def _recipients(self, session: Session, ids: list[int]) -> dict[int, _Recipient]:
+        rows = session.execute(
+            sa.select(
+                Contact.id,
+                Contact.email,
+                Contact.first_name,
+                Contact.last_name,
+                Contact.sector,
+                Contact.organization,
+                Contact.language,
+                Contact.attributes,
+            ).where(Contact.id.in_(ids))
+        ).all()
+        return {row[0]: _Recipient(*row) for row in rows}
+
+    def _send_one(
+        self, campaign_id: int, sender: str, item: service.Claimed, person: _Recipient | None
+    ) -> str:
+        db = self.database
+        if person is None:
+            return "skipped"
+        with db.reader() as session:
+            builder = self.builder(session, item.variant_id, item.group_name)
+        message_id, message = builder.build(
+            person, Links(*message_links(self.settings, person.id, campaign_id))
+        )
+        self.pacer.wait()
+        try:
+            self.transport().send(Envelope(sender, (person.email,)), message)
+        except TransportError as exc:
+            return self._failed(item, exc)
+        with db.session() as session:
+            service.record_sent(session, item.id, message_id)
+        return "sent"
+
+    def _failed(self, item: service.Claimed, exc: TransportError) -> str:
+        self.local.last_error = exc.message
+        if exc.smtp_code is None:  # connection refused, timeout, dropped: not the recipient
+            self.drop_transport()
+            return "unreachable"
+        bounce = bool(_HARD_BOUNCE.match(exc.message))
+        with self.database.session() as session:
+            status = service.record_failure(
+                session, item, exc.message, permanent=exc.permanent, bounce=bounce
+            )
+        return "retry" if status == "queued" else "failed"
+
+
+_engines: dict[int, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(database: Database) -> Engine:
+    """One engine per database per process."""
+    with _engines_lock:
+        if id(database) not in _engines:
+            _engines[id(database)] = Engine(database)
+        return _engines[id(database)]

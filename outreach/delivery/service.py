@@ -1,0 +1,435 @@
+"""The delivery ledger: freeze the audience, claim batches, record outcomes, control.
+
+Every step is idempotent and keyed by the unique (campaign, contact) delivery row, so a
+message that dramatiq delivers twice, or a sweeper that re-enqueues a live range, sends
+nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.campaigns.audience import recipients
+from outreach.campaigns.models import Campaign, CampaignStatus
+from outreach.campaigns.service import presend_checks
+from outreach.consent.models import Purpose
+from outreach.consent.service import consent_confirmed, unmailable_reason
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.db import utcnow
+from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
+from outreach.errors import Conflict, ValidationError
+
+BATCH_SIZE = 500
+FREEZE_CHUNK = 20_000
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+STALLED_AFTER = timedelta(minutes=2)
+
+
+def start(session: Session, campaign: Campaign, at: datetime | None = None) -> int:
+    """Check, then send now or schedule; returns the number of deliveries frozen."""
+    errors = [p for p in presend_checks(session, campaign) if p.level == "error"]
+    if errors:
+        listed = "; ".join(f"{p.variant}: {p.message}" for p in errors)
+        raise ValidationError(
+            f"campaign {campaign.name!r} cannot be sent: {listed}", field="campaign"
+        )
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        raise Conflict(f"campaign {campaign.name!r} is {campaign.status}", field="campaign")
+    if at is not None and at > utcnow():
+        campaign.status, campaign.scheduled_at = CampaignStatus.SCHEDULED, at
+        return 0
+    campaign.status, campaign.started_at = CampaignStatus.SENDING, utcnow()
+    campaign.progress_at, campaign.consecutive_failures = utcnow(), 0
+    return freeze_audience(session, campaign)
+
+
+def freeze_audience(session: Session, campaign: Campaign) -> int:
+    """Insert one queued delivery per recipient (set-based, by contact id chunks)."""
+    rows = recipients(session, campaign).subquery("r")
+    opens = sa.select(Contact.id).where(consent_confirmed(Purpose.OPEN_TRACKING))
+    clicks = sa.select(Contact.id).where(consent_confirmed(Purpose.CLICK_TRACKING))
+    top = session.scalar(sa.select(sa.func.max(Contact.id))) or 0
+    now, created = utcnow(), 0
+    for low in range(0, top + 1, FREEZE_CHUNK):
+        chosen = (
+            sa.select(
+                sa.literal(campaign.id),
+                rows.c.contact_id,
+                rows.c.variant_id,
+                rows.c.group_id,
+                rows.c.group_name,
+                sa.literal(DeliveryStatus.QUEUED.value),
+                sa.literal(0),
+                rows.c.contact_id.in_(opens),
+                rows.c.contact_id.in_(clicks),
+                sa.literal(now),
+                sa.literal(0),
+                sa.literal(0),
+                sa.literal(0),
+                sa.literal(0),
+            )
+            .where(rows.c.contact_id > low, rows.c.contact_id <= low + FREEZE_CHUNK)
+            .where(
+                ~sa.select(Delivery.id)
+                .where(
+                    Delivery.campaign_id == campaign.id, Delivery.contact_id == rows.c.contact_id
+                )
+                .exists()
+            )
+        )
+        result = session.execute(
+            sa.insert(Delivery).from_select(
+                [
+                    "campaign_id",
+                    "contact_id",
+                    "variant_id",
+                    "group_id",
+                    "group_name",
+                    "status",
+                    "attempts",
+                    "tracking_opens",
+                    "tracking_clicks",
+                    "queued_at",
+                    "human_opens",
+                    "machine_opens",
+                    "clicks",
+                    "machine_clicks",
+                ],
+                chosen,
+            )
+        )
+        created += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return created
+
+
+def pending_ranges(
+    session: Session, campaign_id: int, size: int = BATCH_SIZE
+) -> Iterator[tuple[int, int]]:
+    """(low, high) delivery id ranges of about `size` deliveries still to send."""
+    ids = session.scalars(
+        sa.select(Delivery.id)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+        )
+        .order_by(Delivery.id)
+        .execution_options(yield_per=10_000)
+    )
+    low = count = last = None
+    for delivery_id in ids:
+        if low is None:
+            low, count = delivery_id, 0
+        last, count = delivery_id, (count or 0) + 1
+        if count >= size:
+            yield low, last
+            low = None
+    if low is not None and last is not None:
+        yield low, last
+
+
+@dataclass
+class Claimed:
+    """One delivery a worker now owns."""
+
+    id: int
+    contact_id: int
+    variant_id: int
+    group_name: str
+    attempts: int
+
+
+def claim(session: Session, campaign_id: int, low: int, high: int) -> list[Claimed]:
+    """Take the queued (or lease-expired) deliveries of a range; none if not sending."""
+    status = session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
+    if status is not CampaignStatus.SENDING:
+        return []
+    now = utcnow()
+    claimable = sa.and_(
+        Delivery.campaign_id == campaign_id,
+        Delivery.id.between(low, high),
+        sa.or_(
+            Delivery.status == DeliveryStatus.QUEUED,
+            sa.and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now),
+        ),
+    )
+    rows = session.execute(
+        sa.update(Delivery)
+        .where(claimable)
+        .values(
+            status=DeliveryStatus.SENDING, lease_until=now + LEASE, attempts=Delivery.attempts + 1
+        )
+        .returning(
+            Delivery.id,
+            Delivery.contact_id,
+            Delivery.variant_id,
+            Delivery.group_name,
+            Delivery.attempts,
+        )
+    ).all()
+    found = [Claimed(i, c, v, g, a) for i, c, v, g, a in rows if c is not None and v is not None]
+    orphans = [i for i, c, v, _g, _a in rows if c is None or v is None]
+    if orphans:  # the contact was erased (or the variant removed) since the audience froze
+        session.execute(
+            sa.update(Delivery)
+            .where(Delivery.id.in_(orphans))
+            .values(status=DeliveryStatus.SKIPPED, skip_reason="erased", lease_until=None)
+        )
+    return sorted(found, key=lambda c: c.id)
+
+
+def skip_unmailable(session: Session, claimed: list[Claimed]) -> list[Claimed]:
+    """Mark those no longer allowed a message as skipped (with why); return the rest."""
+    if not claimed:
+        return []
+    reasons: dict[int, str | None] = dict(
+        session.execute(
+            sa.select(Contact.id, unmailable_reason()).where(
+                Contact.id.in_([c.contact_id for c in claimed])
+            )
+        ).all()
+    )
+    skipped = [c for c in claimed if reasons.get(c.contact_id, "erased") is not None]
+    for item in skipped:
+        session.execute(
+            sa.update(Delivery)
+            .where(Delivery.id == item.id)
+            .values(
+                status=DeliveryStatus.SKIPPED,
+                skip_reason=reasons.get(item.contact_id, "erased"),
+                lease_until=None,
+            )
+        )
+    return [c for c in claimed if reasons.get(c.contact_id, "erased") is None]
+
+
+def record_sent(session: Session, delivery_id: int, message_id: str) -> None:
+    """The server accepted the message."""
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(
+            status=DeliveryStatus.SENT,
+            message_id=message_id,
+            sent_at=utcnow(),
+            lease_until=None,
+            last_error=None,
+        )
+    )
+
+
+def record_failure(
+    session: Session, item: Claimed, error: str, *, permanent: bool, bounce: bool
+) -> DeliveryStatus:
+    """A refusal: retried later (transient) or final (permanent, bounce)."""
+    if bounce:
+        status = DeliveryStatus.BOUNCED
+        contact = session.get(Contact, item.contact_id)
+        if contact is not None:
+            contact.status = ContactStatus.BOUNCED
+            if contact.email_hmac and not session.scalar(
+                sa.select(Suppression.id).where(Suppression.email_hmac == contact.email_hmac)
+            ):
+                session.add(Suppression(email_hmac=contact.email_hmac, reason="hard bounce"))
+    elif permanent or item.attempts >= MAX_ATTEMPTS:
+        status = DeliveryStatus.FAILED
+    else:
+        status = DeliveryStatus.QUEUED
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id == item.id)
+        .values(status=status, last_error=error[:1000], lease_until=None)
+    )
+    return status
+
+
+def release(session: Session, items: list[Claimed], error: str) -> None:
+    """Give deliveries back untouched (the server could not be reached): no attempt counted."""
+    if items:
+        session.execute(
+            sa.update(Delivery)
+            .where(Delivery.id.in_([i.id for i in items]))
+            .values(
+                status=DeliveryStatus.QUEUED,
+                lease_until=None,
+                last_error=error[:1000],
+                attempts=Delivery.attempts - 1,
+            )
+        )
+
+
+def consecutive_failures(session: Session, campaign_id: int) -> int:
+    """Failures in a row so far (any success resets the count)."""
+    return (
+        session.scalar(sa.select(Campaign.consecutive_failures).where(Campaign.id == campaign_id))
+        or 0
+    )
+
+
+def note_progress(session: Session, campaign_id: int, consecutive: int, pause_after: int) -> bool:
+    """Store the failure streak; pause the campaign when it reaches `pause_after`."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return False
+    campaign.progress_at = utcnow()
+    campaign.consecutive_failures = consecutive
+    if campaign.status is CampaignStatus.SENDING and consecutive >= pause_after:
+        campaign.status = CampaignStatus.PAUSED
+        campaign.pause_reason = (
+            f"paused automatically after {consecutive} consecutive "
+            "failures; check the SMTP server, then resume"
+        )
+        return True
+    return False
+
+
+def finish_if_done(session: Session, campaign_id: int) -> bool:
+    """Mark a sending campaign sent once nothing is queued or in flight."""
+    left = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+        )
+    )
+    campaign = session.get(Campaign, campaign_id)
+    if left == 0 and campaign is not None and campaign.status is CampaignStatus.SENDING:
+        campaign.status, campaign.finished_at = CampaignStatus.SENT, utcnow()
+        return True
+    return False
+
+
+def pause(session: Session, campaign: Campaign) -> None:
+    """Workers stop claiming; batches in flight finish."""
+    if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
+        raise Conflict(f"campaign {campaign.name!r} is {campaign.status}", field="campaign")
+    campaign.status, campaign.pause_reason = CampaignStatus.PAUSED, "paused by an operator"
+
+
+def resume(session: Session, campaign: Campaign) -> None:
+    """Sending goes on from the ledger (the caller re-enqueues the pending ranges)."""
+    if campaign.status is not CampaignStatus.PAUSED:
+        raise Conflict(f"campaign {campaign.name!r} is {campaign.status}", field="campaign")
+    campaign.status, campaign.pause_reason = CampaignStatus.SENDING, None
+    campaign.consecutive_failures, campaign.progress_at = 0, utcnow()
+    if campaign.started_at is None:
+        campaign.started_at = utcnow()
+        freeze_audience(session, campaign)
+
+
+def cancel(session: Session, campaign: Campaign) -> int:
+    """Stop for good: what was not sent becomes skipped (cancelled)."""
+    if campaign.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED):
+        raise Conflict(f"campaign {campaign.name!r} is {campaign.status}", field="campaign")
+    campaign.status, campaign.finished_at = CampaignStatus.CANCELLED, utcnow()
+    result = session.execute(
+        sa.update(Delivery)
+        .where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.QUEUED)
+        .values(status=DeliveryStatus.SKIPPED, skip_reason="cancelled")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass
+class GroupProgress:
+    """Delivery counts of one group of a campaign."""
+
+    group: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Every delivery of the group."""
+        return sum(self.counts.values())
+
+
+@dataclass
+class Progress:
+    """Where a campaign stands."""
+
+    campaign_id: int
+    name: str
+    status: str
+    pause_reason: str | None
+    groups: list[GroupProgress]
+    rate_per_minute: int
+
+    @property
+    def remaining(self) -> int:
+        """Deliveries still queued or in flight."""
+        return sum(g.counts.get("queued", 0) + g.counts.get("sending", 0) for g in self.groups)
+
+    @property
+    def total(self) -> int:
+        """Every delivery."""
+        return sum(g.total for g in self.groups)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of `campaigns status --json` and the API."""
+        return {
+            "campaign": self.campaign_id,
+            "name": self.name,
+            "status": self.status,
+            "pause_reason": self.pause_reason,
+            "rate_per_minute": self.rate_per_minute,
+            "total": self.total,
+            "remaining": self.remaining,
+            "groups": [{"group": g.group, **g.counts} for g in self.groups],
+        }
+
+
+def progress(session: Session, campaign: Campaign) -> Progress:
+    """Per group: queued, sending, sent, failed, bounced, skipped; and the recent rate."""
+    rows = session.execute(
+        sa.select(Delivery.group_name, Delivery.status, sa.func.count())
+        .where(Delivery.campaign_id == campaign.id)
+        .group_by(Delivery.group_name, Delivery.status)
+        .order_by(Delivery.group_name)
+    ).all()
+    groups: dict[str, GroupProgress] = {}
+    for group, status, count in rows:
+        entry = groups.setdefault(group, GroupProgress(group, {s.value: 0 for s in DeliveryStatus}))
+        entry.counts[str(status)] = count
+    recent = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.campaign_id == campaign.id, Delivery.sent_at >= utcnow() - timedelta(minutes=1)
+        )
+    )
+    return Progress(
+        campaign.id,
+        campaign.name,
+        str(campaign.status),
+        campaign.pause_reason,
+        list(groups.values()),
+        int(recent or 0),
+    )
+
+
+def due_campaigns(session: Session) -> list[Campaign]:
+    """Scheduled campaigns whose time has come."""
+    return list(
+        session.scalars(
+            sa.select(Campaign).where(
+                Campaign.status == CampaignStatus.SCHEDULED, Campaign.scheduled_at <= utcnow()
+            )
+        )
+    )
+
+
+def stalled_campaigns(session: Session, *, everything: bool = False) -> list[int]:
+    """Sending campaigns without progress for a while (or all sending ones)."""
+    stmt = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
+    if not everything:
+        stmt = stmt.where(
+            sa.or_(Campaign.progress_at.is_(None), Campaign.progress_at < utcnow() - STALLED_AFTER)
+        )
+    return list(session.scalars(stmt))
