@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from outreach.bulk import table_of
 from outreach.campaigns.audience import recipients
 from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.campaigns.service import presend_checks
@@ -56,7 +57,8 @@ def freeze_audience(session: Session, campaign: Campaign) -> int:
     opens = sa.select(Contact.id).where(consent_confirmed(Purpose.OPEN_TRACKING))
     clicks = sa.select(Contact.id).where(consent_confirmed(Purpose.CLICK_TRACKING))
     top = session.scalar(sa.select(sa.func.max(Contact.id))) or 0
-    now, created = utcnow(), 0
+    now = utcnow()
+    before = _count(session, campaign.id)
     for low in range(0, top + 1, FREEZE_CHUNK):
         chosen = (
             sa.select(
@@ -84,8 +86,8 @@ def freeze_audience(session: Session, campaign: Campaign) -> int:
                 .exists()
             )
         )
-        result = session.execute(
-            sa.insert(Delivery).from_select(
+        session.execute(
+            sa.insert(table_of(Delivery)).from_select(
                 [
                     "campaign_id",
                     "contact_id",
@@ -105,8 +107,19 @@ def freeze_audience(session: Session, campaign: Campaign) -> int:
                 chosen,
             )
         )
-        created += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return created
+    # rowcount of INSERT … SELECT is not reliable on every driver: count instead.
+    return _count(session, campaign.id) - before
+
+
+def _count(session: Session, campaign_id: int) -> int:
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Delivery)
+            .where(Delivery.campaign_id == campaign_id)
+        )
+        or 0
+    )
 
 
 def pending_ranges(
