@@ -49,6 +49,7 @@ class Settings:
     worker_threads: int = 4
     pause_after: int = 50
     retry_base_ms: int = 5000
+    lease_seconds: int = 300
     confirm_token_hours: int = 48
     pending_retention_days: int = 14
     testing: bool = False

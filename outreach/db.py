@@ -157,3 +157,15 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = get_db().sessionmaker()
     return g.db_session  # type: ignore[no-any-return]
+
+
+MAX_ID = 2**63 - 1
+
+
+def as_id(value: str | int) -> int | None:
+    """An id from user input, or None when it cannot be one (too large, not digits)."""
+    text = str(value)
+    if not text.isdigit():
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
 from outreach.contacts.identity import normalize_email
+from outreach.db import as_id
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import get_group
@@ -25,6 +26,8 @@ def parse_sender(value: str, field: str = "from") -> tuple[str, str]:
     name, address = parseaddr(value or "")
     if not address or "\r" in value or "\n" in value:
         raise ValidationError(f"{field}: expected 'Name <address>' or an address", field=field)
+    if len(name.strip()) > 200:
+        raise ValidationError(f"{field}: the name is longer than 200 characters", field=field)
     try:
         return name.strip(), normalize_email(address)[0]
     except ValidationError as exc:
@@ -34,7 +37,8 @@ def parse_sender(value: str, field: str = "from") -> tuple[str, str]:
 def get_campaign(session: Session, ref: str | int) -> Campaign:
     """A campaign by id or exact name."""
     if isinstance(ref, int) or str(ref).isdigit():
-        campaign = session.get(Campaign, int(ref))
+        number = as_id(ref)
+        campaign = session.get(Campaign, number) if number else None
     else:
         campaign = session.scalars(
             sa.select(Campaign).where(Campaign.name == ref).order_by(Campaign.id.desc())
@@ -158,6 +162,11 @@ def set_variant(
         group_id, label = target.id, target.name
     if not (subject or "").strip():
         raise ValidationError(f"variant {label}: the subject is empty", field="subject")
+    if len(subject) > 998 or len(preheader or "") > 500:
+        raise ValidationError(
+            f"variant {label}: the subject (998) or preheader (500) is too long",
+            field="subject" if len(subject) > 998 else "preheader",
+        )
     variant = session.scalar(
         sa.select(Variant).where(
             Variant.campaign_id == campaign.id,
@@ -279,7 +288,10 @@ def test_messages(
     from outreach.consent import links as link_builder
     from outreach.rendering.message import Links, MessageBuilder
 
-    address = normalize_email(to)[0]
+    try:
+        address = normalize_email(to)[0]
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="to") from exc
     chosen = [_variant_for(session, campaign, group)] if group else variants(session, campaign)
     messages = []
     # Contact id 0 exists nowhere: the links work and change nothing.

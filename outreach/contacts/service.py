@@ -14,6 +14,7 @@ from outreach.consent.models import ConsentEvent
 from outreach.contacts.fields import PROFILE_FIELDS, clean_attributes, clean_profile
 from outreach.contacts.identity import normalize_email
 from outreach.contacts.models import Contact, ContactStatus
+from outreach.db import as_id
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group, GroupMembership
 from outreach.groups.service import get_group, set_sector_membership
@@ -34,7 +35,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def get_contact(session: Session, email_or_id: str | int) -> Contact:
     """A contact by id or by address (case-insensitive)."""
     if isinstance(email_or_id, int) or str(email_or_id).isdigit():
-        contact = session.get(Contact, int(email_or_id))
+        number = as_id(email_or_id)
+        contact = session.get(Contact, number) if number else None
         if contact is None:
             raise NotFound(f"no contact with id {email_or_id}", field="id")
     else:

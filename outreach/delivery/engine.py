@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -118,7 +118,10 @@ class Engine:
         db = self.database
         with db.session() as session:
             claimed = service.skip_unmailable(
-                session, service.claim(session, campaign_id, low, high)
+                session,
+                service.claim(
+                    session, campaign_id, low, high, timedelta(seconds=self.settings.lease_seconds)
+                ),
             )
         result = BatchResult()
         if not claimed:

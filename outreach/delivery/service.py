@@ -158,7 +158,9 @@ class Claimed:
     attempts: int
 
 
-def claim(session: Session, campaign_id: int, low: int, high: int) -> list[Claimed]:
+def claim(
+    session: Session, campaign_id: int, low: int, high: int, lease: timedelta = LEASE
+) -> list[Claimed]:
     """Take the queued (or lease-expired) deliveries of a range; none if not sending."""
     status = session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
     if status is not CampaignStatus.SENDING:
@@ -176,7 +178,7 @@ def claim(session: Session, campaign_id: int, low: int, high: int) -> list[Claim
         sa.update(Delivery)
         .where(claimable)
         .values(
-            status=DeliveryStatus.SENDING, lease_until=now + LEASE, attempts=Delivery.attempts + 1
+            status=DeliveryStatus.SENDING, lease_until=now + lease, attempts=Delivery.attempts + 1
         )
         .returning(
             Delivery.id,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from outreach.contacts.identity import normalize_email
 from outreach.contacts.models import Contact, ContactStatus
+from outreach.db import as_id
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group, GroupKind, GroupMembership
 
@@ -56,7 +57,8 @@ def create_group(session: Session, name: str, description: str = "") -> Group:
 def get_group(session: Session, name_or_id: str | int) -> Group:
     """A group by id or (case-insensitive) name."""
     if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-        group = session.get(Group, int(name_or_id))
+        number = as_id(name_or_id)
+        group = session.get(Group, number) if number else None
     else:
         group = session.scalar(sa.select(Group).where(Group.name_key == group_key(name_or_id)))
     if group is None:
