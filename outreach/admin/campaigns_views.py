@@ -1,20 +1,32 @@
 """Admin › Campaigns: the list, new drafts, and the composer (a tab per targeted group with
-its variant and live preview, the audience, the pre-send checks and test sends)."""
+its variant and live preview, the audience, the pre-send checks, test sends, and sending:
+send now or at a time, pause, resume, cancel, and the progress, refreshed live)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from outreach.admin.groups_views import form_flash
-from outreach.admin.views import bp
+from outreach.admin.views import bp, format_utc
 from outreach.campaigns.audience import audience_report
-from outreach.campaigns.models import Campaign, CampaignGroup, Variant
+from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
 from outreach.campaigns.service import (
     create_campaign,
     default_layout,
@@ -29,9 +41,10 @@ from outreach.campaigns.service import (
 )
 from outreach.contacts.models import Contact
 from outreach.contacts.service import ContactQuery, search_contacts
-from outreach.db import get_session, settings_of
+from outreach.db import get_db, get_session, settings_of, utcnow
+from outreach.delivery import service as delivery
 from outreach.delivery.transport import Envelope, open_transport
-from outreach.errors import Conflict, NotFound, OutreachError
+from outreach.errors import Conflict, NotFound, OutreachError, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import list_groups
 
@@ -210,9 +223,12 @@ def _composer(
     typed: VariantForm | None = None,
     typed_targets: str | None = None,
     error: str | None = None,
+    control_error: tuple[str, str] | None = None,
+    typed_at: str = "",
     status: int = 200,
 ) -> Any:
-    """The composer page; after a refused form, that form shows the typed text and why."""
+    """The composer page; after a refused form, that form shows the typed text and why
+    (`control_error`: the id of a sending form and why it was refused)."""
     session = get_session()
     campaign = get_campaign(session, campaign_id)
     tabs = _tabs(session, campaign)
@@ -229,6 +245,10 @@ def _composer(
         "groups": list_groups(session),
         "audience": audience_report(session, campaign),
         "problems": presend_checks(session, campaign),
+        "progress": delivery.progress(session, campaign),
+        "controls": CONTROLS[campaign.status],
+        "control_error": control_error,
+        "typed_at": typed_at,
     }
     session.commit()  # the first use of the notice (in the default layout) stores it
     return render_template("admin/campaign.html", **context), status
@@ -345,3 +365,138 @@ def deliver_tests(smtp_url: str, sender: str, to: str, messages: list[tuple[str,
             transport.send(Envelope(sender, (to,)), message)
     finally:
         transport.close()
+
+
+# ---------------------------------------------------------------- sending
+
+
+# What an operator may do in each status (the services refuse the rest with a Conflict).
+CONTROLS: dict[CampaignStatus, tuple[str, ...]] = {
+    CampaignStatus.DRAFT: ("send", "schedule"),
+    CampaignStatus.SCHEDULED: ("send", "schedule", "pause", "cancel"),
+    CampaignStatus.SENDING: ("pause", "cancel"),
+    CampaignStatus.PAUSED: ("resume", "cancel"),
+    CampaignStatus.SENT: (),
+    CampaignStatus.CANCELLED: (),
+}
+MAX_UTC_OFFSET = 14 * 60  # minutes: UTC+14 (Kiribati) is the farthest zone
+
+
+def scheduled_time(typed: str, offset: str) -> datetime:
+    """The UTC time of a datetime-local value read in the zone `offset` minutes east of UTC
+    (the browser fills it in; empty: the value is UTC); it must lie in the future."""
+    try:
+        minutes = int(offset.strip() or "0")
+    except ValueError:
+        minutes = MAX_UTC_OFFSET + 1
+    if abs(minutes) > MAX_UTC_OFFSET:
+        raise ValidationError(f"{offset!r} is not a time zone offset", field="at")
+    try:
+        local = datetime.fromisoformat(typed.strip())
+        zone = timezone(timedelta(minutes=minutes))
+        moment = (local if local.tzinfo else local.replace(tzinfo=zone)).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError("choose the date and time to send at", field="at") from exc
+    if moment <= utcnow():
+        raise ValidationError(
+            f"{format_utc(moment)} has passed: choose a time in the future", field="at"
+        )
+    return moment
+
+
+def queue_batches(campaign_id: int) -> int:
+    """Once the start (or resume) is committed: make sure workers run (the embedded broker
+    has them in this process), then enqueue the pending batches, as the CLI does."""
+    from outreach.web import start_workers_if_embedded
+
+    start_workers_if_embedded(current_app)
+    from outreach import tasks  # actors exist only once the broker is configured
+
+    with get_db().reader() as session:
+        return tasks.enqueue_pending(session, campaign_id)
+
+
+def _sent_back(campaign_id: int, message: str) -> Any:
+    form_flash("sending", message)
+    return redirect(url_for("admin.campaign", campaign_id=campaign_id, _anchor="sending"))
+
+
+@bp.post("/campaigns/<int:campaign_id>/send")
+def send_campaign(campaign_id: int) -> Any:
+    """Send now, or at the time of the schedule form (its `at` field); checks first."""
+    session = get_session()
+    typed_at, offset = request.form.get("at"), request.form.get("utc_offset", "")
+    form = "send-now" if typed_at is None else "schedule"  # only the schedule form has `at`
+    try:
+        at = None if typed_at is None else scheduled_time(typed_at, offset)
+        campaign = get_campaign(session, campaign_id)
+        frozen = delivery.start(session, campaign, at)
+    except OutreachError as exc:
+        session.rollback()
+        return _composer(
+            campaign_id,
+            control_error=(form, exc.message),
+            typed_at=typed_at or "",
+            status=refused(exc),
+        )
+    scheduled = campaign.status is CampaignStatus.SCHEDULED
+    session.commit()
+    if scheduled:
+        # The embedded broker's sweeper (in this process) starts it when its time comes.
+        from outreach.web import start_workers_if_embedded
+
+        start_workers_if_embedded(current_app)
+        return _sent_back(campaign_id, f"Scheduled for {format_utc(at)}.")
+    batches = queue_batches(campaign_id)
+    return _sent_back(campaign_id, f"Sending: {frozen} messages queued in {batches} batches.")
+
+
+CONTROL_ACTIONS: dict[str, Callable[[Session, Campaign], object]] = {
+    "pause": delivery.pause,
+    "resume": delivery.resume,
+    "cancel": delivery.cancel,
+}
+
+
+def _control(campaign_id: int, action: str) -> Any | None:
+    """Pause, resume or cancel and commit; on refusal, the composer saying why."""
+    session = get_session()
+    try:
+        CONTROL_ACTIONS[action](session, get_campaign(session, campaign_id))
+    except OutreachError as exc:
+        session.rollback()
+        return _composer(campaign_id, control_error=(action, exc.message), status=refused(exc))
+    session.commit()
+    return None
+
+
+@bp.post("/campaigns/<int:campaign_id>/pause")
+def pause_campaign(campaign_id: int) -> Any:
+    """Workers stop claiming; the batches in flight finish."""
+    return _control(campaign_id, "pause") or _sent_back(campaign_id, "Paused.")
+
+
+@bp.post("/campaigns/<int:campaign_id>/resume")
+def resume_campaign(campaign_id: int) -> Any:
+    """Go on sending from the ledger: re-enqueue what is still pending."""
+    refusal = _control(campaign_id, "resume")
+    if refusal is not None:
+        return refusal
+    batches = queue_batches(campaign_id)
+    return _sent_back(campaign_id, f"Resumed: {batches} batches queued.")
+
+
+@bp.post("/campaigns/<int:campaign_id>/cancel")
+def cancel_campaign(campaign_id: int) -> Any:
+    """Stop for good: what was not sent is skipped."""
+    return _control(campaign_id, "cancel") or _sent_back(campaign_id, "Cancelled.")
+
+
+@bp.get("/campaigns/<int:campaign_id>/progress.json")
+def campaign_progress(campaign_id: int) -> Any:
+    """Where the campaign stands, as `campaigns status --json` prints it (polled live)."""
+    with get_db().reader() as session:
+        document = delivery.progress(session, get_campaign(session, campaign_id)).to_dict()
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "no-store"
+    return response

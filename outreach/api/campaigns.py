@@ -28,10 +28,13 @@ from outreach.campaigns.service import (
     test_messages,
     variants,
 )
-from outreach.db import get_session
+from outreach.db import get_db, get_session
+from outreach.delivery import service as delivery
 from outreach.groups.models import Group
 
-blp = api_blueprint("campaigns", "Campaigns with a variant per group: write, check, preview, test")
+blp = api_blueprint(
+    "campaigns", "Campaigns with a variant per group: write, check, preview, test, send"
+)
 
 STATUSES = [status.value for status in CampaignStatus]
 FALLBACK = "fallback"
@@ -188,6 +191,52 @@ class LayoutSchema(Schema):
     """The starting MJML of a new variant."""
 
     mjml = fields.Str()
+
+
+class SendSchema(Schema):
+    """When to send: now, or at a time."""
+
+    class Meta:
+        unknown = RAISE
+
+    at = fields.AwareDateTime(
+        allow_none=True,
+        metadata={
+            "description": "ISO-8601 with a time zone, e.g. 2026-12-01T09:00:00+01:00; "
+            "omitted: now. A time already past starts at once."
+        },
+    )
+
+
+class GroupProgressSchema(Schema):
+    """Deliveries of one group, by status."""
+
+    group = fields.Str()
+    queued = fields.Int()
+    sending = fields.Int()
+    sent = fields.Int()
+    failed = fields.Int()
+    bounced = fields.Int()
+    skipped = fields.Int()
+
+
+class ProgressSchema(Schema):
+    """Where a campaign stands (as `outreach campaigns status --json` prints it)."""
+
+    campaign = fields.Int(metadata={"description": "The campaign's id."})
+    name = fields.Str()
+    status = fields.Str(metadata={"enum": STATUSES})
+    pause_reason = fields.Str(allow_none=True)
+    rate_per_minute = fields.Int(metadata={"description": "Messages sent in the last minute."})
+    total = fields.Int(metadata={"description": "Deliveries in the frozen audience."})
+    remaining = fields.Int(metadata={"description": "Deliveries still queued or sending."})
+    groups = fields.List(fields.Nested(GroupProgressSchema))
+
+
+class SendResultSchema(ProgressSchema):
+    """Sending: the progress document. Scheduled: campaign, status and scheduled_at only."""
+
+    scheduled_at = fields.AwareDateTime()
 
 
 _NEEDS_QUOTES = re.compile(r'[][\\()<>@,:;."]')
@@ -393,3 +442,97 @@ class CampaignTest(MethodView):
         finally:
             transport.close()
         return {"sent": len(messages)}
+
+
+# ---------------------------------------------------------------- sending
+
+
+def queue_batches(campaign_id: int) -> None:
+    """Once the start (or resume) is committed: make sure workers run (the embedded broker
+    has them in this process), then enqueue the pending batches, as the CLI does."""
+    from outreach.web import start_workers_if_embedded
+
+    start_workers_if_embedded(current_app)
+    from outreach import tasks  # actors exist only once the broker is configured
+
+    with get_db().reader() as session:
+        tasks.enqueue_pending(session, campaign_id)
+
+
+def progress_document(campaign_id: int) -> dict[str, Any]:
+    """The progress of a campaign, read without taking a write lock."""
+    with get_db().reader() as session:
+        return delivery.progress(session, get_campaign(session, campaign_id)).to_dict()
+
+
+@blp.route(f"{CAMPAIGN}/send")
+class CampaignSend(MethodView):
+    @blp.arguments(SendSchema, required=False)
+    @blp.response(202, SendResultSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], campaign_id: int) -> Any:
+        """Check, then send now or schedule; 422 lists what blocks sending."""
+        session = get_session()
+        campaign = get_campaign(session, campaign_id)
+        delivery.start(session, campaign, data.get("at"))
+        scheduled = campaign.status is CampaignStatus.SCHEDULED
+        when = campaign.scheduled_at
+        session.commit()
+        if scheduled and when is not None:
+            return {
+                "campaign": campaign_id,
+                "status": "scheduled",
+                "scheduled_at": when.isoformat(),
+            }
+        queue_batches(campaign_id)
+        return progress_document(campaign_id)
+
+
+@blp.route(f"{CAMPAIGN}/status")
+class CampaignProgress(MethodView):
+    @blp.response(200, ProgressSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, campaign_id: int) -> Any:
+        """Progress per group (queued, sending, sent, failed, bounced, skipped) and rate."""
+        return progress_document(campaign_id)
+
+
+@blp.route(f"{CAMPAIGN}/pause")
+class CampaignPause(MethodView):
+    @blp.response(200, ProgressSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, campaign_id: int) -> Any:
+        """Pause a sending or scheduled campaign: workers stop claiming batches."""
+        session = get_session()
+        delivery.pause(session, get_campaign(session, campaign_id))
+        session.commit()
+        return progress_document(campaign_id)
+
+
+@blp.route(f"{CAMPAIGN}/resume")
+class CampaignResume(MethodView):
+    @blp.response(200, ProgressSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, campaign_id: int) -> Any:
+        """Resume a paused campaign from its ledger (one never started starts now)."""
+        session = get_session()
+        delivery.resume(session, get_campaign(session, campaign_id))
+        session.commit()
+        queue_batches(campaign_id)
+        return progress_document(campaign_id)
+
+
+@blp.route(f"{CAMPAIGN}/cancel")
+class CampaignCancel(MethodView):
+    @blp.response(200, ProgressSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, campaign_id: int) -> Any:
+        """Stop for good: deliveries not yet sent become skipped (cancelled)."""
+        session = get_session()
+        delivery.cancel(session, get_campaign(session, campaign_id))
+        session.commit()
+        return progress_document(campaign_id)

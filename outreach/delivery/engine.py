@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -132,8 +134,50 @@ class Engine:
                 or ""
             )
             people = self._recipients(session, [c.contact_id for c in claimed])
+            self.local.builders = {
+                key: self.builder(session, *key)
+                for key in {(c.variant_id, c.group_name) for c in claimed}
+            }
             streak = service.consecutive_failures(session, campaign_id)
         pause_after = self.settings.pause_after
+        with self._ledger():
+            streak = self._send_all(campaign_id, sender, claimed, people, streak, result)
+        with db.session() as session:
+            result.paused = service.note_progress(session, campaign_id, streak, pause_after)
+            service.finish_if_done(session, campaign_id)
+        return result
+
+    @contextmanager
+    def _ledger(self) -> Iterator[sa.Connection]:
+        """One connection per batch for the per-message outcome commits."""
+        with self.database.engine.connect() as connection:
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:
+                # Committed outcomes survive a worker crash either way; not waiting for the
+                # WAL flush only risks the last few on a crash of PostgreSQL itself.
+                connection.exec_driver_sql("SET synchronous_commit = off")
+                connection.commit()
+            self.local.ledger = connection
+            try:
+                yield connection
+            finally:
+                self.local.ledger = None
+                if postgres:
+                    connection.rollback()
+                    connection.exec_driver_sql("RESET synchronous_commit")
+                    connection.commit()
+
+    def _send_all(
+        self,
+        campaign_id: int,
+        sender: str,
+        claimed: list[service.Claimed],
+        people: dict[int, _Recipient],
+        streak: int,
+        result: BatchResult,
+    ) -> int:
+        """Send the claimed deliveries in order; returns the failure streak."""
+        db, pause_after = self.database, self.settings.pause_after
         checked_at, blocked = time.monotonic(), set[int]()
         for position, item in enumerate(claimed):
             if time.monotonic() - checked_at > RECHECK_SECONDS:
@@ -167,10 +211,7 @@ class Engine:
                         "campaign paused",
                     )
                 break
-        with db.session() as session:
-            result.paused = service.note_progress(session, campaign_id, streak, pause_after)
-            service.finish_if_done(session, campaign_id)
-        return result
+        return streak
 
     def _recipients(self, session: Session, ids: list[int]) -> dict[int, _Recipient]:
         rows = session.execute(
@@ -190,11 +231,9 @@ class Engine:
     def _send_one(
         self, campaign_id: int, sender: str, item: service.Claimed, person: _Recipient | None
     ) -> str:
-        db = self.database
         if person is None:
             return "skipped"
-        with db.reader() as session:
-            builder = self.builder(session, item.variant_id, item.group_name)
+        builder = self.local.builders[(item.variant_id, item.group_name)]
         message_id, message = builder.build(
             person, Links(*message_links(self.settings, person.id, campaign_id))
         )
@@ -203,8 +242,9 @@ class Engine:
             self.transport().send(Envelope(sender, (person.email,)), message)
         except TransportError as exc:
             return self._failed(item, exc)
-        with db.session() as session:
-            service.record_sent(session, item.id, message_id)
+        ledger = self.local.ledger
+        service.record_sent(ledger, item.id, message_id)
+        ledger.commit()  # at once: a kill now re-sends nothing
         return "sent"
 
     def _failed(self, item: service.Claimed, exc: TransportError) -> str:

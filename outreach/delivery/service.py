@@ -224,7 +224,7 @@ def skip_unmailable(session: Session, claimed: list[Claimed]) -> list[Claimed]:
     return [c for c in claimed if reasons.get(c.contact_id, "erased") is None]
 
 
-def record_sent(session: Session, delivery_id: int, message_id: str) -> None:
+def record_sent(session: Session | sa.Connection, delivery_id: int, message_id: str) -> None:
     """The server accepted the message."""
     session.execute(
         sa.update(Delivery)
