@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
@@ -483,7 +484,7 @@ class CampaignSend(MethodView):
             return {
                 "campaign": campaign_id,
                 "status": "scheduled",
-                "scheduled_at": when.isoformat(),
+                "scheduled_at": when.astimezone(UTC),
             }
         queue_batches(campaign_id)
         return progress_document(campaign_id)

@@ -121,13 +121,17 @@ def newsletter_confirmed() -> sa.ColumnElement[bool]:
     return consent_confirmed(Purpose.NEWSLETTER)
 
 
-def consent_confirmed(purpose: Purpose) -> sa.ColumnElement[bool]:
-    """SQL condition on Contact: its latest ledger event for `purpose` is a confirmation."""
+def consent_confirmed(
+    purpose: Purpose, contact_id: sa.ColumnElement[int] | None = None
+) -> sa.ColumnElement[bool]:
+    """SQL condition: the latest ledger event for `purpose` of the contact (Contact.id, or
+    the given correlated column) is a confirmation."""
     event, earlier = aliased(ConsentEvent), aliased(ConsentEvent)
+    owner = Contact.id if contact_id is None else contact_id
     latest = (
         sa.select(sa.func.max(earlier.id))
-        .where(earlier.contact_id == Contact.id, earlier.purpose == purpose)
-        .correlate(Contact)
+        .where(earlier.contact_id == owner, earlier.purpose == purpose)
+        .correlate_except(earlier)
         .scalar_subquery()
     )
     return (

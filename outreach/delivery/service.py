@@ -54,8 +54,8 @@ def start(session: Session, campaign: Campaign, at: datetime | None = None) -> i
 def freeze_audience(session: Session, campaign: Campaign) -> int:
     """Insert one queued delivery per recipient (set-based, by contact id chunks)."""
     rows = recipients(session, campaign).subquery("r")
-    opens = sa.select(Contact.id).where(consent_confirmed(Purpose.OPEN_TRACKING))
-    clicks = sa.select(Contact.id).where(consent_confirmed(Purpose.CLICK_TRACKING))
+    opens = consent_confirmed(Purpose.OPEN_TRACKING, rows.c.contact_id)
+    clicks = consent_confirmed(Purpose.CLICK_TRACKING, rows.c.contact_id)
     top = session.scalar(sa.select(sa.func.max(Contact.id))) or 0
     now = utcnow()
     before = _count(session, campaign.id)
@@ -69,8 +69,8 @@ def freeze_audience(session: Session, campaign: Campaign) -> int:
                 rows.c.group_name,
                 sa.literal(DeliveryStatus.QUEUED.value),
                 sa.literal(0),
-                rows.c.contact_id.in_(opens),
-                rows.c.contact_id.in_(clicks),
+                opens,
+                clicks,
                 sa.literal(now),
                 sa.literal(0),
                 sa.literal(0),
