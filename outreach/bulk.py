@@ -69,3 +69,10 @@ def insert_returning_ids(
         ids = list(range(start + 1, start + 1 + len(rows)))
     insert_rows(session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
     return ids
+
+
+def refresh_statistics(session: Session, *tables: sa.Table) -> None:
+    """After a bulk load, let PostgreSQL's planner see the new rows (autovacuum is late:
+    without this the first audience query after a big import is planned blind)."""
+    if _is_postgres(session):
+        session.execute(sa.text(f"ANALYZE {', '.join(t.name for t in tables)}"))

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach.bulk import insert_returning_ids, insert_rows, table_of
+from outreach.bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
 from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
 from outreach.contacts.fields import PROFILE_FIELDS, clean_attribute_value, clean_profile
 from outreach.contacts.identity import email_hmac, normalize_email
@@ -395,4 +395,8 @@ def import_csv(
     report = ImportReport()
     importer = ContactImporter(session, options, report, secret)
     importer.run(read_rows(stream, options, report), checkpoint or session.flush)
+    if report.created + report.updated >= 1000:
+        refresh_statistics(
+            session, table_of(Contact), table_of(GroupMembership), table_of(ConsentEvent)
+        )
     return report

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach.bulk import table_of
+from outreach.bulk import refresh_statistics, table_of
 from outreach.campaigns.audience import recipients
 from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.campaigns.service import presend_checks
@@ -107,6 +107,7 @@ def freeze_audience(session: Session, campaign: Campaign) -> int:
                 chosen,
             )
         )
+    refresh_statistics(session, table_of(Delivery))
     # rowcount of INSERT … SELECT is not reliable on every driver: count instead.
     return _count(session, campaign.id) - before
 
