@@ -95,8 +95,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     def _on_begin(connection: Any) -> None:
         # Deferred transactions lose updates under threads; take the write lock up front
         # unless the caller said it only reads (execution option sqlite_deferred).
-        deferred = connection.get_execution_options().get("sqlite_deferred")
-        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # every statement is its own transaction
+        connection.exec_driver_sql("BEGIN" if options.get("sqlite_deferred") else "BEGIN IMMEDIATE")
 
     return engine
 

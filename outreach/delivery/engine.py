@@ -149,23 +149,22 @@ class Engine:
 
     @contextmanager
     def _ledger(self) -> Iterator[sa.Connection]:
-        """One connection per batch for the per-message outcome commits."""
-        with self.database.engine.connect() as connection:
+        """One autocommit connection per batch: each outcome is its own one-statement
+        transaction, committed the moment it is written (one round trip)."""
+        with self.database.engine.connect() as plain:
+            connection = plain.execution_options(isolation_level="AUTOCOMMIT")
             postgres = connection.dialect.name == "postgresql"
             if postgres:
                 # Committed outcomes survive a worker crash either way; not waiting for the
                 # WAL flush only risks the last few on a crash of PostgreSQL itself.
                 connection.exec_driver_sql("SET synchronous_commit = off")
-                connection.commit()
             self.local.ledger = connection
             try:
                 yield connection
             finally:
                 self.local.ledger = None
                 if postgres:
-                    connection.rollback()
                     connection.exec_driver_sql("RESET synchronous_commit")
-                    connection.commit()
 
     def _send_all(
         self,
@@ -244,7 +243,7 @@ class Engine:
             return self._failed(item, exc)
         ledger = self.local.ledger
         service.record_sent(ledger, item.id, message_id)
-        ledger.commit()  # at once: a kill now re-sends nothing
+        # Autocommitted at once: a kill from here on re-sends nothing.
         return "sent"
 
     def _failed(self, item: service.Claimed, exc: TransportError) -> str:
