@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from outreach.cli import OutreachGroup, outreach_command, session_scope, settings
+from outreach.cli import OutreachGroup, outreach_command, settings
 from outreach.migrate import downgrade, upgrade
 
 db_cli = OutreachGroup("db", help="Create or migrate the database.")
@@ -78,5 +78,6 @@ def demo_command() -> None:
     from outreach.ops.demo import run_demo
 
     upgrade(settings().database_url, secret_key=settings().secret_key)
-    with session_scope() as session:
-        run_demo(session, settings(), click.echo)
+    from flask import current_app
+
+    run_demo(current_app, click.echo)

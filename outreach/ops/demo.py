@@ -1,18 +1,28 @@
-"""`outreach demo`: a realistic sample through the real import path."""
+"""`outreach demo`: the main job end to end on the embedded defaults."""
 
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
+import mailbox
 import random
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy.orm import Session
+import sqlalchemy as sa
+from flask import Flask
 
+from outreach.campaigns.models import Campaign
+from outreach.campaigns.service import get_campaign
 from outreach.config import Settings
 from outreach.contacts.importer import ImportOptions, import_csv
 from outreach.contacts.models import ContactStatus
-from outreach.groups.service import list_groups
+from outreach.db import get_db
+from outreach.delivery.service import progress
+from outreach.errors import OutreachError
 
 SECTORS = ("Consultants", "Managers", "Thinkers", "Journalists")
 FIRST = (
@@ -101,33 +111,183 @@ def write_sample(path: Path, count: int = 320, seed: int = 7) -> Path:
     return path
 
 
-def run_demo(session: Session, settings: Settings, echo: Callable[[str], None]) -> None:
-    """Seed the sample and print the groups with their counts."""
+VARIANTS = {
+    "Consultants": (
+        "A method for your next engagement, {{ contact.first_name }}",
+        "The three questions we now ask every client before the kick-off.",
+    ),
+    "Managers": (
+        "Results first: what changed this quarter, {{ contact.first_name }}",
+        "Two teams, one metric, and the meeting we stopped having.",
+    ),
+    "Thinkers": (
+        "An idea worth arguing about, {{ contact.first_name }}",
+        "Is segmentation a form of listening? A short essay and a reading list.",
+    ),
+    "Journalists": (
+        "A story for your readers, {{ contact.first_name }}",
+        "The numbers behind it, on the record, and who to call.",
+    ),
+}
+
+
+def _variant_mjml(layout: str, lead: str) -> str:
+    body = (
+        f"<p>{lead}</p><p>Written for {{{{ group.name }}}} at "
+        "{{ contact.organization | default('your organization', true) }}.</p>"
+    )
+    return re.sub(r"<p>Write this group's message here\..*?</p>", lambda _m: body, layout,
+                  flags=re.S)
+
+
+def run_demo(app: Flask, echo: Callable[[str], None]) -> None:
+    """The main job: import, double opt-in, one campaign with a variant per sector, send."""
+    from outreach.web import start_workers_if_embedded
+
+    settings: Settings = app.extensions["outreach.settings"]
+    database = get_db(app)
+    start_workers_if_embedded(app)
     sample = write_sample(settings.instance_path / "demo" / "contacts.csv")
-    with sample.open("rb") as stream:
+    with database.session() as session, sample.open("rb") as stream:
         report = import_csv(
             session,
             stream,
             ImportOptions(
-                source="demo: consented at a 2026 conference, badge scan",
-                status=ContactStatus.SUBSCRIBED,
+                source="demo: business cards from the 2026 Lisbon conference, asked to opt in",
+                status=ContactStatus.PENDING,
                 file_name=sample.name,
             ),
             secret=settings.secret_key,
         )
     echo(
-        f"imported {sample}: {report.created} created, {report.updated} updated, "
+        f"1. imported {sample.name}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.invalid} invalid"
     )
     for problem in report.problems:
-        echo(f"  row {problem['row']} [{problem['column']}]: {problem['reason']}")
+        echo(f"     row {problem['row']} [{problem['column']}]: {problem['reason']}")
+    invited, confirmed = _double_opt_in(app)
+    echo(
+        f"2. double opt-in: {invited} invitations sent, {confirmed} confirmed through the "
+        "confirmation page (the rest stay pending and receive nothing)"
+    )
+    campaign_id = _compose(app)
+    echo(f"3. campaign {campaign_id} composed: one variant per sector group")
+    total = _send(app, campaign_id)
+    echo(f"4. sent through the queue: {total} messages into {settings.smtp_url}")
     echo("")
-    echo(f"{'group':<14}{'kind':<10}{'members':>8}{'subscribed':>12}")
-    for group in list_groups(session):
-        echo(f"{group.name:<14}{group.kind:<10}{group.members:>8}{group.subscribed:>12}")
+    with database.reader() as session:
+        state = progress(session, get_campaign(session, campaign_id))
+    echo(f"{'group':<14}{'sent':>7}{'failed':>8}{'skipped':>9}")
+    for group in state.groups:
+        echo(
+            f"{group.group:<14}{group.counts['sent']:>7}{group.counts['failed']:>8}"
+            f"{group.counts['skipped']:>9}"
+        )
     echo("")
+    echo(f"outbox:   {settings.smtp_url.removeprefix('maildir://')}/new (one file per message)")
     echo(f"database: {settings.database_url}")
     echo(
-        "admin:    outreach admin create you@example.org && outreach serve, then "
-        f"{settings.base_url}/admin"
+        "admin:    .venv/bin/outreach admin create you@example.org && "
+        f".venv/bin/outreach serve, then open {settings.base_url}/admin"
     )
+
+
+def _double_opt_in(app: Flask) -> tuple[int, int]:
+    """Invite every pending contact, then confirm ~85% of them through the real pages."""
+    from datetime import timedelta
+
+    from outreach import tasks
+    from outreach.consent.service import invitable, record_invitation
+    from outreach.groups.models import Group, GroupKind
+
+    database = get_db(app)
+    settings = app.extensions["outreach.settings"]
+    with database.session() as session:
+        ids: list[int] = []
+        for group in session.scalars(sa.select(Group).where(Group.kind == GroupKind.SECTOR)):
+            ids += invitable(session, group.id, timedelta(hours=settings.confirm_token_hours))
+        record_invitation(session, ids)
+    outbox = _outbox(settings)
+    before = set(outbox.keys())
+    for contact_id in ids:
+        tasks.send_consent_email.send(contact_id, "invite")
+    _wait_for(lambda: len(outbox.keys()) >= len(before) + len(ids))
+    client = app.test_client()
+    rng = random.Random(11)  # noqa: S311 - who confirms is a simulation
+    confirmed = 0
+    for key in sorted(set(outbox.keys()) - before):
+        message = email.message_from_bytes(outbox.get_bytes(key), policy=email.policy.default)
+        body = message.get_body(("plain",))  # type: ignore[attr-defined]
+        text = body.get_content() if body is not None else ""
+        match = re.search(r"/confirm/([\w.\-]+)", text)
+        if not match or rng.random() > 0.85:
+            continue
+        path = f"/confirm/{match.group(1)}"
+        page = client.get(path, environ_base={"REMOTE_ADDR": "203.0.113.20"})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+        if (
+            token
+            and client.post(
+                path,
+                data={"csrf_token": token.group(1)},
+                environ_base={"REMOTE_ADDR": "203.0.113.20"},
+                headers={"User-Agent": "DemoBrowser/1.0"},
+            ).status_code
+            == 200
+        ):
+            confirmed += 1
+    return len(ids), confirmed
+
+
+def _outbox(settings: Settings) -> mailbox.Maildir:
+    return mailbox.Maildir(settings.smtp_url.removeprefix("maildir://"), create=True)
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise OutreachError("the queue did not finish in time")
+        time.sleep(0.1)
+
+
+def _compose(app: Flask) -> int:
+    from outreach.campaigns.service import create_campaign, default_layout, set_variant
+
+    with get_db(app).session() as session:
+        number = (session.scalar(sa.select(sa.func.count()).select_from(Campaign)) or 0) + 1
+        campaign = create_campaign(
+            session,
+            f"Monthly letter #{number}",
+            "Ana García <ana@outreach.example>",
+            groups=list(SECTORS),
+        )
+        layout = default_layout(session)
+        for sector, (subject, lead) in VARIANTS.items():
+            set_variant(
+                session,
+                campaign,
+                sector,
+                subject=subject,
+                mjml=_variant_mjml(layout, lead),
+                preheader=lead[:90],
+            )
+        return campaign.id
+
+
+def _send(app: Flask, campaign_id: int) -> int:
+    from outreach import tasks
+    from outreach.delivery.service import start
+
+    database = get_db(app)
+    with database.session() as session:
+        total = start(session, get_campaign(session, campaign_id))
+    with database.reader() as session:
+        tasks.enqueue_pending(session, campaign_id)
+
+    def done() -> bool:
+        with database.reader() as session:
+            return progress(session, get_campaign(session, campaign_id)).remaining == 0
+
+    _wait_for(done)
+    return total
