@@ -32,6 +32,8 @@ lint: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)  ## benchmarks, printed beside their baselines (not part of the suite)
 	$(BIN)/python bench/import_contacts.py
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/send.py
 
 serve: $(STAMP)
 	$(BIN)/outreach db upgrade && $(BIN)/outreach serve
