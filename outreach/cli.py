@@ -94,6 +94,7 @@ def register(app: Flask) -> None:
     from outreach.contacts.cli import contacts_cli
     from outreach.groups.cli import groups_cli
     from outreach.ops.cli import db_cli, demo_command, serve_command, worker_command
+    from outreach.tracking.cli import stats_command
 
     for command in (
         db_cli,
@@ -105,6 +106,7 @@ def register(app: Flask) -> None:
         worker_command,
         serve_command,
         demo_command,
+        stats_command,
     ):
         app.cli.add_command(command)
 

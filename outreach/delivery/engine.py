@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from outreach.campaigns.models import Campaign, Variant
 from outreach.campaigns.service import compile_checked
 from outreach.consent.links import message_links
+from outreach.consent.models import Purpose
+from outreach.consent.service import consent_confirmed
 from outreach.contacts.models import Contact
 from outreach.db import Database
 from outreach.delivery import service
@@ -30,7 +32,8 @@ from outreach.delivery.pacing import Pacer, pacer_for
 from outreach.delivery.transport import Envelope, Transport, TransportError, open_transport
 from outreach.groups.models import Group
 from outreach.rendering.dkim import signer_for
-from outreach.rendering.message import Links, MessageBuilder
+from outreach.rendering.message import Links, MessageBuilder, Tracking
+from outreach.tracking.links import click_url, open_url
 
 RECHECK_SECONDS = 0.5
 _HARD_BOUNCE = re.compile(r"^5\d\d[ -]5\.1\.\d")
@@ -56,6 +59,8 @@ class _Recipient:
     organization: str
     language: str
     attributes: dict[str, Any]
+    track_opens: bool = False
+    track_clicks: bool = False
 
 
 class Engine:
@@ -223,6 +228,9 @@ class Engine:
                 Contact.organization,
                 Contact.language,
                 Contact.attributes,
+                # Tracking consent as it stands now, not when the audience froze.
+                consent_confirmed(Purpose.OPEN_TRACKING),
+                consent_confirmed(Purpose.CLICK_TRACKING),
             ).where(Contact.id.in_(ids))
         ).all()
         return {row[0]: _Recipient(*row) for row in rows}
@@ -233,18 +241,30 @@ class Engine:
         if person is None:
             return "skipped"
         builder = self.local.builders[(item.variant_id, item.group_name)]
-        message_id, message = builder.build(
-            person, Links(*message_links(self.settings, person.id, campaign_id))
-        )
+        links = Links(*message_links(self.settings, person.id, campaign_id))
+        message_id, message = builder.build(person, links, self._tracking(item.id, person, links))
         self.pacer.wait()
         try:
             self.transport().send(Envelope(sender, (person.email,)), message)
         except TransportError as exc:
             return self._failed(item, exc)
         ledger = self.local.ledger
-        service.record_sent(ledger, item.id, message_id)
+        service.record_sent(ledger, item.id, message_id, person.track_opens, person.track_clicks)
         # Autocommitted at once: a kill from here on re-sends nothing.
         return "sent"
+
+    def _tracking(self, delivery_id: int, person: _Recipient, links: Links) -> Tracking | None:
+        """Pixel and rewritten links, each only with its own consent."""
+        if not (person.track_opens or person.track_clicks):
+            return None
+        base, secret = self.settings.base_url, self.settings.secret_key
+        return Tracking(
+            open_url=open_url(base, secret, delivery_id) if person.track_opens else None,
+            click=(lambda target: click_url(base, secret, delivery_id, target))
+            if person.track_clicks
+            else None,
+            keep=(links.unsubscribe, links.preferences),
+        )
 
     def _failed(self, item: service.Claimed, exc: TransportError) -> str:
         self.local.last_error = exc.message

@@ -225,8 +225,14 @@ def skip_unmailable(session: Session, claimed: list[Claimed]) -> list[Claimed]:
     return [c for c in claimed if reasons.get(c.contact_id, "erased") is None]
 
 
-def record_sent(session: Session | sa.Connection, delivery_id: int, message_id: str) -> None:
-    """The server accepted the message."""
+def record_sent(
+    session: Session | sa.Connection,
+    delivery_id: int,
+    message_id: str,
+    tracking_opens: bool = False,
+    tracking_clicks: bool = False,
+) -> None:
+    """The server accepted the message (with or without a pixel and tracked links)."""
     session.execute(
         sa.update(Delivery)
         .where(Delivery.id == delivery_id)
@@ -236,6 +242,8 @@ def record_sent(session: Session | sa.Connection, delivery_id: int, message_id: 
             sent_at=utcnow(),
             lease_until=None,
             last_error=None,
+            tracking_opens=tracking_opens,
+            tracking_clicks=tracking_clicks,
         )
     )
 

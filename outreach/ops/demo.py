@@ -136,8 +136,9 @@ def _variant_mjml(layout: str, lead: str) -> str:
         f"<p>{lead}</p><p>Written for {{{{ group.name }}}} at "
         "{{ contact.organization | default('your organization', true) }}.</p>"
     )
-    return re.sub(r"<p>Write this group's message here\..*?</p>", lambda _m: body, layout,
-                  flags=re.S)
+    return re.sub(
+        r"<p>Write this group's message here\..*?</p>", lambda _m: body, layout, flags=re.S
+    )
 
 
 def run_demo(app: Flask, echo: Callable[[str], None]) -> None:

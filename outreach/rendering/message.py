@@ -11,6 +11,7 @@ import binascii
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from outreach.rendering.pipeline import CompiledVariant
+from outreach.rendering.qp import encode
 from outreach.rendering.templates import ContactView
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -51,6 +53,15 @@ def quoted_printable(text: str) -> bytes:
     """UTF-8 quoted-printable with CRLF line ends and no line over 76 characters."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """What a message to a contact who allowed tracking carries (None: nothing)."""
+
+    open_url: str | None = None
+    click: Callable[[str], str] | None = None
+    keep: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,9 @@ class MessageBuilder:
             "preferences_url": links.preferences,
         }
 
-    def build(self, contact: Recipient, links: Links) -> tuple[str, bytes]:
+    def build(
+        self, contact: Recipient, links: Links, tracking: Tracking | None = None
+    ) -> tuple[str, bytes]:
         """(Message-ID, message bytes) for one contact."""
         context = self.context(contact, links)
         compiled = self.compiled
@@ -129,7 +142,10 @@ class MessageBuilder:
         if self.test:
             subject = f"[TEST] {subject}"
         context["preheader"] = compiled.preheader.render(context)
-        html = compiled.html_qp.render(context)
+        if tracking is None:
+            html = compiled.html_qp.render(context)
+        else:
+            html = encode(_tracked(compiled.html.render(context), tracking))
         text = compiled.text_qp.render(context)
         message_id = f"<{self.campaign_id}.{contact.id}.{secrets.token_hex(6)}@{self.domain}>"
         name = f"{contact.first_name} {contact.last_name}".strip()
@@ -166,3 +182,16 @@ class MessageBuilder:
         if self.signer is not None:
             message = self.signer.sign(message)
         return message_id, message
+
+
+def _tracked(html: str, tracking: Tracking) -> str:
+    """Rewritten links and the open pixel, as the contact's consents allow."""
+    from outreach.tracking.links import pixel, rewrite_links
+
+    if tracking.click is not None:
+        html = rewrite_links(html, tracking.click, tracking.keep)
+    if tracking.open_url is not None:
+        tag = pixel(tracking.open_url)
+        at = html.lower().rfind("</body>")
+        html = html[:at] + tag + html[at:] if at >= 0 else html + tag
+    return html

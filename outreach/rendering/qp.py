@@ -52,6 +52,11 @@ class QuotedPrintableTemplate:
         return b"".join(parts)
 
 
+def encode(text: str) -> bytes:
+    """Quoted-printable bytes of a whole text (CRLF, lines within 76 characters)."""
+    return _encode(text)
+
+
 def _encode(text: str) -> bytes:
     """One chunk as quoted-printable with CRLF line ends (b2a_qp wraps it at 76)."""
     if (

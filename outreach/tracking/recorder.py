@@ -1,0 +1,68 @@
+"""The tracking endpoints answer at once; hits are written in batches by one thread.
+
+A hit waits at most FLUSH_SECONDS in memory. The buffer is flushed on shutdown (atexit,
+and gunicorn's worker exit hook in wsgi.py); only a crash of the web process can lose
+the hits of that last fraction of a second.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+
+from outreach.db import Database
+from outreach.tracking.service import Hit, record_hits
+
+FLUSH_SECONDS = 0.2
+MAX_BATCH = 2000
+log = logging.getLogger(__name__)
+
+
+class HitRecorder:
+    """Collects hits and writes them in batches."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.queue: queue.SimpleQueue[Hit] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.recorded = 0
+        atexit.register(self.flush)
+
+    def add(self, hit: Hit) -> None:
+        """Queue one hit (never blocks on the database)."""
+        self.queue.put(hit)
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(
+                        target=self._run, name="hit-recorder", daemon=True
+                    )
+                    self.thread.start()
+
+    def _run(self) -> None:
+        stop = threading.Event()
+        while not stop.wait(FLUSH_SECONDS):
+            try:
+                self.flush()
+            except Exception:  # keep recording: a failed batch is logged, not fatal
+                log.exception("tracking hits could not be written")
+
+    def flush(self) -> int:
+        """Write everything queued so far; returns how many hits were kept."""
+        kept = 0
+        with self.lock:
+            while True:
+                batch: list[Hit] = []
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if not batch:
+                    return kept
+                with self.database.session() as session:
+                    kept += record_hits(session, batch)
+                self.recorded += len(batch)

@@ -1,0 +1,199 @@
+"""Recording open and click hits: honest, per delivery, and only where consent exists."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.bulk import insert_rows, table_of
+from outreach.consent.models import Purpose
+from outreach.consent.service import consent_confirmed
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.delivery.models import Delivery
+from outreach.tracking.models import HitKind, TrackingHit
+
+OPEN_TOO_SOON = timedelta(seconds=2)
+CLICK_TOO_SOON = timedelta(seconds=5)
+CLICK_BURST = (3, timedelta(seconds=2))  # this many clicks within this long: a scanner
+APPLE_PROXY = ipaddress.ip_network("17.0.0.0/8")
+_AGENTS = (
+    ("gmail-proxy", re.compile(r"GoogleImageProxy|ggpht\.com", re.I)),
+    ("yahoo-proxy", re.compile(r"YahooMailProxy", re.I)),
+    ("outlook-scanner", re.compile(r"Microsoft Office|ms-office|Office Existence", re.I)),
+    (
+        "security-scanner",
+        re.compile(r"barracuda|mimecast|proofpoint|symantec|trendmicro|forcepoint|safelinks", re.I),
+    ),
+    (
+        "bot",
+        re.compile(
+            r"bot\b|crawler|spider|python|curl|wget|go-http-client|headless|"
+            r"java/|okhttp|libwww|scan",
+            re.I,
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request to a tracking endpoint, before it is judged."""
+
+    kind: HitKind
+    delivery_id: int
+    at: datetime
+    user_agent: str
+    ip: str | None
+    head: bool = False
+    url: str | None = None
+
+
+def agent_family(user_agent: str, ip: str | None) -> tuple[str, bool]:
+    """A coarse family for the user agent, and whether it is a machine by itself."""
+    for family, pattern in _AGENTS:
+        if pattern.search(user_agent):
+            return family, True
+    try:
+        if ip and ipaddress.ip_address(ip) in APPLE_PROXY:
+            return "apple-privacy-proxy", True
+    except ValueError:
+        pass
+    if not user_agent.strip():
+        return "none", True
+    return "browser", False
+
+
+def _verdict(hit: Hit, sent_at: datetime | None, burst: bool) -> tuple[bool, str | None, str]:
+    family, machine = agent_family(hit.user_agent, hit.ip)
+    if hit.head:
+        return True, "HEAD request", family
+    if machine:
+        return True, f"user agent: {family}", family
+    too_soon = OPEN_TOO_SOON if hit.kind is HitKind.OPEN else CLICK_TOO_SOON
+    if sent_at is not None and hit.at - sent_at < too_soon:
+        return True, "seconds after delivery", family
+    if burst:
+        return True, "many links at once", family
+    return False, None, family
+
+
+def record_hits(session: Session, hits: list[Hit]) -> int:
+    """Judge and store a batch of hits; returns how many were kept (the rest discarded)."""
+    if not hits:
+        return 0
+    ids = {h.delivery_id for h in hits}
+    rows = session.execute(
+        sa.select(
+            Delivery.id,
+            Delivery.campaign_id,
+            Delivery.sent_at,
+            Delivery.tracking_opens,
+            Delivery.tracking_clicks,
+            Contact.status,
+            consent_confirmed(Purpose.OPEN_TRACKING),
+            consent_confirmed(Purpose.CLICK_TRACKING),
+        )
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(Delivery.id.in_(ids))
+    ).all()
+    known = {row[0]: row for row in rows}
+    bursts = _click_bursts(session, hits)
+    stored: list[dict[str, object]] = []
+    for hit in hits:
+        row = known.get(hit.delivery_id)
+        if row is None or not _allowed(hit, row):
+            continue  # erased, withdrawn, restricted, or never tracked: discarded
+        machine, reason, family = _verdict(hit, row[2], hit in bursts)
+        stored.append(
+            {
+                "delivery_id": hit.delivery_id,
+                "campaign_id": row[1],
+                "kind": hit.kind,
+                "machine": machine,
+                "reason": reason,
+                "url": hit.url[:2000] if hit.url else None,
+                "agent_family": family,
+                "occurred_at": hit.at,
+            }
+        )
+    insert_rows(session, table_of(TrackingHit), stored)
+    _update_counters(session, stored)
+    return len(stored)
+
+
+def _allowed(hit: Hit, row: sa.Row) -> bool:  # type: ignore[type-arg]
+    if row[5] is ContactStatus.RESTRICTED:
+        return False  # restricted: kept out of statistics until lifted
+    if hit.kind is HitKind.OPEN:
+        return bool(row[3] and row[6])
+    return bool(row[4] and row[7])
+
+
+def _click_bursts(session: Session, hits: list[Hit]) -> set[Hit]:
+    """Clicks that belong to a burst of several links within seconds (scanners)."""
+    count, window = CLICK_BURST
+    by_delivery: dict[int, list[datetime]] = defaultdict(list)
+    clicks = [h for h in hits if h.kind is HitKind.CLICK]
+    if not clicks:
+        return set()
+    earliest = min(h.at for h in clicks) - window
+    for delivery_id, at in session.execute(
+        sa.select(TrackingHit.delivery_id, TrackingHit.occurred_at).where(
+            TrackingHit.delivery_id.in_({h.delivery_id for h in clicks}),
+            TrackingHit.kind == HitKind.CLICK,
+            TrackingHit.occurred_at >= earliest,
+        )
+    ):
+        by_delivery[delivery_id].append(at)
+    for hit in clicks:
+        by_delivery[hit.delivery_id].append(hit.at)
+    burst = set()
+    for hit in clicks:
+        near = [t for t in by_delivery[hit.delivery_id] if abs(t - hit.at) <= window]
+        if len(near) >= count:
+            burst.add(hit)
+    return burst
+
+
+def _update_counters(session: Session, stored: list[dict[str, object]]) -> None:
+    """Per delivery: human and machine opens, first and last human open, clicks."""
+    totals: dict[int, dict[str, object]] = {}
+    for hit in stored:
+        entry = totals.setdefault(
+            hit["delivery_id"],  # type: ignore[arg-type]
+            {
+                "human_opens": 0,
+                "machine_opens": 0,
+                "clicks": 0,
+                "machine_clicks": 0,
+                "first": None,
+                "last": None,
+            },
+        )
+        human = not hit["machine"]
+        if hit["kind"] is HitKind.OPEN:
+            key = "human_opens" if human else "machine_opens"
+            if human:
+                at = hit["occurred_at"]
+                entry["first"] = min(filter(None, (entry["first"], at)))  # type: ignore[type-var]
+                entry["last"] = max(filter(None, (entry["last"], at)))  # type: ignore[type-var]
+        else:
+            key = "clicks" if human else "machine_clicks"
+        entry[key] = int(entry[key]) + 1  # type: ignore[call-overload]
+    for delivery_id, entry in totals.items():
+        values: dict[str, object] = {
+            "human_opens": Delivery.human_opens + entry["human_opens"],
+            "machine_opens": Delivery.machine_opens + entry["machine_opens"],
+            "clicks": Delivery.clicks + entry["clicks"],
+            "machine_clicks": Delivery.machine_clicks + entry["machine_clicks"],
+        }
+        if entry["first"] is not None:
+            values["first_open_at"] = sa.func.coalesce(Delivery.first_open_at, entry["first"])
+            values["last_open_at"] = entry["last"]
+        session.execute(sa.update(Delivery).where(Delivery.id == delivery_id).values(**values))
