@@ -142,11 +142,15 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Attach a Database to the app and close request sessions at teardown."""
     app.extensions["outreach.db"] = Database(settings)
 
-    @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+
+    # Per request: a request inside an outer app context (the CLI's) must not keep its
+    # transaction, and SQLite's write lock, after it has answered.
+    app.teardown_request(_close_session)
+    app.teardown_appcontext(_close_session)
 
 
 def get_db(app: Flask | None = None) -> Database:

@@ -26,7 +26,7 @@ def test_demo_imports_confirms_composes_and_sends(tmp_path: Path) -> None:
     confirmed = int(result.output.split(" invitations sent, ")[1].split()[0])
     assert 200 < confirmed < 320
     table = {
-        line.split()[0]: int(line.split()[1])
+        line.split()[0]: int(line.split()[2])
         for line in lines
         if line.split()
         and line.split()[0] in ("Consultants", "Managers", "Thinkers", "Journalists")
@@ -36,3 +36,9 @@ def test_demo_imports_confirms_composes_and_sends(tmp_path: Path) -> None:
     campaign_mail = [m for m in mailbox.Maildir(outbox, create=False) if m["List-Unsubscribe-Post"]]
     assert len(campaign_mail) == confirmed
     assert "outbox:" in result.output and "/admin" in result.output
+    replay = next(line for line in lines if line.startswith("5. replayed"))
+    human_opens = int(replay.split(": ")[1].split()[0])
+    assert human_opens > 0
+    total = next(line for line in lines if line.startswith("all "))
+    assert int(total.split()[5]) == human_opens  # every replayed human open was counted
+    assert "% of " in total

@@ -80,4 +80,4 @@ def demo_command() -> None:
     upgrade(settings().database_url, secret_key=settings().secret_key)
     from flask import current_app
 
-    run_demo(current_app, click.echo)
+    run_demo(current_app._get_current_object(), click.echo)  # type: ignore[attr-defined]

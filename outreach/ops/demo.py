@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -166,24 +167,28 @@ def run_demo(app: Flask, echo: Callable[[str], None]) -> None:
     )
     for problem in report.problems:
         echo(f"     row {problem['row']} [{problem['column']}]: {problem['reason']}")
-    invited, confirmed = _double_opt_in(app)
+    invited, confirmed = _as_visitor(_double_opt_in, app)
     echo(
         f"2. double opt-in: {invited} invitations sent, {confirmed} confirmed through the "
         "confirmation page (the rest stay pending and receive nothing)"
     )
+    allowed = _as_visitor(_allow_tracking, app)
+    echo(f"   {allowed} of them allowed open and click tracking on their preferences page")
     campaign_id = _compose(app)
     echo(f"3. campaign {campaign_id} composed: one variant per sector group")
     total = _send(app, campaign_id)
     echo(f"4. sent through the queue: {total} messages into {settings.smtp_url}")
+    opens, machine, clicks = _as_visitor(_replay, app, campaign_id)
+    echo(
+        f"5. replayed through the tracking endpoints: {opens} opens by people, {machine} by "
+        f"mail privacy proxies and scanners, {clicks} clicks"
+    )
     echo("")
+    from outreach.tracking.cli import print_table
+    from outreach.tracking.stats import campaign_stats
+
     with database.reader() as session:
-        state = progress(session, get_campaign(session, campaign_id))
-    echo(f"{'group':<14}{'sent':>7}{'failed':>8}{'skipped':>9}")
-    for group in state.groups:
-        echo(
-            f"{group.group:<14}{group.counts['sent']:>7}{group.counts['failed']:>8}"
-            f"{group.counts['skipped']:>9}"
-        )
+        print_table(campaign_stats(session, get_campaign(session, campaign_id)), echo)
     echo("")
     echo(f"outbox:   {settings.smtp_url.removeprefix('maildir://')}/new (one file per message)")
     echo(f"database: {settings.database_url}")
@@ -292,3 +297,111 @@ def _send(app: Flask, campaign_id: int) -> int:
 
     _wait_for(done)
     return total
+
+
+OPEN_RATES = {"Thinkers": 0.62, "Journalists": 0.48, "Consultants": 0.44, "Managers": 0.36}
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
+
+
+def _allow_tracking(app: Flask) -> int:
+    """About two thirds of subscribers tick both tracking boxes on their preferences page."""
+    from outreach.consent.links import preferences_url
+    from outreach.contacts.models import Contact
+
+    settings: Settings = app.extensions["outreach.settings"]
+    with get_db(app).reader() as session:
+        ids = list(
+            session.scalars(
+                sa.select(Contact.id)
+                .where(Contact.status == ContactStatus.SUBSCRIBED)
+                .order_by(Contact.id)
+            )
+        )
+    rng = random.Random(5)  # noqa: S311 - a simulation
+    client = app.test_client()
+    allowed = 0
+    for contact_id in ids:
+        if rng.random() > 0.66:
+            continue
+        path = preferences_url(settings, contact_id).removeprefix(settings.base_url)
+        page = client.get(path).get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        if (
+            token
+            and client.post(
+                path,
+                data={
+                    "csrf_token": token.group(1),
+                    "action": "save",
+                    "open_tracking": "1",
+                    "click_tracking": "1",
+                },
+                headers={"User-Agent": BROWSER},
+            ).status_code
+            == 200
+        ):
+            allowed += 1
+    return allowed
+
+
+def _replay(app: Flask, campaign_id: int) -> tuple[int, int, int]:
+    """Opens and clicks through the real endpoints: people, privacy proxies, scanners."""
+    from outreach.db import utcnow
+    from outreach.delivery.models import Delivery
+    from outreach.tracking.views import recorder
+
+    settings: Settings = app.extensions["outreach.settings"]
+    with get_db(app).reader() as session:
+        last = session.scalar(
+            sa.select(sa.func.max(Delivery.sent_at)).where(Delivery.campaign_id == campaign_id)
+        )
+    if last is not None:  # people read a little later than the server accepts the mail
+        time.sleep(max(0.0, 6 - (utcnow() - last).total_seconds()))
+    rng = random.Random(3)  # noqa: S311 - a simulation
+    client = app.test_client()
+    base = re.escape(settings.base_url)
+    outbox = _outbox(settings)
+    opens = machine = clicks = 0
+    for key in sorted(outbox.keys()):
+        message = email.message_from_bytes(outbox.get_bytes(key), policy=email.policy.default)
+        if f"campaign-{campaign_id}." not in str(message.get("List-Id", "")):
+            continue
+        body = message.get_body(("html",))  # type: ignore[attr-defined]
+        html = body.get_content() if body is not None else ""
+        pixel = re.search(rf'src="{base}(/t/o/[^"]+)"', html)
+        links = re.findall(rf'href="{base}(/t/c/[^"]+)"', html)
+        rate = next((r for group, r in OPEN_RATES.items() if f"for {group}" in html), 0.4)
+        if pixel and rng.random() < 0.22:  # a privacy proxy prefetches the images
+            client.get(
+                pixel.group(1),
+                headers={"User-Agent": "Mozilla/5.0"},
+                environ_base={"REMOTE_ADDR": "17.58.96.4"},
+            )
+            machine += 1
+        if links and rng.random() < 0.05:  # a security scanner follows every link at once
+            for path in links:
+                client.get(path, headers={"User-Agent": "Mimecast URL scanner"})
+            machine += 1
+        if rng.random() < rate:
+            if pixel:
+                client.get(
+                    pixel.group(1),
+                    headers={"User-Agent": BROWSER},
+                    environ_base={"REMOTE_ADDR": "198.51.100.23"},
+                )
+                opens += 1
+            if links and rng.random() < 0.35:
+                client.get(links[0], headers={"User-Agent": BROWSER})
+                clicks += 1
+    with app.app_context():
+        recorder().flush()
+    return opens, machine, clicks
+
+
+def _as_visitor(function: Callable[..., Any], *args: Any) -> Any:
+    """Run simulated visitors in their own thread: outside the command's app context, each
+    request gets its own context (and CSRF state), as real browsers' requests do."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
