@@ -94,6 +94,7 @@ def register(app: Flask) -> None:
     from outreach.contacts.cli import contacts_cli
     from outreach.groups.cli import groups_cli
     from outreach.ops.cli import db_cli, demo_command, serve_command, worker_command
+    from outreach.privacy.cli import privacy_cli
     from outreach.tracking.cli import stats_command
 
     for command in (
@@ -107,6 +108,7 @@ def register(app: Flask) -> None:
         serve_command,
         demo_command,
         stats_command,
+        privacy_cli,
     ):
         app.cli.add_command(command)
 
