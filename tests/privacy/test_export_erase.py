@@ -23,13 +23,11 @@ def history(app: Flask, smtp_sink: SmtpSink) -> int:
     """Two subscribers sharing a group and a campaign; Ana opened it."""
     from outreach.campaigns.service import create_campaign, set_variant
     from outreach.consent.models import Purpose
-    from outreach.delivery.models import Delivery
-    from outreach.groups.service import add_members
-    from tests.delivery.conftest import drain, send
-
     from outreach.consent.notice import current_notice
     from outreach.consent.service import Evidence, confirm, sign_up
-    from outreach.groups.service import sector_group_ids
+    from outreach.delivery.models import Delivery
+    from outreach.groups.service import add_members, sector_group_ids
+    from tests.delivery.conftest import drain, send
 
     with get_db(app).session() as session:  # Ana signed up on the form, seeing notice 1
         sector_group_ids(session, ["Thinkers"])
