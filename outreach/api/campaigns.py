@@ -232,12 +232,13 @@ class ProgressSchema(Schema):
     total = fields.Int(metadata={"description": "Deliveries in the frozen audience."})
     remaining = fields.Int(metadata={"description": "Deliveries still queued or sending."})
     groups = fields.List(fields.Nested(GroupProgressSchema))
+    scheduled_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    started_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    finished_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
 
 
 class SendResultSchema(ProgressSchema):
     """Sending: the progress document. Scheduled: campaign, status and scheduled_at only."""
-
-    scheduled_at = fields.AwareDateTime()
 
 
 _NEEDS_QUOTES = re.compile(r'[][\\()<>@,:;."]')
@@ -484,7 +485,7 @@ class CampaignSend(MethodView):
             return {
                 "campaign": campaign_id,
                 "status": "scheduled",
-                "scheduled_at": when.astimezone(UTC),
+                "scheduled_at": when.astimezone(UTC).isoformat(),
             }
         queue_batches(campaign_id)
         return progress_document(campaign_id)

@@ -274,18 +274,31 @@ def record_failure(
 
 
 def release(session: Session, items: list[Claimed], error: str) -> None:
-    """Give deliveries back untouched (the server could not be reached): no attempt counted."""
-    if items:
-        session.execute(
-            sa.update(Delivery)
-            .where(Delivery.id.in_([i.id for i in items]))
-            .values(
-                status=DeliveryStatus.QUEUED,
-                lease_until=None,
-                last_error=error[:1000],
-                attempts=Delivery.attempts - 1,
-            )
+    """Give deliveries back untouched (the server could not be reached): no attempt counted;
+    if the campaign was cancelled meanwhile, they are skipped instead."""
+    if not items:
+        return
+    ids = [i.id for i in items]
+    cancelled = (
+        session.scalar(
+            sa.select(Campaign.status)
+            .join(Delivery, Delivery.campaign_id == Campaign.id)
+            .where(Delivery.id == ids[0])
         )
+        is CampaignStatus.CANCELLED
+    )
+    values: dict[str, Any] = (
+        {"status": DeliveryStatus.SKIPPED, "skip_reason": "cancelled"}
+        if cancelled
+        else {
+            "status": DeliveryStatus.QUEUED,
+            "last_error": error[:1000],
+            "attempts": Delivery.attempts - 1,
+        }
+    )
+    session.execute(
+        sa.update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=None, **values)
+    )
 
 
 def consecutive_failures(session: Session, campaign_id: int) -> int:
@@ -346,6 +359,8 @@ def resume(session: Session, campaign: Campaign) -> None:
     if campaign.started_at is None:
         campaign.started_at = utcnow()
         freeze_audience(session, campaign)
+    # Batches in flight during the pause may have sent everything already.
+    finish_if_done(session, campaign.id)
 
 
 def cancel(session: Session, campaign: Campaign) -> int:
@@ -384,6 +399,9 @@ class Progress:
     pause_reason: str | None
     groups: list[GroupProgress]
     rate_per_minute: int
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     @property
     def remaining(self) -> int:
@@ -402,6 +420,9 @@ class Progress:
             "name": self.name,
             "status": self.status,
             "pause_reason": self.pause_reason,
+            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "rate_per_minute": self.rate_per_minute,
             "total": self.total,
             "remaining": self.remaining,
@@ -435,6 +456,9 @@ def progress(session: Session, campaign: Campaign) -> Progress:
         campaign.pause_reason,
         list(groups.values()),
         int(recent or 0),
+        campaign.scheduled_at,
+        campaign.started_at,
+        campaign.finished_at,
     )
 
 

@@ -19,14 +19,24 @@ ENDPOINTS = {
     "/api/v1/campaigns/{campaign_id}/audience": {"get"},
     "/api/v1/campaigns/{campaign_id}/preview": {"get"},
     "/api/v1/campaigns/{campaign_id}/test": {"post"},
+    "/api/v1/campaigns/{campaign_id}/send": {"post"},
+    "/api/v1/campaigns/{campaign_id}/status": {"get"},
+    "/api/v1/campaigns/{campaign_id}/pause": {"post"},
+    "/api/v1/campaigns/{campaign_id}/resume": {"post"},
+    "/api/v1/campaigns/{campaign_id}/cancel": {"post"},
     "/api/v1/contacts": {"get", "post"},
     "/api/v1/contacts/{contact_id}": {"get", "patch", "delete"},
     "/api/v1/contacts/import": {"post"},
     "/api/v1/groups": {"get", "post"},
     "/api/v1/groups/{name_or_id}/members": {"get", "post", "delete"},
+    "/api/v1/statistics/{campaign_id}": {"get"},
+    "/api/v1/statistics/{campaign_id}.csv": {"get"},
 }
 # Operations whose success is not a JSON document: path, method, content type.
-NOT_JSON = {("/api/v1/campaigns/{campaign_id}/preview", "get"): "text/html"}
+NOT_JSON = {
+    ("/api/v1/campaigns/{campaign_id}/preview", "get"): "text/html",
+    ("/api/v1/statistics/{campaign_id}.csv", "get"): "text/csv",
+}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -109,3 +119,22 @@ def test_the_preview_is_documented_as_html(client: FlaskClient) -> None:
         "group",
         "contact",
     }
+
+
+def test_statistics_are_documented_with_their_denominators_and_as_csv(
+    client: FlaskClient,
+) -> None:
+    document = openapi(client)
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    report = paths["/api/v1/statistics/{campaign_id}"]["get"]
+    assert "404" in report["responses"]
+    content = report["responses"]["200"]["content"]["application/json"]["schema"]
+    properties = schemas[content["$ref"].rsplit("/", 1)[-1]]["properties"]
+    assert set(properties) == {"campaign", "name", "groups", "total", "hourly"}
+    group = schemas[properties["total"]["$ref"].rsplit("/", 1)[-1]]["properties"]
+    assert group["open_rate"]["nullable"] is True and "open_tracked" in group
+    assert "denominator" in group["open_tracked"]["description"]
+    as_csv = paths["/api/v1/statistics/{campaign_id}.csv"]["get"]
+    assert as_csv["responses"]["200"]["content"] == {"text/csv": {"schema": {"type": "string"}}}
+    assert "404" in as_csv["responses"]
