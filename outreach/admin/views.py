@@ -117,4 +117,5 @@ from outreach.admin import (  # noqa: E402, F401
     contacts_views,
     groups_views,
     settings_views,
+    stats_views,
 )

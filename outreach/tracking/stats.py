@@ -151,7 +151,8 @@ def _total(rows: list[GroupStats]) -> GroupStats:
 
 def _hour(session: Session) -> sa.ColumnElement[Any]:
     if session.get_bind().dialect.name == "postgresql":
-        return sa.func.date_trunc("hour", TrackingHit.occurred_at)
+        # In UTC whatever the session's time zone (PostgreSQL 12+).
+        return sa.func.date_trunc("hour", TrackingHit.occurred_at, "UTC")
     return sa.func.strftime("%Y-%m-%dT%H:00:00+00:00", TrackingHit.occurred_at)
 
 

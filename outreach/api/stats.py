@@ -1,0 +1,124 @@
+"""/api/v1/statistics: a campaign's per-group report, as `outreach stats --json` / `--csv`."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask import make_response
+from flask.views import MethodView
+from marshmallow import Schema, fields
+
+from outreach.api import api_blueprint
+from outreach.api.campaigns import MAX_ID
+from outreach.campaigns.service import get_campaign
+from outreach.db import get_db
+from outreach.tracking.stats import CampaignStats, campaign_stats, write_csv
+
+blp = api_blueprint("statistics", "Per-group campaign statistics")
+
+CAMPAIGN = f"/<int(max={MAX_ID}):campaign_id>"
+
+
+class GroupStatsSchema(Schema):
+    """One group and the variant it received (or, as `total`, every group together)."""
+
+    group = fields.Str(
+        metadata={"description": "The group's name when the message was sent; all for the total."}
+    )
+    variant = fields.Str(
+        metadata={"description": "The variant's group, fallback, or empty for the total."}
+    )
+    recipients = fields.Int(metadata={"description": "Deliveries in the frozen audience."})
+    sent = fields.Int()
+    failed = fields.Int()
+    bounced = fields.Int()
+    skipped = fields.Int()
+    unique_human_opens = fields.Int(
+        metadata={"description": "Recipients who opened, among those who allowed open tracking."}
+    )
+    machine_opens = fields.Int(
+        metadata={
+            "description": "Recipients with a machine open (privacy proxy, scanner), counted "
+            "apart and never in the open rate."
+        }
+    )
+    open_tracked = fields.Int(
+        metadata={
+            "description": "The open rate's denominator: recipients sent the message who "
+            "allowed open tracking."
+        }
+    )
+    open_rate = fields.Float(
+        allow_none=True,
+        metadata={"description": "unique_human_opens / open_tracked; null when that is 0."},
+    )
+    unique_clicks = fields.Int(
+        metadata={"description": "Recipients who clicked, among those who allowed click tracking."}
+    )
+    click_tracked = fields.Int(
+        metadata={
+            "description": "The click rate's denominator: recipients sent the message who "
+            "allowed click tracking."
+        }
+    )
+    click_rate = fields.Float(
+        allow_none=True,
+        metadata={"description": "unique_clicks / click_tracked; null when that is 0."},
+    )
+    unsubscribes = fields.Int()
+
+
+class HourSchema(Schema):
+    """Human opens and clicks (every hit, not unique) in one hour with any."""
+
+    hour = fields.Str(metadata={"format": "date-time", "description": "The hour's start, UTC."})
+    opens = fields.Int()
+    clicks = fields.Int()
+
+
+class CampaignStatsSchema(Schema):
+    """The report of one campaign (as `outreach stats --json` prints it)."""
+
+    campaign = fields.Int(metadata={"description": "The campaign's id."})
+    name = fields.Str()
+    groups = fields.List(fields.Nested(GroupStatsSchema))
+    total = fields.Nested(GroupStatsSchema)
+    hourly = fields.List(fields.Nested(HourSchema))
+
+
+def report(campaign_id: int) -> CampaignStats:
+    """The statistics of a campaign, read without taking a write lock."""
+    with get_db().reader() as session:
+        return campaign_stats(session, get_campaign(session, campaign_id))
+
+
+@blp.route(CAMPAIGN)
+class CampaignStatistics(MethodView):
+    @blp.response(200, CampaignStatsSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, campaign_id: int) -> Any:
+        """Per group and variant: reach, human and machine opens, clicks, unsubscribes."""
+        return report(campaign_id).to_dict()
+
+
+@blp.route(f"{CAMPAIGN}.csv")
+class CampaignStatisticsCsv(MethodView):
+    @blp.response(
+        200,
+        {"type": "string"},
+        content_type="text/csv",
+        description="One row per group and variant, then the total (`all`); empty rates: "
+        "nobody allowed that tracking.",
+    )
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, campaign_id: int) -> Any:
+        """The per-group statistics as CSV, as `outreach stats --csv` prints them."""
+        out = io.StringIO()
+        write_csv(report(campaign_id), out)
+        response = make_response(out.getvalue())
+        response.mimetype = "text/csv"
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="campaign-{campaign_id}-statistics.csv"'
+        )
+        return response
