@@ -56,6 +56,7 @@ def init_app(app: Flask) -> None:
     from outreach.tracking import views as tracking_views
 
     app.register_blueprint(tracking_views.bp)
+    app.extensions["outreach.limiter"].exempt(tracking_views.bp)  # the hot path
     app.register_blueprint(admin_bp)
     init_api(app)
     register(app)

@@ -1,8 +1,8 @@
 """The tracking endpoints answer at once; hits are written in batches by one thread.
 
-A hit waits at most FLUSH_SECONDS in memory. The buffer is flushed on shutdown (atexit,
-and gunicorn's worker exit hook in wsgi.py); only a crash of the web process can lose
-the hits of that last fraction of a second.
+A hit waits about FLUSH_SECONDS in memory (longer if the database falls behind). The
+buffer is flushed at exit (atexit; give gunicorn a --graceful-timeout long enough for a
+backlog); a crash of the web process loses what was still waiting.
 """
 
 from __future__ import annotations
