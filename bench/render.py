@@ -126,11 +126,11 @@ def main() -> None:
     print(f"{'bare Jinja render of the same HTML (baseline)':<52}{baseline:>10,.0f} /s")
     print(
         f"{'engine: render + MIME assembly':<52}{assembly:>10,.0f} msg/s "
-        f"({assembly / baseline:.2f} x baseline)"
+        f"({assembly / baseline:.2f} x baseline; target >= 10,000)"
     )
     print(
         f"{'engine: + signed unsubscribe/preferences links':<52}{full:>10,.0f} msg/s "
-        f"({full / baseline:.2f} x baseline; target >= 10,000)"
+        f"({full / baseline:.2f} x baseline)"
     )
 
 

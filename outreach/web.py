@@ -113,3 +113,15 @@ def start_workers_if_embedded(app: Flask) -> None:
             from outreach.delivery.tasks import sweep
 
             sweep(everything=True)  # the in-memory queue died with the last process
+
+
+def queue_campaign(app: Flask, campaign_id: int) -> int:
+    """Once a start or resume is committed: make sure workers run (the embedded broker has
+    them in this process), then enqueue the pending batches; returns how many."""
+    from outreach.db import get_db
+
+    start_workers_if_embedded(app)
+    from outreach import tasks  # actors exist only once the broker is configured
+
+    with get_db(app).reader() as session:
+        return tasks.enqueue_pending(session, campaign_id)

@@ -405,15 +405,10 @@ def scheduled_time(typed: str, offset: str) -> datetime:
 
 
 def queue_batches(campaign_id: int) -> int:
-    """Once the start (or resume) is committed: make sure workers run (the embedded broker
-    has them in this process), then enqueue the pending batches, as the CLI does."""
-    from outreach.web import start_workers_if_embedded
+    """Enqueue the pending batches of a started or resumed campaign."""
+    from outreach.web import queue_campaign
 
-    start_workers_if_embedded(current_app)
-    from outreach import tasks  # actors exist only once the broker is configured
-
-    with get_db().reader() as session:
-        return tasks.enqueue_pending(session, campaign_id)
+    return queue_campaign(current_app._get_current_object(), campaign_id)  # type: ignore[attr-defined]
 
 
 def _sent_back(campaign_id: int, message: str) -> Any:

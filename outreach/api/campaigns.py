@@ -449,16 +449,11 @@ class CampaignTest(MethodView):
 # ---------------------------------------------------------------- sending
 
 
-def queue_batches(campaign_id: int) -> None:
-    """Once the start (or resume) is committed: make sure workers run (the embedded broker
-    has them in this process), then enqueue the pending batches, as the CLI does."""
-    from outreach.web import start_workers_if_embedded
+def queue_batches(campaign_id: int) -> int:
+    """Enqueue the pending batches of a started or resumed campaign."""
+    from outreach.web import queue_campaign
 
-    start_workers_if_embedded(current_app)
-    from outreach import tasks  # actors exist only once the broker is configured
-
-    with get_db().reader() as session:
-        tasks.enqueue_pending(session, campaign_id)
+    return queue_campaign(current_app._get_current_object(), campaign_id)  # type: ignore[attr-defined]
 
 
 def progress_document(campaign_id: int) -> dict[str, Any]:
