@@ -341,5 +341,20 @@ def mail_app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator
 
 
 def drain(app: Flask) -> None:
-    """Run every queued task of a `mail_app` to the end."""
+    """Run every queued task of a `mail_app` or `sending_app` to the end."""
     app.extensions["test.queue"].drain()
+
+
+@pytest.fixture
+def sending_app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flask]:
+    """An app whose mail goes to the SMTP sink, with the embedded queue and quick retries."""
+    application = create_app(
+        make_settings(
+            tmp_path, database_url, smtp_url=smtp_sink.url, retry_base_ms=50, pause_after=5
+        )
+    )
+    queue = Queue(application)
+    application.extensions["test.queue"] = queue
+    yield application
+    queue.stop()
+    get_db(application).engine.dispose()

@@ -7,9 +7,8 @@ from __future__ import annotations
 import html as html_lib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +16,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from outreach import create_app
 from outreach.campaigns.models import Campaign
 from outreach.campaigns.service import create_campaign, get_campaign, set_variant
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
 from tests.admin.conftest import Transaction, rows_of
-from tests.conftest import ADMIN_PASSWORD, Queue, SmtpSink, csrf_from, make_settings
+from tests.conftest import ADMIN_PASSWORD, SmtpSink, csrf_from
 
 HEADER = "email,first_name,last_name,sector\n"
 MJML = """<mjml><mj-body><mj-section><mj-column>
@@ -35,22 +33,11 @@ ACTIONS = ("send", "pause", "resume", "cancel")
 
 
 @pytest.fixture
-def app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flask]:
-    """An app whose mail goes to the SMTP sink, with the embedded queue and quick retries."""
-    application = create_app(
-        make_settings(
-            tmp_path, database_url, smtp_url=smtp_sink.url, retry_base_ms=50, pause_after=5
-        )
-    )
-    queue = Queue(application)
-    application.extensions["test.queue"] = queue
-    yield application
-    queue.stop()
-    get_db(application).engine.dispose()
+def app(sending_app: Flask) -> Flask:
+    return sending_app
 
 
-def drain(app: Flask) -> None:
-    app.extensions["test.queue"].drain()
+from tests.conftest import drain  # noqa: E402, F401
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ SMTP server, and the refusals (401, 404, 409, 422)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +14,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from outreach import create_app
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
 from tests.api.conftest import Json, error_of
-from tests.conftest import Queue, SmtpSink, make_settings
+from tests.conftest import SmtpSink
 
 URL = "/api/v1/campaigns"
 Headers = dict[str, str]
@@ -46,22 +44,11 @@ def mjml(body: str) -> str:
 
 
 @pytest.fixture
-def app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flask]:
-    """An app whose mail goes to the SMTP sink, with the embedded queue and quick retries."""
-    application = create_app(
-        make_settings(
-            tmp_path, database_url, smtp_url=smtp_sink.url, retry_base_ms=50, pause_after=5
-        )
-    )
-    queue = Queue(application)
-    application.extensions["test.queue"] = queue
-    yield application
-    queue.stop()
-    get_db(application).engine.dispose()
+def app(sending_app: Flask) -> Flask:
+    return sending_app
 
 
-def drain(app: Flask) -> None:
-    app.extensions["test.queue"].drain()
+from tests.conftest import drain  # noqa: E402, F401
 
 
 def ok(response: TestResponse, status: int = 200) -> Any:

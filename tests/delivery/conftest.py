@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from outreach import create_app
 from outreach.campaigns.service import create_campaign, get_campaign, set_variant
 from outreach.db import get_db
 from tests.campaigns.conftest import MJML, make_subscriber  # noqa: F401  (fixture)
-from tests.conftest import Queue, SmtpSink, make_settings
 
 SECTORS = ("Thinkers", "Managers", "Journalists")
 
 
 @pytest.fixture
-def app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flask]:
-    application = create_app(
-        make_settings(
-            tmp_path, database_url, smtp_url=smtp_sink.url, retry_base_ms=50, pause_after=5
-        )
-    )
-    queue = Queue(application)
-    application.extensions["test.queue"] = queue
-    yield application
-    queue.stop()
-    get_db(application).engine.dispose()
+def app(sending_app: Flask) -> Flask:
+    return sending_app
 
 
 @pytest.fixture
@@ -71,8 +59,7 @@ def send(app: Flask, campaign_id: int, **options: Any) -> None:
         tasks.enqueue_pending(session, campaign_id)
 
 
-def drain(app: Flask) -> None:
-    app.extensions["test.queue"].drain()
+from tests.conftest import drain  # noqa: E402, F401
 
 
 def statuses(app: Flask, campaign_id: int) -> dict[str, str]:
