@@ -56,7 +56,10 @@ def init_app(app: Flask) -> None:
     from outreach.tracking import views as tracking_views
 
     app.register_blueprint(tracking_views.bp)
-    app.extensions["outreach.limiter"].exempt(tracking_views.bp)  # the hot path
+    app.extensions["outreach.limiter"].exempt(tracking_views.bp)
+    from outreach.tracking.fast import TrackingFastPath
+
+    app.wsgi_app = TrackingFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
     app.register_blueprint(admin_bp)
     init_api(app)
     register(app)
