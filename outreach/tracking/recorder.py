@@ -11,6 +11,9 @@ import atexit
 import logging
 import queue
 import threading
+import time
+
+from sqlalchemy.exc import OperationalError
 
 from outreach.db import Database
 from outreach.tracking.service import Hit, record_hits
@@ -50,6 +53,19 @@ class HitRecorder:
             except Exception:  # keep recording: a failed batch is logged, not fatal
                 log.exception("tracking hits could not be written")
 
+    def _write(self, batch: list[Hit], attempts: int = 5) -> int:
+        """Write one batch, retrying on conflicts (deadlocks, busy database) so none is lost."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.database.session() as session:
+                    return record_hits(session, batch)
+            except OperationalError:
+                if attempt == attempts:
+                    raise
+                log.warning("tracking hits: retrying a batch (%s of %s)", attempt, attempts)
+                time.sleep(0.05 * attempt)
+        return 0
+
     def flush(self) -> int:
         """Write everything queued so far; returns how many hits were kept."""
         kept = 0
@@ -63,6 +79,5 @@ class HitRecorder:
                         break
                 if not batch:
                     return kept
-                with self.database.session() as session:
-                    kept += record_hits(session, batch)
+                kept += self._write(batch)
                 self.recorded += len(batch)

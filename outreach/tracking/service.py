@@ -200,7 +200,7 @@ def _update_counters(session: Session, stored: list[dict[str, object]]) -> None:
             "b_first": entry["first"],
             "b_last": entry["last"],
         }
-        for delivery_id, entry in totals.items()
+        for delivery_id, entry in sorted(totals.items())  # same lock order in every process
     ]
     statement = (
         sa.update(table_of(Delivery))
