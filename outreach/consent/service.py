@@ -107,15 +107,6 @@ def has_consent(session: Session, contact_id: int, purpose: Purpose) -> bool:
     return actions.get(purpose) is ConsentAction.CONFIRMED
 
 
-def is_suppressed(session: Session, email_key: str) -> bool:
-    """True when the address is on the suppression list."""
-    digest = email_hmac(settings_of(session).secret_key, email_key)
-    return (
-        session.scalar(sa.select(Suppression.id).where(Suppression.email_hmac == digest))
-        is not None
-    )
-
-
 def newsletter_confirmed() -> sa.ColumnElement[bool]:
     """SQL condition on Contact: its latest newsletter ledger event is a confirmation."""
     return consent_confirmed(Purpose.NEWSLETTER)
@@ -158,25 +149,16 @@ def unmailable_reason() -> sa.Case[Any]:
     )
 
 
-def mailable_condition() -> sa.ColumnElement[bool]:
-    """SQL condition on Contact: may receive a campaign message right now.
-
-    Subscribed (so neither restricted, unsubscribed, bounced nor complained), latest
-    newsletter consent confirmed, address not suppressed.
-    """
-    return sa.and_(
-        Contact.status == ContactStatus.SUBSCRIBED, newsletter_confirmed(), not_suppressed()
-    )
-
-
 def mailable(session: Session, contact_ids: Iterable[int]) -> set[int]:
-    """Those of these contacts that may be mailed now: the delivery engine calls this for
-    every batch just before sending."""
+    """Those of these contacts that may be mailed now (the rule of `unmailable_reason`,
+    which the delivery engine applies before each message)."""
     ids = list(contact_ids)
     if not ids:
         return set()
     return set(
-        session.scalars(sa.select(Contact.id).where(Contact.id.in_(ids), mailable_condition()))
+        session.scalars(
+            sa.select(Contact.id).where(Contact.id.in_(ids), unmailable_reason().is_(None))
+        )
     )
 
 

@@ -211,18 +211,21 @@ def skip_unmailable(session: Session, claimed: list[Claimed]) -> list[Claimed]:
             )
         ).all()
     )
-    skipped = [c for c in claimed if reasons.get(c.contact_id, "erased") is not None]
-    for item in skipped:
+    by_reason: dict[str, list[int]] = {}
+    allowed = []
+    for item in claimed:
+        reason = reasons.get(item.contact_id, "erased")
+        if reason is None:
+            allowed.append(item)
+        else:
+            by_reason.setdefault(reason, []).append(item.id)
+    for reason, ids in by_reason.items():  # one statement per reason, not per delivery
         session.execute(
             sa.update(Delivery)
-            .where(Delivery.id == item.id)
-            .values(
-                status=DeliveryStatus.SKIPPED,
-                skip_reason=reasons.get(item.contact_id, "erased"),
-                lease_until=None,
-            )
+            .where(Delivery.id.in_(ids))
+            .values(status=DeliveryStatus.SKIPPED, skip_reason=reason, lease_until=None)
         )
-    return [c for c in claimed if reasons.get(c.contact_id, "erased") is None]
+    return allowed
 
 
 def record_sent(

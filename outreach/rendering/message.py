@@ -7,8 +7,6 @@ bytes, the unsubscribe headers of RFC 2369/8058, and optional DKIM.
 
 from __future__ import annotations
 
-import binascii
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -21,8 +19,6 @@ from urllib.parse import quote
 from outreach.rendering.pipeline import CompiledVariant
 from outreach.rendering.qp import encode
 from outreach.rendering.templates import ContactView
-
-_BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 class Signer(Protocol):
@@ -47,12 +43,6 @@ def encode_header(value: str) -> str:
     if value.isascii() and len(value) < 900:
         return value
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
-
-
-def quoted_printable(text: str) -> bytes:
-    """UTF-8 quoted-printable with CRLF line ends and no line over 76 characters."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
 @dataclass(frozen=True)

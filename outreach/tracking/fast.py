@@ -15,7 +15,7 @@ from flask import Flask
 from outreach.db import utcnow
 from outreach.tracking.links import read_click, read_open
 from outreach.tracking.models import HitKind
-from outreach.tracking.recorder import HitRecorder
+from outreach.tracking.recorder import HitRecorder, recorder_for
 from outreach.tracking.service import Hit
 from outreach.tracking.views import GIF, NO_CACHE
 
@@ -33,10 +33,7 @@ class TrackingFastPath:
 
     def recorder(self) -> HitRecorder:
         """The app's recorder (shared with the Flask views)."""
-        extensions = self.app.extensions
-        if "outreach.hits" not in extensions:
-            extensions["outreach.hits"] = HitRecorder(extensions["outreach.db"])
-        return extensions["outreach.hits"]  # type: ignore[no-any-return]
+        return recorder_for(self.app)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 
+from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from outreach.db import Database
@@ -81,3 +82,16 @@ class HitRecorder:
                     return kept
                 kept += self._write(batch)
                 self.recorded += len(batch)
+
+
+def recorder_for(app: Flask) -> HitRecorder:
+    """The app's one recorder (the WSGI fast path and the Flask views share it)."""
+    extensions = app.extensions
+    if "outreach.hits" not in extensions:
+        with _creation:
+            if "outreach.hits" not in extensions:
+                extensions["outreach.hits"] = HitRecorder(extensions["outreach.db"])
+    return extensions["outreach.hits"]  # type: ignore[no-any-return]
+
+
+_creation = threading.Lock()

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
-from outreach.db import get_db, utcnow
+from outreach.db import utcnow
 from outreach.tracking.links import read_click, read_open
 from outreach.tracking.models import HitKind
-from outreach.tracking.recorder import HitRecorder
+from outreach.tracking.recorder import HitRecorder, recorder_for
 from outreach.tracking.service import Hit
 
 bp = Blueprint("tracking", __name__, url_prefix="/t")
@@ -24,10 +24,7 @@ NO_CACHE = {
 
 def recorder() -> HitRecorder:
     """This app's hit recorder."""
-    extensions = current_app.extensions
-    if "outreach.hits" not in extensions:
-        extensions["outreach.hits"] = HitRecorder(get_db())
-    return extensions["outreach.hits"]  # type: ignore[no-any-return]
+    return recorder_for(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def _hit(kind: HitKind, delivery_id: int, url: str | None = None) -> Hit:

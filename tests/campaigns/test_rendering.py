@@ -11,8 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from outreach.rendering.message import Links, MessageBuilder, quoted_printable
+from outreach.rendering.message import Links, MessageBuilder
 from outreach.rendering.pipeline import compile_variant
+from outreach.rendering.qp import encode
 from outreach.rendering.templates import TemplateProblem
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -123,7 +124,7 @@ def test_non_ascii_subject_and_names_are_encoded() -> None:
 
 
 def test_quoted_printable_long_lines() -> None:
-    encoded = quoted_printable("x" * 5000 + "\né" * 3)
+    encoded = encode("x" * 5000 + "\né" * 3)
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
 
 
