@@ -14,7 +14,8 @@
    same 1×1 GIF (bench/_pixel_app.py: no token check, no recording).
 2. Report. A campaign with --report-size deliveries in 4 groups with realistic
    status/open/click distributions (and one TrackingHit row per counted open and click)
-   is bulk-built with INSERT … SELECT on SQLite and PostgreSQL; `campaign_stats` is timed
+   is bulk-built with INSERT … SELECT on SQLite and PostgreSQL, its tallies recounted from
+   that ledger (timed: what the end of sending pays once); `campaign_stats` is timed
    (median of 5 after a warm-up) beside a plain `SELECT count(*) FROM deliveries WHERE
    campaign_id = ?`. The bulk rows skip foreign-key checks: their contact ids point at no
    contact (the report never reads contacts). PostgreSQL gets VACUUM ANALYZE, as
@@ -67,6 +68,7 @@ from outreach.groups.models import Group, GroupKind  # noqa: E402
 from outreach.tracking.links import click_url, open_url  # noqa: E402
 from outreach.tracking.models import TrackingHit  # noqa: E402
 from outreach.tracking.stats import campaign_stats, hourly  # noqa: E402
+from outreach.tracking.tallies import recount  # noqa: E402
 
 SECRET = "bench-secret-" * 4
 SECTORS = ("Consultants", "Managers", "Thinkers", "Journalists")
@@ -581,9 +583,7 @@ def print_plans(database: Database, campaign_id: int, kind: str) -> None:
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and (
-            "deliveries" in statement or "tracking_hits" in statement
-        ):
+        if statement.lstrip().upper().startswith("SELECT") and "_tallies" in statement:
             captured.append((statement, parameters))
 
     sa.event.listen(database.engine, "before_cursor_execute", capture)
@@ -597,7 +597,7 @@ def print_plans(database: Database, campaign_id: int, kind: str) -> None:
     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if kind == "postgresql" else "EXPLAIN QUERY PLAN "
     with database.engine.connect() as conn:
         for statement, parameters in captured:
-            name = "hourly series" if "tracking_hits" in statement else "per-group query"
+            name = statement.split("FROM", 1)[1].split()[0]
             print(f"    plan of the {name}:")
             for row in conn.exec_driver_sql(prefix + statement, parameters):
                 print(f"      {row[0] if kind == 'postgresql' else row[-1]}")
@@ -616,6 +616,10 @@ def report_bench(args: argparse.Namespace, kinds: list[str], workdir: Path) -> N
         started = time.perf_counter()
         campaign_id, hits = build_report_campaign(kind, url, database, args.report_size)
         built = time.perf_counter() - started
+        started = time.perf_counter()
+        with database.session() as session:  # what the end of sending pays, once
+            recount(session, campaign_id)
+        counted = time.perf_counter() - started
         timings = report_timings(database, campaign_id)
         total = timings["stats"].total
         ok = timings["report"] < TARGET_REPORT_MS
@@ -623,6 +627,10 @@ def report_bench(args: argparse.Namespace, kinds: list[str], workdir: Path) -> N
             f"  {kind:<11} campaign_stats {timings['report']:8.1f} ms (hourly series alone "
             f"{timings['hourly']:7.1f} ms) | baseline count(*) {timings['count']:7.1f} ms | "
             f"{'met' if ok else 'NOT met'}",
+        )
+        print(
+            f"  {'':<11} (tallies recounted from the ledger and hits in {counted * 1000:.0f} ms: "
+            "paid once when sending ends; batches refresh their own blocks meanwhile)"
         )
         print(
             f"  {'':<11} (built in {built:.1f} s: {total.recipients:,} recipients, "

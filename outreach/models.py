@@ -17,7 +17,13 @@ from outreach.db import Base
 from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
 from outreach.groups.models import Group, GroupKind, GroupMembership
 from outreach.privacy.models import AuditEntry, DataRequest, RequestKind, RequestState
-from outreach.tracking.models import HitKind, TrackingHit
+from outreach.tracking.models import (
+    DeliveryTally,
+    EngagementTally,
+    HitKind,
+    HourlyTally,
+    TrackingHit,
+)
 
 __all__ = [
     "AdminUser",
@@ -33,11 +39,14 @@ __all__ = [
     "ContactStatus",
     "DataRequest",
     "Delivery",
+    "DeliveryTally",
     "DeliveryStatus",
+    "EngagementTally",
     "Group",
     "GroupKind",
     "GroupMembership",
     "HitKind",
+    "HourlyTally",
     "NoticeVersion",
     "Purpose",
     "RequestKind",

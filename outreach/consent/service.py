@@ -272,12 +272,14 @@ def unsubscribe(
 ) -> None:
     """Withdraw every consent and stop all mail at once (idempotent)."""
     from outreach.delivery.models import Delivery
+    from outreach.tracking.tallies import count_unsubscribe, lock_for_hits
 
     withdraw(session, contact, list(Purpose), evidence)
     if contact.status in (ContactStatus.SUBSCRIBED, ContactStatus.PENDING):
         contact.status = ContactStatus.UNSUBSCRIBED
     if campaign_id is not None:
-        session.execute(
+        lock_for_hits(session, [campaign_id])  # before the row lock, as the recorder does
+        marked = session.execute(
             sa.update(Delivery)
             .where(
                 Delivery.campaign_id == campaign_id,
@@ -285,7 +287,10 @@ def unsubscribe(
                 Delivery.unsubscribed_at.is_(None),
             )
             .values(unsubscribed_at=utcnow())
-        )
+            .returning(Delivery.group_name, Delivery.variant_id)
+        ).all()
+        for group_name, variant_id in marked:
+            count_unsubscribe(session, campaign_id, group_name, variant_id or 0)
     session.flush()
 
 

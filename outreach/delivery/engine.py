@@ -34,6 +34,7 @@ from outreach.groups.models import Group
 from outreach.rendering.dkim import signer_for
 from outreach.rendering.message import Links, MessageBuilder, Tracking
 from outreach.tracking.links import click_url, open_url
+from outreach.tracking.tallies import refresh_blocks
 
 RECHECK_SECONDS = 0.5
 _HARD_BOUNCE = re.compile(r"^5\d\d[ -]5\.1\.\d")
@@ -123,16 +124,24 @@ class Engine:
     def send_batch(self, campaign_id: int, low: int, high: int) -> BatchResult:
         """Claim a range, then send each delivery in it."""
         db = self.database
-        with db.session() as session:
-            claimed = service.skip_unmailable(
-                session,
-                service.claim(
-                    session, campaign_id, low, high, timedelta(seconds=self.settings.lease_seconds)
-                ),
-            )
-        result = BatchResult()
-        if not claimed:
-            return result
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        try:
+            with db.session() as session:
+                claimed = service.skip_unmailable(
+                    session, service.claim(session, campaign_id, low, high, lease)
+                )
+            if not claimed:
+                return BatchResult()
+            return self._send_claimed(campaign_id, claimed, BatchResult())
+        finally:  # whatever happened, the statistics of this range follow the ledger
+            with db.session() as session:
+                refresh_blocks(session, campaign_id, low, high)
+
+    def _send_claimed(
+        self, campaign_id: int, claimed: list[service.Claimed], result: BatchResult
+    ) -> BatchResult:
+        """Send the claimed deliveries of a batch, then note progress."""
+        db = self.database
         with db.session() as session:
             sender = (
                 session.scalar(sa.select(Campaign.from_email).where(Campaign.id == campaign_id))

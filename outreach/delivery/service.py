@@ -25,6 +25,7 @@ from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
 from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
 from outreach.errors import Conflict, ValidationError
+from outreach.tracking.tallies import recount
 
 BATCH_SIZE = 500
 FREEZE_CHUNK = 20_000
@@ -108,6 +109,7 @@ def freeze_audience(session: Session, campaign: Campaign) -> int:
             )
         )
     refresh_statistics(session, table_of(Delivery))
+    recount(session, campaign.id)
     # rowcount of INSERT … SELECT is not reliable on every driver: count instead.
     return _count(session, campaign.id) - before
 
@@ -342,6 +344,7 @@ def finish_if_done(session: Session, campaign_id: int) -> bool:
     campaign = session.get(Campaign, campaign_id)
     if left == 0 and campaign is not None and campaign.status is CampaignStatus.SENDING:
         campaign.status, campaign.finished_at = CampaignStatus.SENT, utcnow()
+        recount(session, campaign_id)  # mends blocks a killed worker left unrefreshed
         return True
     return False
 
@@ -376,6 +379,7 @@ def cancel(session: Session, campaign: Campaign) -> int:
         .where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.QUEUED)
         .values(status=DeliveryStatus.SKIPPED, skip_reason="cancelled")
     )
+    recount(session, campaign.id)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -35,3 +35,54 @@ class TrackingHit(Base):
     url: Mapped[str | None] = mapped_column(sa.String(2000))
     agent_family: Mapped[str | None] = mapped_column(sa.String(100))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryTally(Base):
+    """Status counts of one block of delivery ids, for one group and variant of a campaign.
+
+    Recomputed from the ledger (never incremented) for the blocks a batch touched."""
+
+    __tablename__ = "delivery_tallies"
+    __table_args__ = (sa.Index("ix_delivery_tallies_campaign_block", "campaign_id", "block"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
+    block: Mapped[int] = mapped_column()
+    group_name: Mapped[str] = mapped_column(sa.String(200))
+    variant_id: Mapped[int] = mapped_column()  # 0: the variant was removed
+    recipients: Mapped[int] = mapped_column(default=0)
+    sent: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    bounced: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    open_tracked: Mapped[int] = mapped_column(default=0)
+    click_tracked: Mapped[int] = mapped_column(default=0)
+
+
+class EngagementTally(Base):
+    """Unique openers, machine openers, clickers and unsubscribes of one group and variant."""
+
+    __tablename__ = "engagement_tallies"
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "group_name", "variant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
+    group_name: Mapped[str] = mapped_column(sa.String(200))
+    variant_id: Mapped[int] = mapped_column()
+    human_openers: Mapped[int] = mapped_column(default=0)
+    machine_openers: Mapped[int] = mapped_column(default=0)
+    clickers: Mapped[int] = mapped_column(default=0)
+    unsubscribes: Mapped[int] = mapped_column(default=0)
+
+
+class HourlyTally(Base):
+    """Human opens and clicks of a campaign in one hour (UTC); outlives the individual hits."""
+
+    __tablename__ = "hourly_tallies"
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "hour"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)
+    opens: Mapped[int] = mapped_column(default=0)
+    clicks: Mapped[int] = mapped_column(default=0)

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -16,8 +16,9 @@ from outreach.consent.models import Purpose
 from outreach.consent.service import consent_confirmed
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import UTCDateTime
-from outreach.delivery.models import Delivery
+from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.tracking.models import HitKind, TrackingHit
+from outreach.tracking.tallies import add_engagement, add_hours, lock_for_hits
 
 OPEN_TOO_SOON = timedelta(seconds=2)
 CLICK_TOO_SOON = timedelta(seconds=5)
@@ -89,6 +90,10 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
     if not hits:
         return 0
     ids = {h.delivery_id for h in hits}
+    lock_for_hits(
+        session,
+        session.scalars(sa.select(Delivery.campaign_id).where(Delivery.id.in_(ids)).distinct()),
+    )
     rows = session.execute(
         sa.select(
             Delivery.id,
@@ -99,9 +104,18 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
             Contact.status,
             consent_confirmed(Purpose.OPEN_TRACKING),
             consent_confirmed(Purpose.CLICK_TRACKING),
+            Delivery.status,
+            Delivery.group_name,
+            Delivery.variant_id,
+            Delivery.human_opens,
+            Delivery.machine_opens,
+            Delivery.clicks,
         )
         .join(Contact, Contact.id == Delivery.contact_id)
         .where(Delivery.id.in_(ids))
+        .order_by(Delivery.id)
+        # The counters read here decide "first open": no other recorder may move them.
+        .with_for_update(of=Delivery)
     ).all()
     known = {row[0]: row for row in rows}
     bursts = _click_bursts(session, hits)
@@ -124,8 +138,45 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
             }
         )
     insert_rows(session, table_of(TrackingHit), stored)
-    _update_counters(session, stored)
+    totals = _update_counters(session, stored)
+    add_engagement(session, _newly_engaged(known, totals))
+    add_hours(session, _hours(stored))
     return len(stored)
+
+
+def _newly_engaged(
+    known: dict[int, sa.Row],
+    totals: dict[int, dict[str, object]],  # type: ignore[type-arg]
+) -> dict[tuple[int, str, int], dict[str, int]]:
+    """Deliveries whose first human open, machine open or click is in this batch."""
+    counts: dict[tuple[int, str, int], dict[str, int]] = {}
+    for delivery_id, entry in totals.items():
+        row = known[delivery_id]
+        sent = row[8] is DeliveryStatus.SENT
+        firsts = {
+            "human_openers": sent and row[3] and row[11] == 0 and bool(entry["human_opens"]),
+            "machine_openers": row[12] == 0 and bool(entry["machine_opens"]),
+            "clickers": sent and row[4] and row[13] == 0 and bool(entry["clicks"]),
+        }
+        if any(firsts.values()):
+            tally = counts.setdefault((row[1], row[9], row[10] or 0), {})
+            for name, first in firsts.items():
+                tally[name] = tally.get(name, 0) + int(bool(first))
+    return counts
+
+
+def _hours(stored: list[dict[str, object]]) -> dict[tuple[int, datetime], tuple[int, int]]:
+    """Human opens and clicks per (campaign, hour)."""
+    counts: dict[tuple[int, datetime], tuple[int, int]] = {}
+    for hit in stored:
+        if hit["machine"]:
+            continue
+        at: datetime = hit["occurred_at"]  # type: ignore[assignment]
+        campaign_id: int = hit["campaign_id"]  # type: ignore[assignment]
+        key = (campaign_id, at.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
+        opens, clicks = counts.get(key, (0, 0))
+        counts[key] = (opens + 1, clicks) if hit["kind"] is HitKind.OPEN else (opens, clicks + 1)
+    return counts
 
 
 def _allowed(hit: Hit, row: sa.Row) -> bool:  # type: ignore[type-arg]
@@ -162,7 +213,9 @@ def _click_bursts(session: Session, hits: list[Hit]) -> set[Hit]:
     return burst
 
 
-def _update_counters(session: Session, stored: list[dict[str, object]]) -> None:
+def _update_counters(
+    session: Session, stored: list[dict[str, object]]
+) -> dict[int, dict[str, object]]:
     """Per delivery: human and machine opens, first and last human open, clicks."""
     totals: dict[int, dict[str, object]] = {}
     for hit in stored:
@@ -188,7 +241,7 @@ def _update_counters(session: Session, stored: list[dict[str, object]]) -> None:
             key = "clicks" if human else "machine_clicks"
         entry[key] = int(entry[key]) + 1  # type: ignore[call-overload]
     if not totals:
-        return
+        return totals
     # One executemany for the whole batch (one UPDATE per delivery costs ~1 ms each).
     rows = [
         {
@@ -219,3 +272,4 @@ def _update_counters(session: Session, stored: list[dict[str, object]]) -> None:
         )
     )
     session.execute(statement, rows)
+    return totals

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import csv
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
 from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, Variant
-from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.groups.models import Group
-from outreach.tracking.models import HitKind, TrackingHit
+from outreach.tracking.models import DeliveryTally, EngagementTally, HourlyTally
+from outreach.tracking.tallies import ENGAGEMENT_COUNTS, STATUS_COUNTS
 
 
 @dataclass
@@ -59,42 +58,67 @@ class CampaignStats:
         }
 
 
-def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
-
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
-    """The per-group report and the hourly time series."""
-    sent = Delivery.status == DeliveryStatus.SENT
-    label = sa.case((Variant.group_id.is_(None), "fallback"), else_=Group.name)
+def _labels(session: Session, campaign_id: int) -> dict[int, str]:
+    """Variant id -> the name shown: its group's, or "fallback"."""
     rows = session.execute(
-        sa.select(
-            Delivery.group_name,
-            label,
-            sa.func.count(),
-            _count(sent),
-            _count(Delivery.status == DeliveryStatus.FAILED),
-            _count(Delivery.status == DeliveryStatus.BOUNCED),
-            _count(Delivery.status == DeliveryStatus.SKIPPED),
-            _count(sa.and_(sent, Delivery.tracking_opens, Delivery.human_opens > 0)),
-            _count(Delivery.machine_opens > 0),
-            _count(sa.and_(sent, Delivery.tracking_opens)),
-            _count(sa.and_(sent, Delivery.tracking_clicks, Delivery.clicks > 0)),
-            _count(sa.and_(sent, Delivery.tracking_clicks)),
-            _count(Delivery.unsubscribed_at.is_not(None)),
-        )
-        .select_from(Delivery)
-        .outerjoin(Variant, Variant.id == Delivery.variant_id)
+        sa.select(Variant.id, Variant.group_id, Group.name)
         .outerjoin(Group, Group.id == Variant.group_id)
-        .where(Delivery.campaign_id == campaign.id)
-        .group_by(Delivery.group_name, label)
-        .order_by(Delivery.group_name)
+        .where(Variant.campaign_id == campaign_id)
     ).all()
-    report = [_row(*row) for row in rows]
+    return {vid: ("fallback" if gid is None else name) for vid, gid, name in rows}
+
+
+def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
+    """The per-group report and the hourly time series, read from the running tallies."""
+    status = session.execute(
+        sa.select(
+            DeliveryTally.group_name,
+            DeliveryTally.variant_id,
+            *(
+                sa.func.sum(getattr(DeliveryTally, c))
+                for c in (*STATUS_COUNTS, "open_tracked", "click_tracked")
+            ),
+        )
+        .where(DeliveryTally.campaign_id == campaign.id)
+        .group_by(DeliveryTally.group_name, DeliveryTally.variant_id)
+    ).all()
+    engaged = {
+        (row[0], row[1]): row[2:]
+        for row in session.execute(
+            sa.select(
+                EngagementTally.group_name,
+                EngagementTally.variant_id,
+                *(getattr(EngagementTally, c) for c in ENGAGEMENT_COUNTS),
+            ).where(EngagementTally.campaign_id == campaign.id)
+        )
+    }
+    labels = _labels(session, campaign.id)
+    report = []
+    for group, variant, recipients, sent, failed, bounced, skipped, o_tracked, c_tracked in sorted(
+        status, key=lambda r: (r[0], labels.get(r[1], ""))
+    ):
+        openers, machine, clickers, unsubscribes = engaged.get((group, variant), (0, 0, 0, 0))
+        report.append(
+            _row(
+                group,
+                labels.get(variant),
+                int(recipients),
+                int(sent),
+                int(failed),
+                int(bounced),
+                int(skipped),
+                openers,
+                machine,
+                int(o_tracked),
+                clickers,
+                int(c_tracked),
+                unsubscribes,
+            )
+        )
     return CampaignStats(
         campaign.id, campaign.name, report, _total(report), hourly(session, campaign.id)
     )
@@ -149,30 +173,15 @@ def _total(rows: list[GroupStats]) -> GroupStats:
     )
 
 
-def _hour(session: Session) -> sa.ColumnElement[Any]:
-    if session.get_bind().dialect.name == "postgresql":
-        # In UTC whatever the session's time zone (PostgreSQL 12+).
-        return sa.func.date_trunc("hour", TrackingHit.occurred_at, "UTC")
-    return sa.func.strftime("%Y-%m-%dT%H:00:00+00:00", TrackingHit.occurred_at)
-
-
 def hourly(session: Session, campaign_id: int) -> list[dict[str, Any]]:
-    """Human opens and clicks per hour."""
-    hour = _hour(session).label("hour")
+    """Human opens and clicks per hour (UTC)."""
     rows = session.execute(
-        sa.select(
-            hour,
-            _count(TrackingHit.kind == HitKind.OPEN),
-            _count(TrackingHit.kind == HitKind.CLICK),
-        )
-        .where(TrackingHit.campaign_id == campaign_id, TrackingHit.machine.is_(False))
-        .group_by(hour)
-        .order_by(hour)
+        sa.select(HourlyTally.hour, HourlyTally.opens, HourlyTally.clicks)
+        .where(HourlyTally.campaign_id == campaign_id)
+        .where(sa.or_(HourlyTally.opens > 0, HourlyTally.clicks > 0))
+        .order_by(HourlyTally.hour)
     ).all()
-    return [
-        {"hour": h.isoformat() if isinstance(h, datetime) else str(h), "opens": o, "clicks": c}
-        for h, o, c in rows
-    ]
+    return [{"hour": h.isoformat(), "opens": o, "clicks": c} for h, o, c in rows]
 
 
 COLUMNS = [f.name for f in fields(GroupStats)]

@@ -4,3 +4,4 @@ from __future__ import annotations
 
 from tests.campaigns.conftest import make_subscriber  # noqa: F401
 from tests.delivery.conftest import app  # noqa: F401
+from tests.tracking.test_tracking import sent  # noqa: F401, E402  (shared with test_tallies)
