@@ -52,6 +52,13 @@ class Settings:
     lease_seconds: int = 300
     confirm_token_hours: int = 48
     pending_retention_days: int = 14
+    # Retention (days; 0 keeps for ever): individual opens and clicks, then the personal
+    # link of delivery rows of finished campaigns, then audit entries. Statistics stay.
+    hit_retention_days: int = 395
+    delivery_retention_days: int = 730
+    audit_retention_days: int = 1095
+    privacy_approval: bool = False  # access, erasure, objection wait for an admin
+    privacy_verify_hours: int = 48  # request verification link lifetime
     testing: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 

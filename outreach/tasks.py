@@ -16,6 +16,7 @@ import outreach.models  # noqa: E402, F401  (every mapper, before any actor quer
 from outreach.consent.tasks import send_consent_email  # noqa: E402
 from outreach.delivery.tasks import enqueue_pending, send_batch, start_due_campaign  # noqa: E402
 from outreach.ops.tasks import heartbeat, maintenance, start_maintenance  # noqa: E402
+from outreach.privacy.tasks import send_request_email  # noqa: E402
 
 __all__ = [
     "configure_broker",
@@ -24,6 +25,7 @@ __all__ = [
     "maintenance",
     "send_batch",
     "send_consent_email",
+    "send_request_email",
     "start_due_campaign",
     "start_maintenance",
 ]

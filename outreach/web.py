@@ -53,6 +53,9 @@ def init_app(app: Flask) -> None:
     csrf.exempt(consent_views.subscribe)
     csrf.exempt(consent_views.unsubscribe_post)
     app.register_blueprint(consent_views.bp)
+    from outreach.privacy import views as privacy_views
+
+    app.register_blueprint(privacy_views.bp)
     from outreach.tracking import views as tracking_views
 
     app.register_blueprint(tracking_views.bp)

@@ -116,6 +116,7 @@ from outreach.admin import (  # noqa: E402, F401
     campaigns_views,
     contacts_views,
     groups_views,
+    privacy_views,
     settings_views,
     stats_views,
 )

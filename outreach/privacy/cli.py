@@ -1,16 +1,70 @@
-"""`outreach privacy export|erase`"""
+"""`outreach privacy requests|request|export|erase`"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from outreach.cli import OutreachGroup, emit_json, session_scope
+from outreach.cli import OutreachGroup, emit_json, json_option, session_scope
 from outreach.privacy.service import access_export, erase
+from outreach.privacy.workflow import (
+    entry_to_dict,
+    get_request,
+    history,
+    request_queue,
+    request_to_dict,
+)
 
-privacy_cli = OutreachGroup("privacy", help="Data-subject rights: access and erasure.")
+privacy_cli = OutreachGroup(
+    "privacy", help="Data-subject rights: the request queue, access export and erasure."
+)
+
+
+def _day(value: str | None) -> str:
+    return value[:10] if value else "-"
+
+
+def _days(document: dict[str, Any]) -> str:
+    days = document["days_left"]
+    if days is None:
+        return "-"
+    return f"OVERDUE {-days}" if document["overdue"] else str(days)
+
+
+@privacy_cli.command("requests")
+@click.option("--overdue", is_flag=True, help="Only requests past their due date.")
+@click.option("--all", "everything", is_flag=True, help="Closed requests too.")
+@json_option
+def requests_command(overdue: bool, everything: bool, as_json: bool) -> None:
+    """Data-subject requests, soonest due first: kind, state, received, due, days left."""
+    with session_scope() as session:
+        found = request_queue(session, overdue=overdue, everything=everything)
+        documents = [request_to_dict(r) for r in found]
+    if as_json:
+        emit_json(documents)
+        return
+    click.echo(
+        f"{'id':>6}  {'kind':<13}  {'state':<10}  {'received':<10}  {'due':<10}  days left  email"
+    )
+    for d in documents:
+        click.echo(
+            f"{d['id']:>6}  {d['kind']:<13}  {d['state']:<10}  {_day(d['received_at']):<10}  "
+            f"{_day(d['due_at']):<10}  {_days(d):<9}  {d['email'] or '-'}"
+        )
+
+
+@privacy_cli.command("request")
+@click.argument("request_id")
+def request_command(request_id: str) -> None:
+    """One request with its history, as JSON."""
+    with session_scope() as session:
+        data_request = get_request(session, request_id)
+        document = request_to_dict(data_request)
+        document["history"] = [entry_to_dict(e) for e in history(session, data_request.id)]
+    emit_json(document)
 
 
 @privacy_cli.command("export")

@@ -1,0 +1,170 @@
+"""Admin pages for data-subject requests: the queue, one request, recording and answering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from outreach.admin.groups_views import form_flash
+from outreach.admin.views import bp
+from outreach.consent.service import Evidence
+from outreach.db import get_session, utcnow
+from outreach.errors import OutreachError, ValidationError
+from outreach.privacy.models import DataRequest, RequestKind
+from outreach.privacy.workflow import (
+    RECTIFIABLE,
+    RequestMail,
+    contact_of,
+    days_left,
+    extend_request,
+    fulfil_request,
+    get_request,
+    history,
+    is_overdue,
+    lift_restriction,
+    rectification_rows,
+    refuse_request,
+    request_queue,
+    sector_names,
+    send_mails,
+    submit_request,
+)
+
+SHOW = ("open", "overdue", "all")
+
+
+@bp.get("/requests")
+def requests() -> Any:
+    """The queue: kind, state, received and due dates, days left; overdue ones flagged."""
+    session = get_session()
+    show = request.args.get("show", "open")
+    show = show if show in SHOW else "open"
+    found = request_queue(session, overdue=show == "overdue", everything=show == "all")
+    session.commit()  # stale unverified requests were just expired
+    now = utcnow()
+    return render_template(
+        "admin/privacy_requests.html",
+        items=[(r, days_left(r, now), is_overdue(r, now)) for r in found],
+        show=show,
+    )
+
+
+def _new_form(session: Session, values: MultiDict[str, str], error: str | None = None) -> Any:
+    return render_template(
+        "admin/privacy_request_new.html",
+        kinds=[k.value for k in RequestKind],
+        fields=RECTIFIABLE,
+        sectors=sector_names(session),
+        values=values,
+        error=error,
+    ), (422 if error else 200)
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+def new_request() -> Any:
+    """Record a request on behalf of someone who wrote in; a verification link is sent."""
+    session = get_session()
+    form = request.form
+    if request.method == "GET":
+        return _new_form(session, form)
+    try:
+        data_request, mails = submit_request(
+            session,
+            form.get("kind", ""),
+            form.get("email", ""),
+            source="admin",
+            actor=current_user.email,
+            changes={name: form[name] for name in RECTIFIABLE if form.get(name)},
+            note=form.get("note", ""),
+        )
+    except OutreachError as exc:
+        session.rollback()
+        return _new_form(session, form, exc.message)
+    session.commit()
+    send_mails(mails)
+    form_flash("state", "Request recorded; a verification link was sent to the address.")
+    return redirect(url_for("admin.request_page", request_id=data_request.id))
+
+
+@bp.get("/requests/<int:request_id>")
+def request_page(request_id: int) -> Any:
+    """One request: its dates, what it asks (corrections next to current values), the
+    actions it allows and its history."""
+    session = get_session()
+    data_request = get_request(session, request_id)
+    contact = contact_of(session, data_request)
+    now = utcnow()
+    return render_template(
+        "admin/privacy_request.html",
+        r=data_request,
+        days=days_left(data_request, now),
+        overdue=is_overdue(data_request, now),
+        now=now,
+        contact_id=contact.id if contact is not None else None,
+        rows=rectification_rows(session, data_request),
+        history=history(session, data_request.id),
+    )
+
+
+def _months(form: MultiDict[str, str]) -> int:
+    raw = form.get("months", "")
+    if not raw.isdigit():
+        raise ValidationError("extend by one or two months", field="months")
+    return int(raw)
+
+
+def _fulfil(session: Session, data_request: DataRequest, actor: str) -> list[RequestMail]:
+    kind = data_request.kind
+    return fulfil_request(
+        session,
+        data_request,
+        actor=actor,
+        evidence=Evidence(
+            f"data-subject request {data_request.id} ({kind}), fulfilled by an administrator"
+        ),
+        fields=request.form.getlist("fields") if kind is RequestKind.RECTIFICATION else None,
+        note=request.form.get("note", ""),
+    )
+
+
+Action = Callable[[Session, DataRequest, str], list[RequestMail]]
+ACTIONS: dict[str, tuple[Action, str]] = {
+    "fulfil": (_fulfil, "Request fulfilled; the requester has been told."),
+    "refuse": (
+        lambda s, r, a: refuse_request(s, r, request.form.get("reason", ""), actor=a),
+        "Request refused; the reason was sent to the requester.",
+    ),
+    "extend": (
+        lambda s, r, a: extend_request(
+            s, r, _months(request.form), request.form.get("reason", ""), actor=a
+        ),
+        "Deadline extended; the requester has been told why.",
+    ),
+    "lift": (
+        lambda s, r, a: lift_restriction(s, r, actor=a),
+        "Restriction lifted; the requester has been told.",
+    ),
+}
+
+
+@bp.post("/requests/<int:request_id>/<any(fulfil, refuse, extend, lift):action>")
+def request_action(request_id: int, action: str) -> Any:
+    """Fulfil, refuse, extend, or lift the restriction of one request."""
+    session = get_session()
+    data_request = get_request(session, request_id)
+    run, done = ACTIONS[action]
+    try:
+        mails = run(session, data_request, current_user.email)
+    except OutreachError as exc:
+        session.rollback()
+        form_flash(action, exc.message, error=True)
+        return redirect(url_for("admin.request_page", request_id=request_id, _anchor=action))
+    session.commit()
+    send_mails(mails)
+    form_flash("state", done)
+    return redirect(url_for("admin.request_page", request_id=request_id))

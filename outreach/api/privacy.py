@@ -1,0 +1,310 @@
+"""/api/v1/privacy: data-subject requests, the access export and erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from flask.views import MethodView
+from marshmallow import RAISE, Schema, fields
+from marshmallow.validate import Length, OneOf, Range
+
+from outreach.api import api_blueprint
+from outreach.api.campaigns import MAX_ID
+from outreach.db import get_session
+from outreach.privacy.models import DataRequest, RequestKind, RequestState
+from outreach.privacy.service import access_export, erase
+from outreach.privacy.workflow import (
+    MAX_EXTENSION_MONTHS,
+    MAX_TEXT,
+    RECTIFIABLE,
+    RequestMail,
+    entry_to_dict,
+    extend_request,
+    fulfil_request,
+    get_request,
+    history,
+    lift_restriction,
+    refuse_request,
+    request_queue,
+    request_to_dict,
+    send_mails,
+    submit_request,
+)
+
+blp = api_blueprint(
+    "privacy", "Data-subject requests (access, rectification, erasure, restriction, objection)"
+)
+
+REQUEST = f"/requests/<int(max={MAX_ID}):request_id>"
+KINDS = [kind.value for kind in RequestKind]
+STATES = [state.value for state in RequestState]
+
+
+class ChangesSchema(Schema):
+    """The corrections a rectification asks for."""
+
+    class Meta:
+        unknown = RAISE
+
+    first_name = fields.Str()
+    last_name = fields.Str()
+    sector = fields.Str(metadata={"description": "The name of an existing sector."})
+    organization = fields.Str()
+    language = fields.Str(metadata={"description": "A language tag such as en or fr-FR."})
+
+
+class RequestSchema(Schema):
+    """A data-subject request with its deadline."""
+
+    id = fields.Int()
+    kind = fields.Str(metadata={"enum": KINDS})
+    state = fields.Str(metadata={"enum": STATES})
+    email = fields.Str(
+        allow_none=True, metadata={"description": "Null once erased or expired unverified."}
+    )
+    source = fields.Str(allow_none=True, metadata={"enum": ["form", "preferences", "api", "admin"]})
+    changes = fields.Nested(ChangesSchema)
+    note = fields.Str()
+    received_at = fields.Str(metadata={"format": "date-time"})
+    verified_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    due_at = fields.Str(
+        allow_none=True,
+        metadata={"format": "date-time", "description": "One month after receipt, once verified."},
+    )
+    days_left = fields.Int(
+        allow_none=True, metadata={"description": "Whole days until due; negative when overdue."}
+    )
+    overdue = fields.Bool()
+    extended_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    extension_reason = fields.Str(allow_none=True)
+    completed_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    outcome = fields.Str(allow_none=True)
+    restriction_lifted_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+
+
+class AuditEntrySchema(Schema):
+    """One step of a request."""
+
+    at = fields.Str(metadata={"format": "date-time"})
+    actor = fields.Str(metadata={"description": "requester, system, or an administrator."})
+    action = fields.Str()
+    details = fields.Dict(keys=fields.Str())
+
+
+class RequestDetailSchema(RequestSchema):
+    """A request and its history."""
+
+    history = fields.List(fields.Nested(AuditEntrySchema))
+
+
+class QueueArgsSchema(Schema):
+    """Which requests to list."""
+
+    class Meta:
+        unknown = RAISE
+
+    overdue = fields.Bool(load_default=False, metadata={"description": "Only overdue ones."})
+    all = fields.Bool(load_default=False, metadata={"description": "Closed ones too."})
+
+
+class NewRequestSchema(Schema):
+    """A request recorded on someone's behalf; a verification link goes to the address."""
+
+    class Meta:
+        unknown = RAISE
+
+    kind = fields.Str(required=True, validate=OneOf(KINDS))
+    email = fields.Str(required=True, metadata={"format": "email"})
+    changes = fields.Nested(ChangesSchema, load_default=dict)
+    note = fields.Str(load_default="", validate=Length(max=MAX_TEXT))
+
+
+class FulfilSchema(Schema):
+    """How to fulfil a verified request."""
+
+    class Meta:
+        unknown = RAISE
+
+    fields_ = fields.List(
+        fields.Str(validate=OneOf(RECTIFIABLE)),
+        data_key="fields",
+        metadata={"description": "Rectification: the corrections to apply (default: all)."},
+    )
+    note = fields.Str(load_default="", validate=Length(max=MAX_TEXT))
+
+
+class ReasonSchema(Schema):
+    """Why a request is refused."""
+
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.Str(required=True, validate=Length(min=1, max=MAX_TEXT))
+
+
+class ExtendSchema(ReasonSchema):
+    """A one-time extension of the deadline, announced to the requester."""
+
+    months = fields.Int(required=True, validate=Range(min=1, max=MAX_EXTENSION_MONTHS))
+
+
+class AddressSchema(Schema):
+    """One person's address."""
+
+    class Meta:
+        unknown = RAISE
+
+    email = fields.Str(required=True, metadata={"format": "email"})
+
+
+class ExportSchema(Schema):
+    """Everything held about one person, as `outreach privacy export` writes it."""
+
+    format = fields.Str()
+    generated_at = fields.Str(metadata={"format": "date-time"})
+    profile = fields.Dict(allow_none=True)
+    consent_events = fields.List(fields.Dict())
+    notices = fields.List(fields.Dict())
+    deliveries = fields.List(fields.Dict())
+    requests = fields.List(fields.Dict())
+    suppressed = fields.Str(allow_none=True)
+
+
+def _detail(data_request: DataRequest) -> dict[str, Any]:
+    session = get_session()
+    document = request_to_dict(data_request)
+    document["history"] = [entry_to_dict(e) for e in history(session, data_request.id)]
+    return document
+
+
+def _answered(data_request: DataRequest, mails: list[RequestMail]) -> dict[str, Any]:
+    document = _detail(data_request)
+    get_session().commit()
+    send_mails(mails)
+    return document
+
+
+@blp.route("/requests")
+class Requests(MethodView):
+    @blp.arguments(QueueArgsSchema, location="query", unknown=RAISE)
+    @blp.response(200, RequestSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """Open requests, soonest due first (or only the overdue ones, or all)."""
+        session = get_session()
+        found = request_queue(session, overdue=args["overdue"], everything=args["all"])
+        documents = [request_to_dict(r) for r in found]
+        session.commit()
+        return documents
+
+    @blp.arguments(NewRequestSchema)
+    @blp.response(201, RequestDetailSchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Record a request on someone's behalf and email the address a verification link."""
+        data_request, mails = submit_request(
+            get_session(),
+            data["kind"],
+            data["email"],
+            source="api",
+            actor=g.api_user.email,
+            changes=data["changes"],
+            note=data["note"],
+        )
+        return _answered(data_request, mails)
+
+
+@blp.route(REQUEST)
+class RequestItem(MethodView):
+    @blp.response(200, RequestDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, request_id: int) -> Any:
+        """One request with its history."""
+        return _detail(get_request(get_session(), request_id))
+
+
+@blp.route(f"{REQUEST}/fulfil")
+class RequestFulfil(MethodView):
+    @blp.arguments(FulfilSchema)
+    @blp.response(200, RequestDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], request_id: int) -> Any:
+        """Fulfil a verified request (rectification: the chosen corrections); the requester
+        is emailed the outcome."""
+        session = get_session()
+        data_request = get_request(session, request_id)
+        mails = fulfil_request(
+            session,
+            data_request,
+            actor=g.api_user.email,
+            fields=data.get("fields_"),
+            note=data["note"],
+        )
+        return _answered(data_request, mails)
+
+
+@blp.route(f"{REQUEST}/refuse")
+class RequestRefuse(MethodView):
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, RequestDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], request_id: int) -> Any:
+        """Refuse a verified request; the reason is emailed to the requester."""
+        session = get_session()
+        data_request = get_request(session, request_id)
+        mails = refuse_request(session, data_request, data["reason"], actor=g.api_user.email)
+        return _answered(data_request, mails)
+
+
+@blp.route(f"{REQUEST}/extend")
+class RequestExtend(MethodView):
+    @blp.arguments(ExtendSchema)
+    @blp.response(200, RequestDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], request_id: int) -> Any:
+        """Extend the deadline once, by one or two months, before it passes; the reason is
+        emailed to the requester at once."""
+        session = get_session()
+        data_request = get_request(session, request_id)
+        mails = extend_request(
+            session, data_request, data["months"], data["reason"], actor=g.api_user.email
+        )
+        return _answered(data_request, mails)
+
+
+@blp.route(f"{REQUEST}/lift")
+class RequestLift(MethodView):
+    @blp.response(200, RequestDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, request_id: int) -> Any:
+        """Lift the restriction a request put in force; the requester is told."""
+        session = get_session()
+        data_request = get_request(session, request_id)
+        mails = lift_restriction(session, data_request, actor=g.api_user.email)
+        return _answered(data_request, mails)
+
+
+@blp.route("/export")
+class Export(MethodView):
+    @blp.arguments(AddressSchema, location="query", unknown=RAISE)
+    @blp.response(200, ExportSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any]) -> Any:
+        """Everything held about one contact, as `outreach privacy export` writes it."""
+        return access_export(get_session(), args["email"])
+
+
+@blp.route("/erase")
+class Erase(MethodView):
+    @blp.arguments(AddressSchema)
+    @blp.response(204)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Erase every personal datum of an address and suppress it, as `outreach privacy
+        erase` does."""
+        session = get_session()
+        erase(session, data["email"], actor=g.api_user.email)
+        session.commit()
+        return None

@@ -1,0 +1,234 @@
+"""Public pages of data-subject requests: the form, verification, the access download."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from sqlalchemy.orm import Session
+
+from outreach.config import Settings
+from outreach.consent import links as consent_links
+from outreach.consent.service import Evidence
+from outreach.contacts.models import Contact
+from outreach.db import get_session
+from outreach.errors import ValidationError
+from outreach.privacy import links
+from outreach.privacy.models import DataRequest, RequestKind, RequestState
+from outreach.privacy.service import export_archive, subject_export
+from outreach.privacy.workflow import (
+    RECTIFIABLE,
+    REQUESTER,
+    audit,
+    sector_names,
+    send_mails,
+    submit_request,
+    verify_request,
+)
+from outreach.tokens import TokenError, TokenExpired, read_token
+
+bp = Blueprint("rights", __name__)
+FORM_FIELDS = ("kind", "note", *RECTIFIABLE)
+
+
+def _settings() -> Settings:
+    return current_app.extensions["outreach.settings"]  # type: ignore[no-any-return]
+
+
+def _values(*names: str) -> dict[str, str]:
+    return {name: request.form.get(name, "")[:5000] for name in names}
+
+
+def _form(
+    session: Session,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    contact: Contact | None = None,
+) -> Any:
+    """The request form: on its own page, or for a contact coming from its preferences."""
+    action = (
+        url_for(".from_preferences", token=request.view_args["token"])
+        if contact is not None and request.view_args
+        else url_for(".submit")
+    )
+    return render_template(
+        "public/privacy_request.html",
+        sectors=sector_names(session),
+        errors=errors or {},
+        values=values or {},
+        action=action,
+        contact=contact,
+    ), status
+
+
+def _submit(session: Session, values: dict[str, str], source: str, email: str) -> list[Any]:
+    _request, mails = submit_request(
+        session,
+        values["kind"],
+        email,
+        source=source,
+        changes={name: values[name] for name in RECTIFIABLE if values.get(name)},
+        note=values["note"],
+    )
+    return mails
+
+
+def _sent() -> Any:
+    """The same answer for every address, known or not."""
+    return render_template(
+        "public/privacy_request_sent.html", hours=_settings().privacy_verify_hours
+    )
+
+
+@bp.get("/privacy/request")
+def request_form() -> Any:
+    """The form that starts a data-subject request."""
+    return _form(get_session())
+
+
+@bp.post("/privacy/request")
+def submit() -> Any:
+    """Record the request and email a verification link; the answer never says whether
+    the address is known."""
+    with current_app.extensions["outreach.limiter"].limit(_settings().subscribe_rate_limit):
+        session = get_session()
+        if request.form.get("website"):  # honeypot: bots fill every field
+            return _sent()
+        values = _values("email", *FORM_FIELDS)
+        try:
+            mails = _submit(session, values, "form", values["email"])
+        except ValidationError as exc:
+            session.rollback()
+            return _form(session, 422, {exc.field or "form": exc.message}, values)
+        session.commit()
+        send_mails(mails)
+        return _sent()
+
+
+@bp.post("/preferences/<token>/request")
+def from_preferences(token: str) -> Any:
+    """A request started from the preferences page (verified by email all the same)."""
+    session = get_session()
+    try:
+        payload = read_token(_settings().secret_key, consent_links.SUBSCRIPTION, token)
+        contact = session.get(Contact, payload.get("c"))
+        if contact is None:
+            raise TokenError("this link is not valid any more")
+    except TokenError as exc:
+        return _link_problem(exc)
+    values = _values(*FORM_FIELDS)
+    try:
+        mails = _submit(session, values, "preferences", contact.email)
+    except ValidationError as exc:
+        session.rollback()
+        return _form(session, 422, {exc.field or "form": exc.message}, values, contact)
+    session.commit()
+    send_mails(mails)
+    return _sent()
+
+
+def _link_problem(exc: TokenError) -> Any:
+    expired = isinstance(exc, TokenExpired)
+    return render_template(
+        "public/privacy_request_link_problem.html", message=exc.message, expired=expired
+    ), (410 if expired else 400)
+
+
+def _request_from(token: str, purpose: str, max_age: int) -> tuple[DataRequest, str]:
+    """The request a genuine token names, and the token's single-use id."""
+    payload = read_token(_settings().secret_key, purpose, token, max_age)
+    request_id = payload.get("r")
+    found = get_session().get(DataRequest, request_id) if isinstance(request_id, int) else None
+    if found is None:
+        raise TokenError("this link is not valid any more")
+    return found, str(payload.get("jti", ""))
+
+
+def _verify_max_age() -> int:
+    return _settings().privacy_verify_hours * 3600
+
+
+@bp.get("/privacy/verify/<token>")
+def verify_page(token: str) -> Any:
+    """A page with a Confirm button; following the link changes nothing."""
+    try:
+        data_request, _jti = _request_from(token, links.VERIFY, _verify_max_age())
+        if data_request.state is not RequestState.UNVERIFIED:
+            raise TokenError("this link has already been used")
+    except TokenError as exc:
+        return _link_problem(exc)
+    return render_template("public/privacy_request_verify.html", data_request=data_request)
+
+
+@bp.post("/privacy/verify/<token>")
+def verify(token: str) -> Any:
+    """Verify the request; access, erasure and objection are then fulfilled at once
+    (unless the operator wants to approve them)."""
+    session = get_session()
+    try:
+        data_request, jti = _request_from(token, links.VERIFY, _verify_max_age())
+        data_request, mails = verify_request(
+            session,
+            data_request.id,
+            jti,
+            Evidence(
+                f"data-subject request {data_request.id} ({data_request.kind}), verified link",
+                request.remote_addr,
+                request.headers.get("User-Agent", "")[:500] or None,
+            ),
+        )
+    except TokenError as exc:
+        session.rollback()
+        return _link_problem(exc)
+    session.commit()
+    send_mails(mails)
+    return render_template("public/privacy_request_verified.html", data_request=data_request)
+
+
+def _export_request(token: str) -> DataRequest:
+    data_request, _jti = _request_from(token, links.EXPORT, links.EXPORT_MAX_AGE)
+    if (
+        data_request.kind is not RequestKind.ACCESS
+        or data_request.state is not RequestState.COMPLETED
+        or data_request.email is None
+    ):
+        raise TokenError("this link is not valid any more")
+    return data_request
+
+
+@bp.get("/privacy/export/<token>")
+def export_page(token: str) -> Any:
+    """The download page of an access export."""
+    try:
+        _export_request(token)
+    except TokenError as exc:
+        return _link_problem(exc)
+    return render_template("public/privacy_request_export.html", token=token)
+
+
+@bp.get("/privacy/export/<token>/<any(json, csv):fmt>")
+def export_download(token: str, fmt: str) -> Any:
+    """The access export as JSON, or its tabular parts as a ZIP of CSV files."""
+    session = get_session()
+    try:
+        data_request = _export_request(token)
+    except TokenError as exc:
+        return _link_problem(exc)
+    document = subject_export(session, data_request.email or "")
+    audit(session, data_request.id, "downloaded", REQUESTER, format=fmt)
+    session.commit()
+    if fmt == "json":
+        body: bytes = json.dumps(document, indent=2, ensure_ascii=False).encode()
+        mimetype, name = "application/json", "my-data.json"
+    else:
+        body, mimetype, name = export_archive(document), "application/zip", "my-data-csv.zip"
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,493 @@
+"""The data-subject request workflow: submit, verify, fulfil or refuse, extend, lift, expire."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.consent.service import Evidence, spend_token, unsubscribe
+from outreach.contacts.fields import clean_profile
+from outreach.contacts.identity import email_hmac, normalize_email
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.contacts.service import update_contact
+from outreach.db import as_id, settings_of, utcnow
+from outreach.delivery.models import Suppression
+from outreach.errors import Conflict, NotFound, ValidationError
+from outreach.groups.models import Group, GroupKind
+from outreach.privacy import links
+from outreach.privacy.models import AuditEntry, DataRequest, RequestKind, RequestState
+from outreach.privacy.service import erase
+from outreach.tokens import TokenError
+
+AUTOMATIC = frozenset({RequestKind.ACCESS, RequestKind.ERASURE, RequestKind.OBJECTION})
+OPEN = (RequestState.UNVERIFIED, RequestState.VERIFIED)
+RECTIFIABLE = ("first_name", "last_name", "sector", "organization", "language")
+PUBLIC_SOURCES = ("form", "preferences")
+SOURCES = (*PUBLIC_SOURCES, "api", "admin")
+MAX_TEXT = 2000
+RESEND_AFTER = timedelta(minutes=10)
+MAX_EXTENSION_MONTHS = 2
+REQUESTER, SYSTEM = "requester", "system"
+
+
+@dataclass(frozen=True)
+class RequestMail:
+    """An email owed to the requester once the transaction that owes it commits."""
+
+    request_id: int
+    event: str
+    # Only when the request row no longer holds the address (after an erasure).
+    address: str | None = None
+
+
+def send_mails(mails: Iterable[RequestMail]) -> None:
+    """Queue the emails owed (call after the commit)."""
+    from outreach import tasks  # actors exist only once the broker is configured
+
+    for mail in mails:
+        tasks.send_request_email.send(mail.request_id, mail.event, mail.address)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` later (the month's last day when it is shorter)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(
+        year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1])
+    )
+
+
+def audit(session: Session, request_id: int, action: str, actor: str, **details: Any) -> None:
+    """Append one step of a request to the audit log (never with personal data)."""
+    session.add(
+        AuditEntry(
+            actor=actor[:320],
+            action=action,
+            subject_type="data_request",
+            subject_id=request_id,
+            details=details,
+        )
+    )
+
+
+def parse_kind(value: str) -> RequestKind:
+    """The request kind named by `value`."""
+    try:
+        return RequestKind(value)
+    except ValueError as exc:
+        raise ValidationError("choose the kind of request", field="kind") from exc
+
+
+def _text(value: str | None, field: str, *, required: bool = False) -> str:
+    text = (value or "").strip()
+    if len(text) > MAX_TEXT:
+        raise ValidationError(f"{field} is longer than {MAX_TEXT} characters", field=field)
+    if required and not text:
+        raise ValidationError(f"give a {field}", field=field)
+    return text
+
+
+def sector_names(session: Session) -> list[str]:
+    """The sectors a rectification may ask for."""
+    return list(
+        session.scalars(
+            sa.select(Group.name).where(Group.kind == GroupKind.SECTOR).order_by(Group.name)
+        )
+    )
+
+
+def clean_details(
+    session: Session, kind: RequestKind, changes: dict[str, Any], note: str | None
+) -> dict[str, Any]:
+    """The corrections asked for (rectification) and the requester's note, validated."""
+    text = _text(note, "note")
+    if kind is not RequestKind.RECTIFICATION:
+        return {"note": text} if text else {}
+    unknown = set(changes) - set(RECTIFIABLE)
+    if unknown:
+        raise ValidationError(f"{sorted(unknown)[0]} cannot be corrected here", field="changes")
+    wanted = clean_profile({k: v for k, v in changes.items() if v not in (None, "")})
+    if wanted.get("sector") and wanted["sector"] not in sector_names(session):
+        raise ValidationError("choose a sector from the list", field="sector")
+    if not wanted and not text:
+        raise ValidationError("say what should be corrected", field="changes")
+    return {"changes": wanted, "note": text}
+
+
+def submit_request(
+    session: Session,
+    kind: str,
+    email: str,
+    *,
+    source: str,
+    actor: str = REQUESTER,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> tuple[DataRequest, list[RequestMail]]:
+    """Record an unverified request and owe it a verification link (public sources are
+    throttled per address and kind, so the form cannot flood a mailbox)."""
+    request_kind = parse_kind(kind)
+    if source not in SOURCES:
+        raise ValidationError(f"unknown source {source!r}", field="source")
+    address, key = normalize_email(email)
+    details = clean_details(session, request_kind, changes or {}, note)
+    digest = email_hmac(settings_of(session).secret_key, key)
+    if source in PUBLIC_SOURCES:
+        recent = session.scalar(
+            sa.select(DataRequest)
+            .where(
+                DataRequest.email_hmac == digest,
+                DataRequest.kind == request_kind,
+                DataRequest.state == RequestState.UNVERIFIED,
+                DataRequest.received_at > utcnow() - RESEND_AFTER,
+            )
+            .limit(1)
+        )
+        if recent is not None:
+            return recent, []
+    request = DataRequest(
+        kind=request_kind,
+        state=RequestState.UNVERIFIED,
+        email=address,
+        email_hmac=digest,
+        details={**details, "source": source},
+        received_at=utcnow(),
+    )
+    session.add(request)
+    session.flush()
+    audit(session, request.id, "submitted", actor, kind=str(request_kind), source=source)
+    return request, [RequestMail(request.id, "verify")]
+
+
+def verify_request(
+    session: Session, request_id: int, jti: str, evidence: Evidence
+) -> tuple[DataRequest, list[RequestMail]]:
+    """Verify a request from its emailed link; fulfil it at once when it may be."""
+    request = session.get(DataRequest, request_id)
+    if request is None:
+        raise TokenError("this link is not valid any more")
+    spend_token(session, jti, links.VERIFY)
+    if request.state is not RequestState.UNVERIFIED or request.email is None:
+        raise TokenError("this link is not valid any more")
+    request.state, request.verified_at = RequestState.VERIFIED, utcnow()
+    request.due_at = add_months(request.received_at, 1)
+    audit(session, request.id, "verified", REQUESTER)
+    if request.kind in AUTOMATIC and not settings_of(session).privacy_approval:
+        return request, fulfil_request(session, request, actor=SYSTEM, evidence=evidence)
+    return request, [RequestMail(request.id, "acknowledged")]
+
+
+def contact_of(session: Session, request: DataRequest) -> Contact | None:
+    """The contact a request is about, if one holds its address."""
+    if request.email is None:
+        return None
+    key = normalize_email(request.email)[1]
+    return session.scalar(sa.select(Contact).where(Contact.email_key == key))
+
+
+def _complete(request: DataRequest, outcome: str) -> None:
+    request.state, request.completed_at, request.outcome = (
+        RequestState.COMPLETED,
+        utcnow(),
+        outcome[:MAX_TEXT],
+    )
+
+
+def _require_open(request: DataRequest, doing: str) -> None:
+    if request.state is not RequestState.VERIFIED:
+        raise Conflict(
+            f"request {request.id} is {request.state}: only a verified request can be {doing}",
+            field="state",
+        )
+
+
+Fulfilment = Callable[[Session, DataRequest, str, Evidence, "list[str] | None"], list[RequestMail]]
+
+
+def fulfil_request(
+    session: Session,
+    request: DataRequest,
+    *,
+    actor: str,
+    evidence: Evidence | None = None,
+    fields: list[str] | None = None,
+    note: str = "",
+) -> list[RequestMail]:
+    """Do what a verified request asks (rectification: the chosen `fields`, default all);
+    a `note` is sent to the requester with the outcome."""
+    _require_open(request, "fulfilled")
+    reply = _text(note, "note")
+    if reply:
+        request.details = {**request.details, "reply": reply}
+    evidence = evidence or Evidence(f"data-subject request {request.id} ({request.kind})")
+    mails = _FULFILMENT[request.kind](session, request, actor, evidence, fields)
+    session.flush()
+    return mails
+
+
+def _fulfil_access(
+    session: Session, request: DataRequest, actor: str, _e: Evidence, _f: list[str] | None
+) -> list[RequestMail]:
+    _complete(request, "access export sent by a download link")
+    audit(session, request.id, "fulfilled", actor)
+    return [RequestMail(request.id, "access")]
+
+
+def _fulfil_erasure(
+    session: Session, request: DataRequest, actor: str, _e: Evidence, _f: list[str] | None
+) -> list[RequestMail]:
+    address = request.email or ""
+    _complete(request, "every personal datum erased; the address is suppressed")
+    superseded = session.scalars(
+        sa.select(DataRequest).where(
+            DataRequest.email_hmac == request.email_hmac,
+            DataRequest.id != request.id,
+            DataRequest.state.in_(OPEN),
+        )
+    ).all()
+    for other in superseded:
+        _complete(other, f"superseded by the erasure of request {request.id}")
+        audit(session, other.id, "superseded", actor, by_request=request.id)
+    session.flush()
+    erase(session, address, actor=actor, request_id=request.id)  # audits the erasure
+    return [RequestMail(request.id, "erased", address)]
+
+
+def suppress(session: Session, digest: str, reason: str) -> None:
+    """Put an address (by its HMAC) on the suppression list, unless it is there already."""
+    if session.scalar(sa.select(Suppression.id).where(Suppression.email_hmac == digest)) is None:
+        session.add(Suppression(email_hmac=digest, reason=reason))
+
+
+def _fulfil_objection(
+    session: Session, request: DataRequest, actor: str, evidence: Evidence, _f: list[str] | None
+) -> list[RequestMail]:
+    contact = contact_of(session, request)
+    if contact is not None:
+        unsubscribe(session, contact, evidence)
+    suppress(session, request.email_hmac, "objection")
+    _complete(request, "unsubscribed from everything; the address is suppressed")
+    audit(session, request.id, "fulfilled", actor, contact_existed=contact is not None)
+    return [RequestMail(request.id, "objected")]
+
+
+def _fulfil_restriction(
+    session: Session, request: DataRequest, actor: str, _e: Evidence, _f: list[str] | None
+) -> list[RequestMail]:
+    contact = contact_of(session, request)
+    if contact is None:
+        _complete(request, "no personal data held about this address")
+        audit(session, request.id, "fulfilled", actor, contact_existed=False)
+        return [RequestMail(request.id, "no_data")]
+    if contact.status is ContactStatus.RESTRICTED:
+        _complete(request, "processing was already restricted")
+    else:
+        request.details = {**request.details, "previous_status": str(contact.status)}
+        contact.status = ContactStatus.RESTRICTED
+        _complete(request, "processing restricted until the restriction is lifted")
+    audit(session, request.id, "fulfilled", actor, contact_existed=True)
+    return [RequestMail(request.id, "restricted")]
+
+
+def _fulfil_rectification(
+    session: Session, request: DataRequest, actor: str, _e: Evidence, fields: list[str] | None
+) -> list[RequestMail]:
+    contact = contact_of(session, request)
+    if contact is None:
+        raise Conflict("no contact holds this address: refuse the request with a reason")
+    asked: dict[str, Any] = request.details.get("changes", {})
+    chosen = list(asked) if fields is None else fields
+    unknown = set(chosen) - set(asked)
+    if unknown:
+        raise ValidationError(f"{sorted(unknown)[0]} was not asked for", field="fields")
+    update_contact(session, contact, {name: asked[name] for name in chosen})
+    applied = [name for name in RECTIFIABLE if name in chosen]
+    request.details = {**request.details, "applied": applied}
+    labels = ", ".join(name.replace("_", " ") for name in applied)
+    _complete(request, f"corrected: {labels}" if applied else "nothing needed correcting")
+    declined = [name for name in RECTIFIABLE if name in asked and name not in chosen]
+    audit(session, request.id, "rectified", actor, fields=applied, declined=declined)
+    return [RequestMail(request.id, "rectified")]
+
+
+_FULFILMENT: dict[RequestKind, Fulfilment] = {
+    RequestKind.ACCESS: _fulfil_access,
+    RequestKind.ERASURE: _fulfil_erasure,
+    RequestKind.OBJECTION: _fulfil_objection,
+    RequestKind.RESTRICTION: _fulfil_restriction,
+    RequestKind.RECTIFICATION: _fulfil_rectification,
+}
+
+
+def refuse_request(
+    session: Session, request: DataRequest, reason: str, *, actor: str
+) -> list[RequestMail]:
+    """Refuse a verified request; the reason is sent to the requester."""
+    _require_open(request, "refused")
+    text = _text(reason, "reason", required=True)
+    request.state, request.completed_at, request.outcome = RequestState.REFUSED, utcnow(), text
+    audit(session, request.id, "refused", actor)
+    session.flush()
+    return [RequestMail(request.id, "refused")]
+
+
+def extend_request(
+    session: Session, request: DataRequest, months: int, reason: str, *, actor: str
+) -> list[RequestMail]:
+    """Extend the deadline once, by one or two months, before it passes; the requester is
+    told why at once."""
+    _require_open(request, "extended")
+    if request.extended_at is not None:
+        raise Conflict(f"request {request.id} was extended already (once only)", field="months")
+    if not 1 <= months <= MAX_EXTENSION_MONTHS:
+        raise ValidationError("extend by one or two months", field="months")
+    now, due = utcnow(), request.due_at
+    if due is None or due <= now:
+        raise Conflict("the due date has passed: an extension must be announced before it")
+    request.extension_reason = _text(reason, "reason", required=True)
+    request.due_at, request.extended_at = add_months(due, months), now
+    audit(session, request.id, "extended", actor, months=months, original_due_at=due.isoformat())
+    session.flush()
+    return [RequestMail(request.id, "extended")]
+
+
+def lift_restriction(session: Session, request: DataRequest, *, actor: str) -> list[RequestMail]:
+    """End the restriction a request put in force; the requester is told."""
+    details = request.details or {}
+    if (
+        request.kind is not RequestKind.RESTRICTION
+        or request.state is not RequestState.COMPLETED
+        or "previous_status" not in details
+        or "lifted_at" in details
+    ):
+        raise Conflict(f"request {request.id} holds no restriction in force", field="state")
+    contact = contact_of(session, request)
+    if contact is not None and contact.status is ContactStatus.RESTRICTED:
+        contact.status = ContactStatus(details["previous_status"])
+    request.details = {**details, "lifted_at": utcnow().isoformat()}
+    audit(session, request.id, "lifted", actor)
+    session.flush()
+    return [RequestMail(request.id, "lifted")]
+
+
+def expire_unverified(session: Session, max_age: timedelta) -> int:
+    """Close requests not verified within `max_age`, keeping no address; return how many."""
+    stale = session.scalars(
+        sa.select(DataRequest).where(
+            DataRequest.state == RequestState.UNVERIFIED,
+            DataRequest.received_at < utcnow() - max_age,
+        )
+    ).all()
+    for request in stale:
+        request.state, request.email, request.details = RequestState.EXPIRED, None, {}
+        request.completed_at, request.outcome = utcnow(), "not verified in time"
+        audit(session, request.id, "expired", SYSTEM)
+    session.flush()
+    return len(stale)
+
+
+def get_request(session: Session, request_id: int | str) -> DataRequest:
+    """A request by id."""
+    number = as_id(request_id)
+    request = session.get(DataRequest, number) if number else None
+    if request is None:
+        raise NotFound(f"no data request {request_id}", field="id")
+    return request
+
+
+def request_queue(
+    session: Session, *, overdue: bool = False, everything: bool = False
+) -> list[DataRequest]:
+    """Open requests, soonest due first (or only overdue ones, or every request); stale
+    unverified requests are expired first."""
+    expire_unverified(session, timedelta(hours=settings_of(session).privacy_verify_hours))
+    stmt = sa.select(DataRequest)
+    if overdue:
+        stmt = stmt.where(DataRequest.state == RequestState.VERIFIED, DataRequest.due_at < utcnow())
+    elif not everything:
+        stmt = stmt.where(DataRequest.state.in_(OPEN))
+    order = (DataRequest.due_at.is_(None), DataRequest.due_at, DataRequest.id)
+    return list(session.scalars(stmt.order_by(*order)))
+
+
+def days_left(request: DataRequest, now: datetime) -> int | None:
+    """Whole days until an open request is due (negative once overdue)."""
+    if request.state is not RequestState.VERIFIED or request.due_at is None:
+        return None
+    return (request.due_at - now) // timedelta(days=1)
+
+
+def is_overdue(request: DataRequest, now: datetime) -> bool:
+    """True when a verified request has passed its due date unanswered."""
+    return bool(request.state is RequestState.VERIFIED and request.due_at and request.due_at < now)
+
+
+def history(session: Session, request_id: int) -> list[AuditEntry]:
+    """The audit entries of one request, oldest first."""
+    return list(
+        session.scalars(
+            sa.select(AuditEntry)
+            .where(AuditEntry.subject_type == "data_request", AuditEntry.subject_id == request_id)
+            .order_by(AuditEntry.id)
+        )
+    )
+
+
+def rectification_rows(session: Session, request: DataRequest) -> list[dict[str, Any]]:
+    """Each correction asked for, next to the value held now."""
+    contact = contact_of(session, request)
+    asked: dict[str, Any] = (request.details or {}).get("changes", {})
+    return [
+        {
+            "field": name,
+            "current": getattr(contact, name) if contact is not None else None,
+            "requested": asked[name],
+        }
+        for name in RECTIFIABLE
+        if name in asked
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def request_to_dict(request: DataRequest, now: datetime | None = None) -> dict[str, Any]:
+    """A request as the admin surfaces show it."""
+    now = now or utcnow()
+    details = request.details or {}
+    return {
+        "id": request.id,
+        "kind": str(request.kind),
+        "state": str(request.state),
+        "email": request.email,
+        "source": details.get("source"),
+        "changes": details.get("changes", {}),
+        "note": details.get("note", ""),
+        "received_at": _iso(request.received_at),
+        "verified_at": _iso(request.verified_at),
+        "due_at": _iso(request.due_at),
+        "days_left": days_left(request, now),
+        "overdue": is_overdue(request, now),
+        "extended_at": _iso(request.extended_at),
+        "extension_reason": request.extension_reason,
+        "completed_at": _iso(request.completed_at),
+        "outcome": request.outcome,
+        "restriction_lifted_at": details.get("lifted_at"),
+    }
+
+
+def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
+    """One audit entry of a request's history."""
+    return {
+        "at": entry.occurred_at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "details": entry.details or {},
+    }
