@@ -63,9 +63,11 @@ def maintenance_tick(session: Session, chain: str, settings: Settings) -> dict[s
     if last and now - datetime.fromisoformat(last) < MAINTENANCE_EVERY:
         return {}
     from outreach.consent.service import purge_pending
+    from outreach.ops.retention import apply_retention
 
     done = {
-        "purged_pending": purge_pending(session, timedelta(days=settings.pending_retention_days))
+        "purged_pending": purge_pending(session, timedelta(days=settings.pending_retention_days)),
+        **apply_retention(session, settings, now),
     }
     state.value = {"chain": chain, "last_run": now.isoformat(), "last_result": done}
     return done
