@@ -162,8 +162,9 @@ def request_action(request_id: int, action: str) -> Any:
         mails = run(session, data_request, current_user.email)
     except OutreachError as exc:
         session.rollback()
-        form_flash(action, exc.message, error=True)
-        return redirect(url_for("admin.request_page", request_id=request_id, _anchor=action))
+        # Shown at the top: the form may be gone (an extension made meanwhile, say).
+        form_flash("state", exc.message, error=True)
+        return redirect(url_for("admin.request_page", request_id=request_id))
     session.commit()
     send_mails(mails)
     form_flash("state", done)

@@ -31,7 +31,7 @@ def _days(document: dict[str, Any]) -> str:
     days = document["days_left"]
     if days is None:
         return "-"
-    return f"OVERDUE {-days}" if document["overdue"] else str(days)
+    return f"OVERDUE {-days}d" if document["overdue"] else str(days)
 
 
 @privacy_cli.command("requests")

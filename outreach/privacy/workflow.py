@@ -420,7 +420,9 @@ def days_left(request: DataRequest, now: datetime) -> int | None:
     """Whole days until an open request is due (negative once overdue)."""
     if request.state is not RequestState.VERIFIED or request.due_at is None:
         return None
-    return (request.due_at - now) // timedelta(days=1)
+    if request.due_at >= now:
+        return (request.due_at - now) // timedelta(days=1)
+    return -((now - request.due_at) // timedelta(days=1))
 
 
 def is_overdue(request: DataRequest, now: datetime) -> bool:
