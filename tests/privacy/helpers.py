@@ -14,6 +14,9 @@ from outreach.db import get_db
 from tests.conftest import SmtpSink, csrf_from, drain
 from tests.consent.helpers import text_of
 
+# The two subscribers of the `history` fixture.
+ANA, BO = "ana.secret@example.org", "bo@example.org"
+
 
 def ask(client: FlaskClient, email: str, kind: str, **fields: str) -> Any:
     """Submit the public request form, as a person would."""
