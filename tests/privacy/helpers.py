@@ -43,10 +43,13 @@ def last_link(app: Flask, sink: SmtpSink, address: str, path: str) -> str:
 
 
 def verify(client: FlaskClient, path: str) -> Any:
-    """Open the verification link and press the button."""
+    """Open the verification link and press the button; the emails it causes are sent
+    before this returns (so that later emails arrive after them)."""
     page = client.get(path)
     assert page.status_code == 200, page.get_data(as_text=True)
-    return client.post(path, data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    answer = client.post(path, data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    drain(client.application)
+    return answer
 
 
 def ask_and_verify(
