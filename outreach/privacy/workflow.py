@@ -130,15 +130,14 @@ def submit_request(
     changes: dict[str, Any] | None = None,
     note: str | None = None,
 ) -> tuple[DataRequest, list[RequestMail]]:
-    """Record an unverified request and owe it a verification link (public sources are
-    throttled per address and kind, so the form cannot flood a mailbox)."""
+    """Record an unverified request and owe it a verification link (throttled per address)."""
     request_kind = parse_kind(kind)
     if source not in SOURCES:
         raise ValidationError(f"unknown source {source!r}", field="source")
     address, key = normalize_email(email)
     details = clean_details(session, request_kind, changes or {}, note)
     digest = email_hmac(settings_of(session).secret_key, key)
-    if source in PUBLIC_SOURCES:
+    if source in PUBLIC_SOURCES:  # so that the public form cannot flood a mailbox
         recent = session.scalar(
             sa.select(DataRequest)
             .where(
@@ -219,8 +218,7 @@ def fulfil_request(
     fields: list[str] | None = None,
     note: str = "",
 ) -> list[RequestMail]:
-    """Do what a verified request asks (rectification: the chosen `fields`, default all);
-    a `note` is sent to the requester with the outcome."""
+    """Do what a verified request asks; `fields`: the corrections to apply (default all)."""
     _require_open(request, "fulfilled")
     reply = _text(note, "note")
     if reply:
@@ -340,8 +338,7 @@ def refuse_request(
 def extend_request(
     session: Session, request: DataRequest, months: int, reason: str, *, actor: str
 ) -> list[RequestMail]:
-    """Extend the deadline once, by one or two months, before it passes; the requester is
-    told why at once."""
+    """Extend the deadline once, by one or two months, before it passes; the requester is told."""
     _require_open(request, "extended")
     if request.extended_at is not None:
         raise Conflict(f"request {request.id} was extended already (once only)", field="months")
@@ -404,8 +401,7 @@ def get_request(session: Session, request_id: int | str) -> DataRequest:
 def request_queue(
     session: Session, *, overdue: bool = False, everything: bool = False
 ) -> list[DataRequest]:
-    """Open requests, soonest due first (or only overdue ones, or every request); stale
-    unverified requests are expired first."""
+    """Open requests, soonest due first (or only overdue ones, or all); stale ones expire."""
     expire_unverified(session, timedelta(hours=settings_of(session).privacy_verify_hours))
     stmt = sa.select(DataRequest)
     if overdue:
