@@ -6,7 +6,8 @@
    2 processes × 4 threads, one http.client keep-alive connection each, a browser
    User-Agent) sends --requests requests, half pixels and half clicks, each for a
    distinct delivery, first in a closed loop (as fast as answers come: requests/s), then
-   paced at --rate requests/s (the send rate the endpoints must keep up with: latency at
+   paced at each --rate requests/s (600: what bench/send.py measures here, rounded up;
+   2,000: ENGINEERING.md's send-rate target; the endpoints must keep up with: latency at
    that load, measured from each request's scheduled time). Gunicorn is then stopped with
    SIGTERM so the hit recorder flushes, and the TrackingHit rows are compared with the
    requests answered (gunicorn SIGKILLs workers still busy after its graceful timeout).
@@ -22,7 +23,7 @@
    autovacuum would, and a CHECKPOINT; over the target, the plans are printed (EXPLAIN
    ANALYZE; EXPLAIN QUERY PLAN on SQLite).
 
-    python bench/tracking.py [--deliveries 40000] [--requests 40000] [--rate 2000]
+    python bench/tracking.py [--deliveries 40000] [--requests 40000] [--rate 600,2000]
                              [--report-size 1000000] [--skip-report] [--pg URL]
 """
 
@@ -75,6 +76,7 @@ SECTORS = ("Consultants", "Managers", "Thinkers", "Journalists")
 GUNICORN = ["-w", "2", "--threads", "4"]
 GRACEFUL_TIMEOUT = 30  # gunicorn's default: then the arbiter SIGKILLs its workers, silently
 SEND_RATE = 2000  # ENGINEERING.md: the delivery benchmark's target, ≈ 2,000+ msg/s
+DELIVERY_RATE = 600  # what bench/send.py measured here (551-560 msg/s), rounded up
 TARGET_P99_MS = 50.0
 TARGET_REPORT_MS = 200.0
 
@@ -315,10 +317,11 @@ def tracking_bench(args: argparse.Namespace, kind: str, workdir: Path) -> None:
     database = database_for(url, workdir)
     started = time.perf_counter()
     ids = seed_tracking(database, args.deliveries)
-    half = args.requests // 2
-    phases = [("closed loop", 0.0, ids[:half])]
-    if args.rate:
-        phases.append((f"paced {args.rate:,.0f}/s", args.rate, ids[half : 2 * half]))
+    rates = [float(r) for r in str(args.rate).split(",") if float(r) > 0]
+    share = args.requests // (1 + len(rates))
+    phases = [("closed loop", 0.0, ids[:share])]
+    for number, rate in enumerate(rates, start=1):
+        phases.append((f"paced {rate:,.0f}/s", rate, ids[number * share : (number + 1) * share]))
     files = []
     for number, (_, _, chunk) in enumerate(phases):
         files.append(workdir / f"paths-{number}.txt")
@@ -383,18 +386,27 @@ def tracking_bench(args: argparse.Namespace, kind: str, workdir: Path) -> None:
         if any(word in line for word in ("SIGKILL", "Traceback", "[ERROR]", "[CRITICAL]")):
             print(f"  gunicorn (engine) log: {line}")
     closed = results["engine"]["closed loop"]
-    paced = results["engine"][phases[-1][0]]  # the closed loop when there is no paced phase
-    met = (
-        closed["rps"] >= args.send_rate
-        and paced["p99_ms"] < TARGET_P99_MS
-        and paced["answered"] == paced["planned"]
-    )
-    print(
-        f"  target: >= {args.send_rate:,.0f} req/s (send rate) with p99 < "
-        f"{TARGET_P99_MS:.0f} ms: {'met' if met else 'NOT met'} (closed loop "
-        f"{closed['rps']:,.0f} req/s; p99 at {phases[-1][0]}: {paced['p99_ms']:.1f} ms)",
-        flush=True,
-    )
+    for target_rate in sorted({args.send_rate, SEND_RATE}):
+        label = f"paced {target_rate:,.0f}/s"
+        if label not in results["engine"]:
+            continue
+        paced = results["engine"][label]
+        met = (
+            closed["rps"] >= target_rate
+            and paced["p99_ms"] < TARGET_P99_MS
+            and paced["answered"] == paced["planned"]
+        )
+        what = (
+            "the delivery benchmark's send rate"
+            if target_rate == args.send_rate
+            else ("ENGINEERING.md's send-rate target")
+        )
+        print(
+            f"  target: >= {target_rate:,.0f} req/s ({what}) with p99 < {TARGET_P99_MS:.0f} ms: "
+            f"{'met' if met else 'NOT met'} (closed loop {closed['rps']:,.0f} req/s; "
+            f"p99 at {label}: {paced['p99_ms']:.1f} ms)",
+            flush=True,
+        )
 
 
 # --- the 1M-delivery report ------------------------------------------------------------
@@ -654,8 +666,17 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=40_000, help="per phase, half pixels and half clicks"
     )
-    parser.add_argument("--rate", type=float, default=SEND_RATE, help="paced phase; 0: none")
-    parser.add_argument("--send-rate", type=float, default=SEND_RATE)
+    parser.add_argument(
+        "--rate",
+        default=f"{DELIVERY_RATE:.0f},{SEND_RATE}",
+        help="paced phases, requests/s, comma-separated; 0: none",
+    )
+    parser.add_argument(
+        "--send-rate",
+        type=float,
+        default=DELIVERY_RATE,
+        help="the rate bench/send.py measured (msg/s), the endpoints' target",
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="time bound per phase")
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--load-threads", type=int, default=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections import defaultdict
@@ -43,6 +44,14 @@ _AGENTS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # a few browsers and proxies send nearly every hit
+def _agent_pattern(user_agent: str) -> str | None:
+    for family, pattern in _AGENTS:
+        if pattern.search(user_agent):
+            return family
+    return None
+
+
 @dataclass(frozen=True)
 class Hit:
     """One request to a tracking endpoint, before it is judged."""
@@ -58,9 +67,9 @@ class Hit:
 
 def agent_family(user_agent: str, ip: str | None) -> tuple[str, bool]:
     """A coarse family for the user agent, and whether it is a machine by itself."""
-    for family, pattern in _AGENTS:
-        if pattern.search(user_agent):
-            return family, True
+    family = _agent_pattern(user_agent)
+    if family is not None:
+        return family, True
     try:
         if ip and ipaddress.ip_address(ip) in APPLE_PROXY:
             return "apple-privacy-proxy", True
@@ -242,6 +251,9 @@ def _update_counters(
         entry[key] = int(entry[key]) + 1  # type: ignore[call-overload]
     if not totals:
         return totals
+    if session.get_bind().dialect.name == "postgresql":
+        _update_counters_from_arrays(session, totals)
+        return totals
     # One executemany for the whole batch (one UPDATE per delivery costs ~1 ms each).
     rows = [
         {
@@ -273,3 +285,39 @@ def _update_counters(
     )
     session.execute(statement, rows)
     return totals
+
+
+_ARRAY_UPDATE = sa.text(
+    "UPDATE deliveries AS d SET human_opens = d.human_opens + b.human, "
+    "machine_opens = d.machine_opens + b.machine, clicks = d.clicks + b.clicks, "
+    "machine_clicks = d.machine_clicks + b.machine_clicks, "
+    "first_open_at = COALESCE(d.first_open_at, b.first), "
+    "last_open_at = COALESCE(b.last, d.last_open_at) "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:human AS integer[]), "
+    "CAST(:machine AS integer[]), CAST(:clicks AS integer[]), "
+    "CAST(:machine_clicks AS integer[]), CAST(:first AS timestamptz[]), "
+    "CAST(:last AS timestamptz[])) AS b(id, human, machine, clicks, machine_clicks, first, last) "
+    "WHERE d.id = b.id"
+)
+
+
+def _update_counters_from_arrays(session: Session, totals: dict[int, dict[str, object]]) -> None:
+    """PostgreSQL: the whole batch in one statement and one round trip (executemany sends
+    one UPDATE per delivery, ~0.1 ms of client time each)."""
+    ordered = sorted(totals.items())  # the rows are already locked in this order
+    column = {
+        name: [entry[name] for _, entry in ordered]
+        for name in ("human_opens", "machine_opens", "clicks", "machine_clicks", "first", "last")
+    }
+    session.execute(
+        _ARRAY_UPDATE,
+        {
+            "ids": [delivery_id for delivery_id, _ in ordered],
+            "human": column["human_opens"],
+            "machine": column["machine_opens"],
+            "clicks": column["clicks"],
+            "machine_clicks": column["machine_clicks"],
+            "first": column["first"],
+            "last": column["last"],
+        },
+    )
