@@ -42,3 +42,6 @@ def test_demo_imports_confirms_composes_and_sends(tmp_path: Path) -> None:
     total = next(line for line in lines if line.startswith("all "))
     assert int(total.split()[5]) == human_opens  # every replayed human open was counted
     assert "% of " in total
+    unsubscribed = int(replay.split("clicks, ")[1].split()[0])
+    assert unsubscribed > 0 and int(total.split()[-1]) == unsubscribed
+    assert int(total.split()[-5]) == int(replay.split("scanners, ")[1].split()[0])  # clicks

@@ -178,10 +178,11 @@ def run_demo(app: Flask, echo: Callable[[str], None]) -> None:
     echo(f"3. campaign {campaign_id} composed: one variant per sector group")
     total = _send(app, campaign_id)
     echo(f"4. sent through the queue: {total} messages into {settings.smtp_url}")
-    opens, machine, clicks = _as_visitor(_replay, app, campaign_id)
+    opens, machine, clicks, unsubscribed = _as_visitor(_replay, app, campaign_id)
     echo(
         f"5. replayed through the tracking endpoints: {opens} opens by people, {machine} by "
-        f"mail privacy proxies and scanners, {clicks} clicks"
+        f"mail privacy proxies and scanners, {clicks} clicks, {unsubscribed} one-click "
+        "unsubscribes"
     )
     echo("")
     from outreach.tracking.cli import print_table
@@ -344,8 +345,9 @@ def _allow_tracking(app: Flask) -> int:
     return allowed
 
 
-def _replay(app: Flask, campaign_id: int) -> tuple[int, int, int]:
-    """Opens and clicks through the real endpoints: people, privacy proxies, scanners."""
+def _replay(app: Flask, campaign_id: int) -> tuple[int, int, int, int]:
+    """Opens, clicks and one-click unsubscribes through the real endpoints: people,
+    privacy proxies, scanners."""
     from outreach.db import utcnow
     from outreach.delivery.models import Delivery
     from outreach.tracking.views import recorder
@@ -361,7 +363,7 @@ def _replay(app: Flask, campaign_id: int) -> tuple[int, int, int]:
     client = app.test_client()
     base = re.escape(settings.base_url)
     outbox = _outbox(settings)
-    opens = machine = clicks = 0
+    opens = machine = clicks = unsubscribed = 0
     for key in sorted(outbox.keys()):
         message = email.message_from_bytes(outbox.get_bytes(key), policy=email.policy.default)
         if f"campaign-{campaign_id}." not in str(message.get("List-Id", "")):
@@ -393,9 +395,13 @@ def _replay(app: Flask, campaign_id: int) -> tuple[int, int, int]:
             if links and rng.random() < 0.35:
                 client.get(links[0], headers={"User-Agent": BROWSER})
                 clicks += 1
+        one_click = re.search(rf"<{base}(/unsubscribe/[^>]+)>", str(message["List-Unsubscribe"]))
+        if one_click and rng.random() < 0.02:  # the mail client's one-click button (RFC 8058)
+            client.post(one_click.group(1), data={"List-Unsubscribe": "One-Click"})
+            unsubscribed += 1
     with app.app_context():
         recorder().flush()
-    return opens, machine, clicks
+    return opens, machine, clicks, unsubscribed
 
 
 def _as_visitor(function: Callable[..., Any], *args: Any) -> Any:
