@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from outreach.bulk import insert_rows, table_of
@@ -70,8 +71,8 @@ def agent_family(user_agent: str, ip: str | None) -> tuple[str, bool]:
     family = _agent_pattern(user_agent)
     if family is not None:
         return family, True
-    try:
-        if ip and ipaddress.ip_address(ip) in APPLE_PROXY:
+    try:  # the prefix test spares parsing every other address
+        if ip and ip.startswith("17.") and ipaddress.ip_address(ip) in APPLE_PROXY:
             return "apple-privacy-proxy", True
     except ValueError:
         pass
@@ -94,6 +95,16 @@ def _verdict(hit: Hit, sent_at: datetime | None, burst: bool) -> tuple[bool, str
     return False, None, family
 
 
+def _among(
+    session: Session, column: sa.orm.InstrumentedAttribute[int], ids: set[int]
+) -> sa.ColumnElement[bool]:
+    """column IN ids; one array parameter on PostgreSQL, so the statement text (and its
+    parsing by the driver) does not change with every batch size."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(sorted(ids), ARRAY(sa.Integer)))
+    return column.in_(ids)
+
+
 def record_hits(session: Session, hits: list[Hit]) -> int:
     """Judge and store a batch of hits; returns how many were kept (the rest discarded)."""
     if not hits:
@@ -101,7 +112,9 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
     ids = {h.delivery_id for h in hits}
     lock_for_hits(
         session,
-        session.scalars(sa.select(Delivery.campaign_id).where(Delivery.id.in_(ids)).distinct()),
+        session.scalars(
+            sa.select(Delivery.campaign_id).where(_among(session, Delivery.id, ids)).distinct()
+        ),
     )
     rows = session.execute(
         sa.select(
@@ -121,7 +134,7 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
             Delivery.clicks,
         )
         .join(Contact, Contact.id == Delivery.contact_id)
-        .where(Delivery.id.in_(ids))
+        .where(_among(session, Delivery.id, ids))
         .order_by(Delivery.id)
         # The counters read here decide "first open": no other recorder may move them.
         .with_for_update(of=Delivery)
@@ -206,7 +219,7 @@ def _click_bursts(session: Session, hits: list[Hit]) -> set[Hit]:
     earliest = min(h.at for h in clicks) - window
     for delivery_id, at in session.execute(
         sa.select(TrackingHit.delivery_id, TrackingHit.occurred_at).where(
-            TrackingHit.delivery_id.in_({h.delivery_id for h in clicks}),
+            _among(session, TrackingHit.delivery_id, {h.delivery_id for h in clicks}),
             TrackingHit.kind == HitKind.CLICK,
             TrackingHit.occurred_at >= earliest,
         )
