@@ -174,7 +174,7 @@ def seed_tracking(database: Database, count: int) -> list[int]:
                 for action in (ConsentAction.GIVEN, ConsentAction.CONFIRMED)
             ],
         )
-        return insert_returning_ids(
+        ids = insert_returning_ids(
             session,
             table_of(Delivery),
             [
@@ -199,6 +199,8 @@ def seed_tracking(database: Database, count: int) -> list[int]:
                 for i, contact in enumerate(contact_ids)
             ],
         )
+        recount(session, campaign_id)  # the tallies a sent campaign has
+        return ids
 
 
 def write_paths(path: Path, delivery_ids: list[int]) -> int:
