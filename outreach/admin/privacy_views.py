@@ -152,7 +152,10 @@ ACTIONS: dict[str, tuple[Action, str]] = {
 }
 
 
-@bp.post("/requests/<int:request_id>/<any(fulfil, refuse, extend, lift):action>")
+@bp.post("/requests/<int:request_id>/fulfil", defaults={"action": "fulfil"})
+@bp.post("/requests/<int:request_id>/refuse", defaults={"action": "refuse"})
+@bp.post("/requests/<int:request_id>/extend", defaults={"action": "extend"})
+@bp.post("/requests/<int:request_id>/lift", defaults={"action": "lift"})
 def request_action(request_id: int, action: str) -> Any:
     """Fulfil, refuse, extend, or lift the restriction of one request."""
     session = get_session()
