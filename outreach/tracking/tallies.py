@@ -9,10 +9,11 @@
 
 `recount` rebuilds all three from the ledger; the audience freeze, the end of sending and
 a cancellation call it, so whatever a killed worker left unrefreshed is mended. On
-PostgreSQL, advisory locks order the writers (block refreshes and hit recording share a
-campaign lock, a recount takes it alone); on SQLite every write transaction already holds
-the database lock. The tallies outlive the rows they count: retention may remove
-individual hits and anonymize deliveries without changing a figure.
+PostgreSQL, advisory locks order the writers: block refreshes and hit recording share a
+campaign lock, a recount takes it alone, and the block refreshes of a campaign take
+turns. On SQLite every write transaction already holds the database lock. The tallies
+outlive the rows they count: retention may remove individual hits and anonymize
+deliveries without changing a figure.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from outreach.tracking.models import (
 
 BLOCK = 1024
 _CAMPAIGN_LOCK = 0x6F75_7400_0000_0000  # "out" in the high bytes: our advisory-lock space
+_REFRESH_LOCK = 0x6F75_7401_0000_0000
 STATUS_COUNTS = ("recipients", "sent", "failed", "bounced", "skipped")
 ENGAGEMENT_COUNTS = ("human_openers", "machine_openers", "clickers", "unsubscribes")
 
@@ -118,11 +120,17 @@ def _replace_blocks(
 
 def refresh_blocks(session: Session, campaign_id: int, low: int, high: int) -> None:
     """Recompute the status tallies of the blocks holding delivery ids low..high."""
-    first, last = low // BLOCK, high // BLOCK
     _lock_campaigns(session, [campaign_id], alone=False)
-    if _postgres(session):
-        for block in range(first, last + 1):
-            session.execute(sa.select(sa.func.pg_advisory_xact_lock(campaign_id, block)))
+    if _postgres(session):  # one refresh of a campaign at a time (a few ms each)
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_REFRESH_LOCK + campaign_id)))
+    low, high = session.execute(  # a range from the broker may be wider than the ledger
+        sa.select(sa.func.min(Delivery.id), sa.func.max(Delivery.id)).where(
+            Delivery.campaign_id == campaign_id, Delivery.id.between(low, high)
+        )
+    ).one()
+    if low is None:
+        return
+    first, last = low // BLOCK, high // BLOCK
     rows = session.execute(
         _ledger_counts(
             sa.and_(
