@@ -64,9 +64,13 @@ def maintenance_tick(session: Session, chain: str, settings: Settings) -> dict[s
         return {}
     from outreach.consent.service import purge_pending
     from outreach.ops.retention import apply_retention
+    from outreach.privacy.workflow import expire_unverified
 
     done = {
         "purged_pending": purge_pending(session, timedelta(days=settings.pending_retention_days)),
+        "expired_requests": expire_unverified(
+            session, timedelta(hours=settings.privacy_verify_hours)
+        ),
         **apply_retention(session, settings, now),
     }
     state.value = {"chain": chain, "last_run": now.isoformat(), "last_result": done}

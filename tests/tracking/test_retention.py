@@ -78,6 +78,7 @@ def test_recent_traces_are_kept(app: Flask, sent: dict[str, EmailMessage]) -> No
 
     assert done == {
         "purged_pending": 0,
+        "expired_requests": 0,
         "hits_deleted": 0,
         "deliveries_anonymized": 0,
         "audit_entries_deleted": 0,
