@@ -22,6 +22,7 @@ from outreach.tracking.models import (
     EngagementTally,
     HitKind,
     HourlyTally,
+    RecordedBatch,
     TrackingHit,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "HourlyTally",
     "NoticeVersion",
     "Purpose",
+    "RecordedBatch",
     "RequestKind",
     "RequestState",
     "Setting",

@@ -17,12 +17,14 @@ from outreach.consent.tasks import send_consent_email  # noqa: E402
 from outreach.delivery.tasks import enqueue_pending, send_batch, start_due_campaign  # noqa: E402
 from outreach.ops.tasks import heartbeat, maintenance, start_maintenance  # noqa: E402
 from outreach.privacy.tasks import send_request_email  # noqa: E402
+from outreach.tracking.tasks import record_hit_batch  # noqa: E402
 
 __all__ = [
     "configure_broker",
     "enqueue_pending",
     "heartbeat",
     "maintenance",
+    "record_hit_batch",
     "send_batch",
     "send_consent_email",
     "send_request_email",

@@ -19,7 +19,9 @@ from outreach.config import Settings
 from outreach.db import utcnow
 from outreach.delivery.models import Delivery
 from outreach.privacy.models import AuditEntry
-from outreach.tracking.models import TrackingHit
+from outreach.tracking.models import RecordedBatch, TrackingHit
+
+BATCH_IDS = timedelta(days=7)
 
 
 def _cutoff(days: int, now: datetime) -> datetime | None:
@@ -54,6 +56,8 @@ def apply_retention(
                 .values(contact_id=None, message_id=None, last_error=None)
             )
         )
+    # A broker redelivers within minutes, never after a week: forget the batch ids.
+    session.execute(sa.delete(RecordedBatch).where(RecordedBatch.recorded_at < now - BATCH_IDS))
     audit = _cutoff(settings.audit_retention_days, now)
     if audit is not None:
         done["audit_entries_deleted"] = _rowcount(

@@ -86,3 +86,13 @@ class HourlyTally(Base):
     hour: Mapped[datetime] = mapped_column(UTCDateTime)
     opens: Mapped[int] = mapped_column(default=0)
     clicks: Mapped[int] = mapped_column(default=0)
+
+
+class RecordedBatch(Base):
+    """A batch of hits handed to the workers and recorded: a redelivered message is skipped
+    (the broker delivers at least once)."""
+
+    __tablename__ = "recorded_hit_batches"
+
+    batch_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -8,8 +8,10 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -17,9 +19,9 @@ from outreach.bulk import insert_rows, table_of
 from outreach.consent.models import Purpose
 from outreach.consent.service import consent_confirmed
 from outreach.contacts.models import Contact, ContactStatus
-from outreach.db import UTCDateTime
+from outreach.db import UTCDateTime, utcnow
 from outreach.delivery.models import Delivery, DeliveryStatus
-from outreach.tracking.models import HitKind, TrackingHit
+from outreach.tracking.models import HitKind, RecordedBatch, TrackingHit
 from outreach.tracking.tallies import add_engagement, add_hours, lock_for_hits
 
 OPEN_TOO_SOON = timedelta(seconds=2)
@@ -64,6 +66,49 @@ class Hit:
     ip: str | None
     head: bool = False
     url: str | None = None
+
+
+def _coarse_ip(ip: str | None) -> str | None:
+    """All the classification needs of an address: Apple's proxy network or nothing."""
+    try:
+        if ip and ip.startswith("17.") and ipaddress.ip_address(ip) in APPLE_PROXY:
+            return str(APPLE_PROXY.network_address)
+    except ValueError:
+        pass
+    return None
+
+
+def encode_hit(hit: Hit) -> list[Any]:
+    """A hit as a broker message argument (JSON), without the raw IP address."""
+    return [
+        hit.kind.value,
+        hit.delivery_id,
+        hit.at.isoformat(),
+        hit.user_agent,
+        _coarse_ip(hit.ip),
+        hit.head,
+        hit.url,
+    ]
+
+
+def decode_hit(value: list[Any]) -> Hit:
+    """The hit `encode_hit` made."""
+    kind, delivery_id, at, user_agent, ip, head, url = value
+    return Hit(
+        HitKind(kind), int(delivery_id), datetime.fromisoformat(at), user_agent, ip, head, url
+    )
+
+
+def record_batch_once(session: Session, batch_id: str, hits: list[Hit]) -> int:
+    """record_hits, unless this batch was recorded before (a redelivered message)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    claimed = session.execute(
+        insert(table_of(RecordedBatch))
+        .values(batch_id=batch_id, recorded_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(table_of(RecordedBatch).c.batch_id)
+    ).first()
+    return record_hits(session, hits) if claimed is not None else 0
 
 
 def agent_family(user_agent: str, ip: str | None) -> tuple[str, bool]:
