@@ -52,6 +52,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 from import_contacts import DEFAULT_PG, fresh_database  # noqa: E402
 
+from outreach.broker import build_broker  # noqa: E402
 from outreach.bulk import insert_returning_ids, insert_rows, table_of  # noqa: E402
 from outreach.campaigns.models import (  # noqa: E402
     Campaign,
@@ -68,6 +69,7 @@ from outreach.delivery.models import Delivery, DeliveryStatus  # noqa: E402
 from outreach.groups.models import Group, GroupKind  # noqa: E402
 from outreach.tracking.links import click_url, open_url  # noqa: E402
 from outreach.tracking.models import TrackingHit  # noqa: E402
+from outreach.tracking.recorder import QUEUE  # noqa: E402
 from outreach.tracking.stats import campaign_stats, hourly  # noqa: E402
 from outreach.tracking.tallies import recount  # noqa: E402
 
@@ -219,7 +221,50 @@ def count_hits(database: Database) -> int:
         return session.scalar(sa.select(sa.func.count()).select_from(TrackingHit)) or 0
 
 
-# --- gunicorn and the load generator ---------------------------------------------------
+# --- gunicorn, the workers and the load generator -------------------------------------
+
+
+def start_worker(env: dict[str, str], workdir: Path, nice: int) -> subprocess.Popen[bytes]:
+    """One `outreach worker` process (it records the hits the web processes hand over)."""
+    log = (workdir / "worker.log").open("ab")
+    return subprocess.Popen(
+        [
+            *(["nice", "-n", str(nice)] if nice else []),
+            sys.executable,
+            "-m",
+            "outreach.cli",
+            "worker",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+
+
+def wait_for_workers(broker: Any, database: Database, seconds: float = 120) -> None:
+    """Until every tracking message is acknowledged and the hit count stops moving."""
+    deadline, last = time.monotonic() + seconds, -1
+    while time.monotonic() < deadline:
+        queued = broker.client.hlen(f"{broker.namespace}:{QUEUE}.msgs")  # until acked
+        count = count_hits(database)
+        if queued == 0 and count == last:
+            return
+        last = count
+        time.sleep(1)
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def start_gunicorn(
@@ -342,6 +387,23 @@ def tracking_bench(args: argparse.Namespace, kind: str, workdir: Path) -> None:
         "OUTREACH_INSTANCE_PATH": str(workdir),
         "OUTREACH_BASE_URL": "https://news.example.org",
     }
+    workers: list[subprocess.Popen[bytes]] = []
+    if args.recording == "workers":  # as deployed: web processes hand hits to the broker
+        env["OUTREACH_BROKER_URL"] = args.redis
+        tracking_queue = build_broker(args.redis)
+        tracking_queue.declare_queue(QUEUE)
+        tracking_queue.flush(QUEUE)
+        workers = [start_worker(env, workdir, args.worker_nice) for _ in range(args.workers)]
+    print(
+        f"  recording: {args.recording}"
+        + (
+            f" ({args.workers} `outreach worker` process(es) x 2 threads on {args.redis}, "
+            f"nice {args.worker_nice})"
+            if workers
+            else " (the embedded broker: a recorder thread in each web process)"
+        ),
+        flush=True,
+    )
     results: dict[str, dict[str, dict[str, Any]]] = {"engine": {}, "baseline": {}}
     before = after = 0
     engine_stop = 0.0
@@ -361,6 +423,10 @@ def tracking_bench(args: argparse.Namespace, kind: str, workdir: Path) -> None:
         finally:
             stop_seconds = stop_gunicorn(proc)
         if name == "engine":
+            if workers:
+                wait_for_workers(tracking_queue, database)
+                for worker in workers:
+                    stop_worker(worker)
             after = count_hits(database)
             engine_stop = stop_seconds
     for label, _, _ in phases:
@@ -682,6 +748,23 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="time bound per phase")
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--load-threads", type=int, default=4)
+    parser.add_argument(
+        "--recording",
+        choices=("workers", "in-process"),
+        default="workers",
+        help="workers: Redis and `outreach worker` record the hits (as deployed); "
+        "in-process: the embedded broker's recorder thread in each web process",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="`outreach worker` processes")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run the workers at this niceness (web and workers sharing a machine)",
+    )
+    parser.add_argument(
+        "--redis", default=os.environ.get("OUTREACH_TEST_BROKER_URL", "redis://127.0.0.1:6379/0")
+    )
     parser.add_argument("--report-size", type=int, default=1_000_000)
     parser.add_argument("--skip-report", action="store_true")
     parser.add_argument("--skip-endpoints", action="store_true")
