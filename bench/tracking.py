@@ -224,26 +224,11 @@ def count_hits(database: Database) -> int:
 # --- gunicorn, the workers and the load generator -------------------------------------
 
 
-def start_worker(env: dict[str, str], workdir: Path, nice: int) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
     """One `outreach worker` process (it records the hits the web processes hand over)."""
     log = (workdir / "worker.log").open("ab")
-    return subprocess.Popen(
-        [
-            *(["nice", "-n", str(nice)] if nice else []),
-            sys.executable,
-            "-m",
-            "outreach.cli",
-            "worker",
-            "--processes",
-            "1",
-            "--threads",
-            "2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
+    command = [sys.executable, "-m", "outreach.cli", "worker", "--processes", "1"]
+    return subprocess.Popen([*command, "--threads", "2"], cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
 def wait_for_workers(broker: Any, database: Database, seconds: float = 120) -> None:
@@ -258,13 +243,17 @@ def wait_for_workers(broker: Any, database: Database, seconds: float = 120) -> N
         time.sleep(1)
 
 
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float) -> float:
+    """SIGTERM, then SIGKILL after `timeout` seconds; the seconds the stop took."""
+    start = time.perf_counter()
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=60)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+        print(f"  (pid {proc.pid} did not stop within {timeout:.0f} s after SIGTERM: killed)")
+    return time.perf_counter() - start
 
 
 def start_gunicorn(
@@ -297,16 +286,8 @@ def start_gunicorn(
 
 
 def stop_gunicorn(proc: subprocess.Popen[bytes]) -> float:
-    """SIGTERM (graceful: workers finish, the recorder flushes at exit); seconds taken."""
-    start = time.perf_counter()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-        print("  (gunicorn did not stop within 90 s after SIGTERM: killed)")
-    return time.perf_counter() - start
+    """Graceful: workers finish, the recorder flushes at exit; seconds taken."""
+    return stop(proc, 90)
 
 
 def load(
@@ -393,12 +374,11 @@ def tracking_bench(args: argparse.Namespace, kind: str, workdir: Path) -> None:
         tracking_queue = build_broker(args.redis)
         tracking_queue.declare_queue(QUEUE)
         tracking_queue.flush(QUEUE)
-        workers = [start_worker(env, workdir, args.worker_nice) for _ in range(args.workers)]
+        workers = [start_worker(env, workdir) for _ in range(args.workers)]
     print(
         f"  recording: {args.recording}"
         + (
-            f" ({args.workers} `outreach worker` process(es) x 2 threads on {args.redis}, "
-            f"nice {args.worker_nice})"
+            f" ({args.workers} `outreach worker` process(es) x 2 threads on {args.redis})"
             if workers
             else " (the embedded broker: a recorder thread in each web process)"
         ),
@@ -426,7 +406,7 @@ def tracking_bench(args: argparse.Namespace, kind: str, workdir: Path) -> None:
             if workers:
                 wait_for_workers(tracking_queue, database)
                 for worker in workers:
-                    stop_worker(worker)
+                    stop(worker, 60)
             after = count_hits(database)
             engine_stop = stop_seconds
     for label, _, _ in phases:
@@ -756,12 +736,6 @@ def main() -> None:
         "in-process: the embedded broker's recorder thread in each web process",
     )
     parser.add_argument("--workers", type=int, default=1, help="`outreach worker` processes")
-    parser.add_argument(
-        "--worker-nice",
-        type=int,
-        default=0,
-        help="run the workers at this niceness (web and workers sharing a machine)",
-    )
     parser.add_argument(
         "--redis", default=os.environ.get("OUTREACH_TEST_BROKER_URL", "redis://127.0.0.1:6379/0")
     )

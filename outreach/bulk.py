@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
@@ -16,8 +17,15 @@ def table_of(model: type[Any]) -> sa.Table:
     return model.__table__  # type: ignore[no-any-return]
 
 
-def _is_postgres(session: Session) -> bool:
+def is_postgres(session: Session) -> bool:
+    """True when the session talks to PostgreSQL (else SQLite)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def upsert(session: Session, table: sa.Table) -> Any:
+    """INSERT … ON CONFLICT for this session's dialect (both have the same interface)."""
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    return insert(table)
 
 
 def _copy_value(value: Any) -> Any:
@@ -41,7 +49,7 @@ def insert_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]
     """Insert rows that all have the same keys."""
     if not rows:
         return
-    if _is_postgres(session):
+    if is_postgres(session):
         _copy(session, table, rows)
     else:
         session.execute(table.insert(), list(rows))
@@ -53,7 +61,7 @@ def insert_returning_ids(
     """Insert rows and return their new ids, in the order of `rows`."""
     if not rows:
         return []
-    if _is_postgres(session):
+    if is_postgres(session):
         ids = list(
             session.scalars(
                 sa.select(
@@ -74,5 +82,5 @@ def insert_returning_ids(
 def refresh_statistics(session: Session, *tables: sa.Table) -> None:
     """After a bulk load, let PostgreSQL's planner see the new rows (autovacuum is late:
     without this the first audience query after a big import is planned blind)."""
-    if _is_postgres(session):
+    if is_postgres(session):
         session.execute(sa.text(f"ANALYZE {', '.join(t.name for t in tables)}"))

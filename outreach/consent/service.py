@@ -272,7 +272,7 @@ def unsubscribe(
 ) -> None:
     """Withdraw every consent and stop all mail at once (idempotent)."""
     from outreach.delivery.models import Delivery
-    from outreach.tracking.tallies import count_unsubscribe, lock_for_hits
+    from outreach.tracking.tallies import add_engagement, lock_for_hits
 
     withdraw(session, contact, list(Purpose), evidence)
     if contact.status in (ContactStatus.SUBSCRIBED, ContactStatus.PENDING):
@@ -288,9 +288,9 @@ def unsubscribe(
             )
             .values(unsubscribed_at=utcnow())
             .returning(Delivery.group_name, Delivery.variant_id)
-        ).all()
-        for group_name, variant_id in marked:
-            count_unsubscribe(session, campaign_id, group_name, variant_id or 0)
+        ).first()  # the delivery row is unique per (campaign, contact)
+        if marked is not None:
+            add_engagement(session, {(campaign_id, marked[0], marked[1] or 0): {"unsubscribes": 1}})
     session.flush()
 
 

@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from outreach.bulk import insert_rows, table_of
+from outreach.bulk import insert_rows, is_postgres, table_of, upsert
 from outreach.consent.models import Purpose
 from outreach.consent.service import consent_confirmed
 from outreach.contacts.models import Contact, ContactStatus
@@ -70,7 +69,7 @@ class Hit:
 
 def _coarse_ip(ip: str | None) -> str | None:
     """All the classification needs of an address: Apple's proxy network or nothing."""
-    try:
+    try:  # the prefix test spares parsing every other address
         if ip and ip.startswith("17.") and ipaddress.ip_address(ip) in APPLE_PROXY:
             return str(APPLE_PROXY.network_address)
     except ValueError:
@@ -101,9 +100,8 @@ def decode_hit(value: list[Any]) -> Hit:
 
 def record_batch_once(session: Session, batch_id: str, hits: list[Hit]) -> int:
     """record_hits, unless this batch was recorded before (a redelivered message)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     claimed = session.execute(
-        insert(table_of(RecordedBatch))
+        upsert(session, table_of(RecordedBatch))
         .values(batch_id=batch_id, recorded_at=utcnow())
         .on_conflict_do_nothing()
         .returning(table_of(RecordedBatch).c.batch_id)
@@ -116,11 +114,8 @@ def agent_family(user_agent: str, ip: str | None) -> tuple[str, bool]:
     family = _agent_pattern(user_agent)
     if family is not None:
         return family, True
-    try:  # the prefix test spares parsing every other address
-        if ip and ip.startswith("17.") and ipaddress.ip_address(ip) in APPLE_PROXY:
-            return "apple-privacy-proxy", True
-    except ValueError:
-        pass
+    if _coarse_ip(ip) is not None:
+        return "apple-privacy-proxy", True
     if not user_agent.strip():
         return "none", True
     return "browser", False
@@ -145,7 +140,7 @@ def _among(
 ) -> sa.ColumnElement[bool]:
     """column IN ids; one array parameter on PostgreSQL, so the statement text (and its
     parsing by the driver) does not change with every batch size."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return column == sa.any_(sa.literal(sorted(ids), ARRAY(sa.Integer)))
     return column.in_(ids)
 
@@ -168,9 +163,9 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
             Delivery.sent_at,
             Delivery.tracking_opens,
             Delivery.tracking_clicks,
-            Contact.status,
-            consent_confirmed(Purpose.OPEN_TRACKING),
-            consent_confirmed(Purpose.CLICK_TRACKING),
+            Contact.status.label("contact_status"),
+            consent_confirmed(Purpose.OPEN_TRACKING).label("opens_allowed"),
+            consent_confirmed(Purpose.CLICK_TRACKING).label("clicks_allowed"),
             Delivery.status,
             Delivery.group_name,
             Delivery.variant_id,
@@ -184,18 +179,18 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
         # The counters read here decide "first open": no other recorder may move them.
         .with_for_update(of=Delivery)
     ).all()
-    known = {row[0]: row for row in rows}
+    known = {row.id: row for row in rows}
     bursts = _click_bursts(session, hits)
     stored: list[dict[str, object]] = []
     for hit in hits:
         row = known.get(hit.delivery_id)
         if row is None or not _allowed(hit, row):
             continue  # erased, withdrawn, restricted, or never tracked: discarded
-        machine, reason, family = _verdict(hit, row[2], hit in bursts)
+        machine, reason, family = _verdict(hit, row.sent_at, hit in bursts)
         stored.append(
             {
                 "delivery_id": hit.delivery_id,
-                "campaign_id": row[1],
+                "campaign_id": row.campaign_id,
                 "kind": hit.kind,
                 "machine": machine,
                 "reason": reason,
@@ -219,16 +214,24 @@ def _newly_engaged(
     counts: dict[tuple[int, str, int], dict[str, int]] = {}
     for delivery_id, entry in totals.items():
         row = known[delivery_id]
-        sent = row[8] is DeliveryStatus.SENT
+        sent = row.status is DeliveryStatus.SENT
+        # The same rules as the recount's (tallies._ledger_counts), for one batch.
         firsts = {
-            "human_openers": sent and row[3] and row[11] == 0 and bool(entry["human_opens"]),
-            "machine_openers": row[12] == 0 and bool(entry["machine_opens"]),
-            "clickers": sent and row[4] and row[13] == 0 and bool(entry["clicks"]),
+            "human_openers": sent and row.tracking_opens and not row.human_opens,
+            "machine_openers": not row.machine_opens,
+            "clickers": sent and row.tracking_clicks and not row.clicks,
         }
-        if any(firsts.values()):
-            tally = counts.setdefault((row[1], row[9], row[10] or 0), {})
-            for name, first in firsts.items():
-                tally[name] = tally.get(name, 0) + int(bool(first))
+        added = {
+            "human_openers": entry["human_opens"],
+            "machine_openers": entry["machine_opens"],
+            "clickers": entry["clicks"],
+        }
+        new = {name: int(bool(firsts[name] and added[name])) for name in firsts}
+        if any(new.values()):
+            key = (row.campaign_id, row.group_name, row.variant_id or 0)
+            tally = counts.setdefault(key, dict.fromkeys(new, 0))
+            for name, first in new.items():
+                tally[name] += first
     return counts
 
 
@@ -247,11 +250,11 @@ def _hours(stored: list[dict[str, object]]) -> dict[tuple[int, datetime], tuple[
 
 
 def _allowed(hit: Hit, row: sa.Row) -> bool:  # type: ignore[type-arg]
-    if row[5] is ContactStatus.RESTRICTED:
+    if row.contact_status is ContactStatus.RESTRICTED:
         return False  # restricted: kept out of statistics until lifted
     if hit.kind is HitKind.OPEN:
-        return bool(row[3] and row[6])
-    return bool(row[4] and row[7])
+        return bool(row.tracking_opens and row.opens_allowed)
+    return bool(row.tracking_clicks and row.clicks_allowed)
 
 
 def _click_bursts(session: Session, hits: list[Hit]) -> set[Hit]:
@@ -309,7 +312,7 @@ def _update_counters(
         entry[key] = int(entry[key]) + 1  # type: ignore[call-overload]
     if not totals:
         return totals
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         _update_counters_from_arrays(session, totals)
         return totals
     # One executemany for the whole batch (one UPDATE per delivery costs ~1 ms each).

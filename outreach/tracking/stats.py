@@ -178,7 +178,6 @@ def hourly(session: Session, campaign_id: int) -> list[dict[str, Any]]:
     rows = session.execute(
         sa.select(HourlyTally.hour, HourlyTally.opens, HourlyTally.clicks)
         .where(HourlyTally.campaign_id == campaign_id)
-        .where(sa.or_(HourlyTally.opens > 0, HourlyTally.clicks > 0))
         .order_by(HourlyTally.hour)
     ).all()
     return [{"hour": h.isoformat(), "opens": o, "clicks": c} for h, o, c in rows]

@@ -24,10 +24,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from outreach.bulk import insert_rows, table_of
+from outreach.bulk import insert_rows, is_postgres, table_of, upsert
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.tracking.models import (
     DeliveryTally,
@@ -44,13 +43,9 @@ STATUS_COUNTS = ("recipients", "sent", "failed", "bounced", "skipped")
 ENGAGEMENT_COUNTS = ("human_openers", "machine_openers", "clickers", "unsubscribes")
 
 
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _lock_campaigns(session: Session, campaign_ids: Iterable[int], *, alone: bool) -> None:
     """Advisory campaign locks on PostgreSQL, in id order (no deadlock between writers)."""
-    if not _postgres(session):
+    if not is_postgres(session):
         return
     function = "pg_advisory_xact_lock" if alone else "pg_advisory_xact_lock_shared"
     for campaign_id in sorted(set(campaign_ids)):
@@ -121,7 +116,7 @@ def _replace_blocks(
 def refresh_blocks(session: Session, campaign_id: int, low: int, high: int) -> None:
     """Recompute the status tallies of the blocks holding delivery ids low..high."""
     _lock_campaigns(session, [campaign_id], alone=False)
-    if _postgres(session):  # one refresh of a campaign at a time (a few ms each)
+    if is_postgres(session):  # one refresh of a campaign at a time (a few ms each)
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_REFRESH_LOCK + campaign_id)))
     low, high = session.execute(  # a range from the broker may be wider than the ledger
         sa.select(sa.func.min(Delivery.id), sa.func.max(Delivery.id)).where(
@@ -144,7 +139,7 @@ def refresh_blocks(session: Session, campaign_id: int, low: int, high: int) -> N
 
 
 def _hour(session: Session) -> sa.ColumnElement[Any]:
-    if _postgres(session):
+    if is_postgres(session):
         return sa.func.date_trunc("hour", TrackingHit.occurred_at, "UTC")
     # SQLAlchemy's SQLite storage format for DateTime, truncated to the hour.
     return sa.func.strftime("%Y-%m-%d %H:00:00.000000", TrackingHit.occurred_at)
@@ -192,15 +187,14 @@ def _recount_hours(session: Session, campaign_id: int) -> None:
     )
 
 
-def add_counts(
+def _add_counts(
     session: Session, model: type[Any], keys: tuple[str, ...], rows: list[dict[str, Any]]
 ) -> None:
     """Add each row's counters to the tally with its keys, creating it when missing."""
     if not rows:
         return
     table = table_of(model)
-    insert = postgresql.insert if _postgres(session) else sqlite.insert
-    statement = insert(table)
+    statement = upsert(session, table)
     counters = [c for c in rows[0] if c not in keys]
     statement = statement.on_conflict_do_update(
         index_elements=list(keys),
@@ -217,7 +211,7 @@ def lock_for_hits(session: Session, campaign_ids: Iterable[int]) -> None:
 
 def add_engagement(session: Session, counts: dict[tuple[int, str, int], dict[str, int]]) -> None:
     """Add to the engagement tallies, keyed by (campaign, group name, variant id)."""
-    add_counts(
+    _add_counts(
         session,
         EngagementTally,
         ("campaign_id", "group_name", "variant_id"),
@@ -235,7 +229,7 @@ def add_engagement(session: Session, counts: dict[tuple[int, str, int], dict[str
 
 def add_hours(session: Session, counts: dict[tuple[int, datetime], tuple[int, int]]) -> None:
     """Add human opens and clicks to the hourly tallies, keyed by (campaign, hour)."""
-    add_counts(
+    _add_counts(
         session,
         HourlyTally,
         ("campaign_id", "hour"),
@@ -244,9 +238,3 @@ def add_hours(session: Session, counts: dict[tuple[int, datetime], tuple[int, in
             for (c, hour), (opens, clicks) in counts.items()
         ],
     )
-
-
-def count_unsubscribe(session: Session, campaign_id: int, group_name: str, variant: int) -> None:
-    """One more unsubscribe from this campaign's group and variant."""
-    lock_for_hits(session, [campaign_id])
-    add_engagement(session, {(campaign_id, group_name, variant): {"unsubscribes": 1}})
