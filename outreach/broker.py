@@ -52,3 +52,11 @@ def start_embedded_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Wor
         _embedded_worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
         _embedded_worker.start()
     return _embedded_worker
+
+
+def stop_embedded_worker(timeout_ms: int) -> None:
+    """Stop this process's embedded worker threads (the process is about to exit)."""
+    global _embedded_worker
+    if _embedded_worker is not None:
+        _embedded_worker.stop(timeout=timeout_ms)
+        _embedded_worker = None

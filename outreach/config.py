@@ -57,6 +57,7 @@ class Settings:
     hit_retention_days: int = 395
     delivery_retention_days: int = 730
     audit_retention_days: int = 1095
+    outbox_retention_days: int = 30  # sent and failed transactional emails
     privacy_approval: bool = False  # access, erasure, objection wait for an admin
     privacy_verify_hours: int = 48  # request verification link lifetime
     testing: bool = False

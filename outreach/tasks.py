@@ -13,10 +13,9 @@ from outreach.config import Settings
 configure_broker(Settings.from_env().broker_url)
 
 import outreach.models  # noqa: E402, F401  (every mapper, before any actor queries)
-from outreach.consent.tasks import send_consent_email  # noqa: E402
 from outreach.delivery.tasks import enqueue_pending, send_batch, start_due_campaign  # noqa: E402
 from outreach.ops.tasks import heartbeat, maintenance, start_maintenance  # noqa: E402
-from outreach.privacy.tasks import send_request_email  # noqa: E402
+from outreach.outbox.tasks import send_outbox  # noqa: E402
 from outreach.tracking.tasks import record_hit_batch  # noqa: E402
 
 __all__ = [
@@ -26,8 +25,7 @@ __all__ = [
     "maintenance",
     "record_hit_batch",
     "send_batch",
-    "send_consent_email",
-    "send_request_email",
+    "send_outbox",
     "start_due_campaign",
     "start_maintenance",
 ]

@@ -69,6 +69,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OutreachError, _outreach_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.after_request(_security_headers)
+    _start_runtime_on_first_request(app)
 
 
 def wants_json() -> bool:
@@ -101,33 +102,30 @@ def http_error_json(exc: HTTPException) -> Any:
     return jsonify(error={"code": code, "message": exc.description}), exc.code
 
 
-def start_workers_if_embedded(app: Flask) -> None:
-    """With the memory broker, run worker threads in this process against the app's DB."""
-    from outreach import runtime
-    from outreach.broker import configure_broker, is_embedded, start_embedded_worker
-    from outreach.db import get_db
-
-    settings = app.extensions["outreach.settings"]
-    broker = configure_broker(settings.broker_url)
-    import outreach.tasks  # noqa: F401  (actors must exist before workers start)
-
-    runtime.bind_database(get_db(app))
-    if is_embedded(broker) and "outreach.worker" not in app.extensions:
-        app.extensions["outreach.worker"] = start_embedded_worker(broker, settings.worker_threads)
-        if not settings.testing:
-            outreach.tasks.start_maintenance()
-            from outreach.delivery.tasks import sweep
-
-            sweep(everything=True)  # the in-memory queue died with the last process
-
-
 def queue_campaign(app: Flask, campaign_id: int) -> int:
     """Once a start or resume is committed: make sure workers run (the embedded broker has
     them in this process), then enqueue the pending batches; returns how many."""
     from outreach.db import get_db
+    from outreach.ops.embedded import start_embedded
 
-    start_workers_if_embedded(app)
+    start_embedded(app)
     from outreach import tasks  # actors exist only once the broker is configured
 
     with get_db(app).reader() as session:
         return tasks.enqueue_pending(session, campaign_id)
+
+
+def _start_runtime_on_first_request(app: Flask) -> None:
+    """Any WSGI server: with the embedded broker, the first request starts the runtime if
+    the server did not (`outreach serve` and gunicorn's hook start it before)."""
+    from outreach.ops.embedded import start_embedded, uses_embedded_broker
+
+    settings = app.extensions["outreach.settings"]
+    if settings.testing or not uses_embedded_broker(app):
+        return
+    started: list[bool] = []
+
+    @app.before_request
+    def _start() -> None:
+        if not started:
+            started.append(start_embedded(app, origin="web server"))

@@ -190,13 +190,42 @@ class SmtpSink:
     # address -> replies for its next RCPT commands (None: accept), e.g. ["451 4.3.0 later"]
     rules: dict[str, list[str | None]] = field(default_factory=dict)
     controller: Any = None
+    # (user, password) to require AUTH; a TLS context to require STARTTLS with it
+    auth: tuple[str, str] | None = None
+    tls_context: Any = None
+    drop_data: set[str] = field(default_factory=set)  # drop the connection once, in DATA
+    delay: float = 0.0  # seconds before answering each DATA
 
     def start(self) -> None:
         """Listen (again) on the sink's port."""
         from aiosmtpd.controller import Controller
 
-        self.controller = Controller(_SinkHandler(self), hostname=self.host, port=self.port)
+        options: dict[str, Any] = {}
+        if self.auth is not None:
+            options.update(
+                authenticator=self._authenticate, auth_required=True, auth_require_tls=False
+            )
+        if self.tls_context is not None:
+            options.update(tls_context=self.tls_context, require_starttls=True)
+        self.controller = Controller(
+            _SinkHandler(self), hostname=self.host, port=self.port, **options
+        )
         self.controller.start()
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (
+            isinstance(data, LoginPassword)
+            and (
+                data.login.decode(),
+                data.password.decode(),
+            )
+            == self.auth
+        )
+        return AuthResult(success=ok, handled=False)
 
     def stop(self) -> None:
         """Stop listening: connections are refused until start()."""
@@ -238,7 +267,18 @@ class _SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        import asyncio
+
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
+        with self.sink.lock:
+            dropped = self.sink.drop_data & set(envelope.rcpt_tos)
+            self.sink.drop_data -= dropped
+        if dropped:  # the data arrived, the answer never does
+            server.transport.close()
+            return "421 closing"
         parsed = message_from_bytes(envelope.content, policy=policy.SMTP)
+        parsed.raw_bytes = envelope.content  # type: ignore[attr-defined]  (DKIM checks)
         with self.sink.lock:
             self.sink.messages.append(parsed)  # type: ignore[arg-type]
         return "250 OK"
@@ -306,9 +346,9 @@ class Queue:
     """The embedded broker and its worker threads, bound to one test app."""
 
     def __init__(self, app: Flask) -> None:
-        from outreach.web import start_workers_if_embedded
+        from outreach.ops.embedded import start_embedded
 
-        start_workers_if_embedded(app)
+        start_embedded(app)
         self.app = app
         self.worker = app.extensions["outreach.worker"]
         self.broker = self.worker.broker
@@ -358,3 +398,10 @@ def sending_app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Itera
     yield application
     queue.stop()
     get_db(application).engine.dispose()
+
+
+def forget_arranged_mail(session: Session, contact_id: int) -> None:
+    """Drop the consent emails a test's arranged subscriber queued (not what it tests)."""
+    from outreach.outbox.models import OutboxMessage
+
+    session.execute(sa.delete(OutboxMessage).where(OutboxMessage.contact_id == contact_id))

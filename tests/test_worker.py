@@ -72,16 +72,10 @@ def test_worker_process_consumes_the_broker(kind: str, tmp_path: Path) -> None:
         print(output)
 
 
-def test_worker_refuses_the_embedded_broker(app: Flask) -> None:
-    result = app.test_cli_runner().invoke(args=["worker"])
-    assert result.exit_code != 0
-    assert "embedded broker (memory://)" in result.output
-
-
 def test_embedded_worker_threads_run_actors(app: Flask) -> None:
-    from outreach.web import start_workers_if_embedded
+    from outreach.ops.embedded import start_embedded
 
-    start_workers_if_embedded(app)
+    start_embedded(app)
     from outreach.tasks import heartbeat
 
     heartbeat.send("embedded")

@@ -33,20 +33,20 @@ from outreach.campaigns.service import (
     get_campaign,
     presend_checks,
     preview,
+    queue_test_messages,
     set_target_groups,
     set_variant,
     target_groups,
-    test_messages,
     variants,
 )
 from outreach.contacts.models import Contact
 from outreach.contacts.service import ContactQuery, search_contacts
-from outreach.db import get_db, get_session, settings_of, utcnow
+from outreach.db import get_db, get_session, utcnow
 from outreach.delivery import service as delivery
-from outreach.delivery.transport import Envelope, open_transport
 from outreach.errors import Conflict, NotFound, OutreachError, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import list_groups
+from outreach.outbox.sender import deliver_now
 
 FALLBACK = "fallback"
 PREVIEW_CONTACTS = 50
@@ -343,28 +343,15 @@ def send_test(campaign_id: int) -> Any:
     try:
         campaign = get_campaign(session, campaign_id)
         group = _preview_group(session, campaign, key) if key else None
-        settings = settings_of(session)
-        messages = test_messages(
-            session, campaign, to, group_ref(group) if group else None, settings
-        )
-        deliver_tests(settings.smtp_url, campaign.from_email, to, messages)
+        ids = queue_test_messages(session, campaign, to, group_ref(group) if group else None)
+        session.commit()  # in the outbox; no database lock held while talking to the server
+        sent = deliver_now(get_db(), ids)
     except OutreachError as exc:
         session.rollback()
         form_flash("test-send", exc.message, error=True)
     else:
-        session.commit()
-        form_flash("test-send", f"{len(messages)} test messages sent to {to}")
+        form_flash("test-send", f"{sent} test messages sent to {to}")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id, _anchor="test-send"))
-
-
-def deliver_tests(smtp_url: str, sender: str, to: str, messages: list[tuple[str, bytes]]) -> None:
-    """Hand test messages to the configured transport, as `outreach campaigns test` does."""
-    transport = open_transport(smtp_url)
-    try:
-        for _message_id, message in messages:
-            transport.send(Envelope(sender, (to,)), message)
-    finally:
-        transport.close()
 
 
 # ---------------------------------------------------------------- sending
@@ -438,9 +425,9 @@ def send_campaign(campaign_id: int) -> Any:
     session.commit()
     if scheduled:
         # The embedded broker's sweeper (in this process) starts it when its time comes.
-        from outreach.web import start_workers_if_embedded
+        from outreach.ops.embedded import start_embedded
 
-        start_workers_if_embedded(current_app)
+        start_embedded(current_app)
         return _sent_back(campaign_id, f"Scheduled for {format_utc(at)}.")
     batches = queue_batches(campaign_id)
     return _sent_back(campaign_id, f"Sending: {frozen} messages queued in {batches} batches.")

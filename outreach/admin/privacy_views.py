@@ -31,7 +31,6 @@ from outreach.privacy.workflow import (
     refuse_request,
     request_queue,
     sector_names,
-    send_mails,
     submit_request,
 )
 
@@ -86,7 +85,6 @@ def new_request() -> Any:
         session.rollback()
         return _new_form(session, form, exc.message)
     session.commit()
-    send_mails(mails)
     form_flash("state", "Request recorded; a verification link was sent to the address.")
     return redirect(url_for("admin.request_page", request_id=data_request.id))
 
@@ -162,13 +160,12 @@ def request_action(request_id: int, action: str) -> Any:
     data_request = get_request(session, request_id)
     run, done = ACTIONS[action]
     try:
-        mails = run(session, data_request, current_user.email)
+        run(session, data_request, current_user.email)
     except OutreachError as exc:
         session.rollback()
         # Shown at the top: the form may be gone (an extension made meanwhile, say).
         form_flash("state", exc.message, error=True)
         return redirect(url_for("admin.request_page", request_id=request_id))
     session.commit()
-    send_mails(mails)
     form_flash("state", done)
     return redirect(url_for("admin.request_page", request_id=request_id))

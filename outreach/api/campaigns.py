@@ -23,10 +23,10 @@ from outreach.campaigns.service import (
     get_campaign,
     presend_checks,
     preview,
+    queue_test_messages,
     set_target_groups,
     set_variant,
     target_groups,
-    test_messages,
     variants,
 )
 from outreach.db import get_db, get_session
@@ -429,21 +429,13 @@ class CampaignTest(MethodView):
     @blp.alt_response(502, response="BAD_GATEWAY")
     def post(self, data: dict[str, Any], campaign_id: int) -> Any:
         """Send test messages (marked [TEST], counted nowhere) to one address."""
-        from outreach.delivery.transport import Envelope, open_transport
+        from outreach.outbox.sender import deliver_now
 
-        settings = current_app.extensions["outreach.settings"]
         session = get_session()
         campaign = get_campaign(session, campaign_id)
-        messages = test_messages(session, campaign, data["to"], data.get("group"), settings)
-        sender = campaign.from_email
-        session.commit()  # hold no database lock while talking to the mail server
-        transport = open_transport(settings.smtp_url)
-        try:
-            for _message_id, message in messages:
-                transport.send(Envelope(sender, (data["to"],)), message)
-        finally:
-            transport.close()
-        return {"sent": len(messages)}
+        ids = queue_test_messages(session, campaign, data["to"], data.get("group"))
+        session.commit()  # in the outbox; no database lock held while talking to the server
+        return {"sent": deliver_now(get_db(), ids)}
 
 
 # ---------------------------------------------------------------- sending

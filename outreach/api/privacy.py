@@ -28,7 +28,6 @@ from outreach.privacy.workflow import (
     refuse_request,
     request_queue,
     request_to_dict,
-    send_mails,
     submit_request,
 )
 
@@ -181,7 +180,6 @@ def _detail(data_request: DataRequest) -> dict[str, Any]:
 def _answered(data_request: DataRequest, mails: list[RequestMail]) -> dict[str, Any]:
     document = _detail(data_request)
     get_session().commit()
-    send_mails(mails)
     return document
 
 

@@ -10,15 +10,17 @@ from typing import Any
 import click
 
 from outreach.campaigns.audience import audience_report
+from outreach.campaigns.models import CampaignStatus
 from outreach.campaigns.service import (
     create_campaign,
     get_campaign,
     presend_checks,
     preview,
+    queue_test_messages,
     set_variant,
-    test_messages,
 )
 from outreach.cli import OutreachGroup, emit_json, json_option, session_scope, settings
+from outreach.db import get_db
 from outreach.errors import OutreachError
 
 campaigns_cli = OutreachGroup("campaigns", help="Campaigns with a variant per group.")
@@ -130,21 +132,14 @@ def preview_command(campaign: str, group: str, contact_email: str | None, out: P
 @click.option("--to", "to", required=True)
 @click.option("--group")
 def test_command(campaign: str, to: str, group: str | None) -> None:
-    """Send test messages (marked [TEST], counted nowhere) to an address."""
-    from outreach.delivery.transport import Envelope, open_transport
+    """Send test messages (marked [TEST], counted nowhere) to an address, now."""
+    from outreach.outbox.sender import deliver_now
 
-    current = settings()
     with session_scope() as session:
         target = get_campaign(session, campaign)
-        messages = test_messages(session, target, to, group, current)
-        sender = target.from_email
-    transport = open_transport(current.smtp_url)
-    try:
-        for _message_id, message in messages:
-            transport.send(Envelope(sender, (to,)), message)
-    finally:
-        transport.close()
-    click.echo(f"{len(messages)} test messages sent to {to}")
+        ids = queue_test_messages(session, target, to, group)
+    sent = deliver_now(get_db(), ids)  # through the outbox: stored, signed, sent once
+    click.echo(f"{sent} test messages sent to {to}")
 
 
 def _parse_at(value: str | None) -> datetime | None:
@@ -164,34 +159,79 @@ def _parse_at(value: str | None) -> datetime | None:
 @click.option("--at", "at", help="Start at this ISO-8601 time instead of now.")
 @click.option("--wait", is_flag=True, help="Follow the progress until the end.")
 def send_command(campaign: str, at: str | None, wait: bool) -> None:
-    """Start (or schedule) sending: freeze the audience, queue the batches."""
-    from flask import current_app
-
-    from outreach import tasks
-    from outreach.broker import is_embedded
+    """Start (or schedule) sending: freeze the audience, queue the batches. A campaign
+    still sending (its workers gone) continues from the ledger."""
     from outreach.delivery import service
-    from outreach.web import start_workers_if_embedded
 
-    if wait:
-        start_workers_if_embedded(current_app)
     with session_scope() as session:
         target = get_campaign(session, campaign)
-        frozen = service.start(session, target, _parse_at(at))
+        continuing = target.status is CampaignStatus.SENDING and at is None
+        if continuing:
+            service.resume(session, target)
+            frozen = 0
+        else:
+            frozen = service.start(session, target, _parse_at(at))
         campaign_id, status = target.id, str(target.status)
     if status == "scheduled":
         click.echo(f"campaign {campaign_id} scheduled for {at}")
         return
-    with session_scope() as session:
-        batches = tasks.enqueue_pending(session, campaign_id)
-    click.echo(f"{frozen} deliveries queued in {batches} batches")
+    batches = _queue(campaign_id, wait)
+    if continuing:
+        click.echo(f"campaign {campaign_id} was still sending: {batches} batches queued again")
+    else:
+        click.echo(f"{frozen} deliveries queued in {batches} batches")
+    _after_queueing(campaign_id, wait)
+
+
+def _queue(campaign_id: int, wait: bool) -> int:
+    """Enqueue the pending batches (with --wait and the embedded broker, this process
+    runs the workers)."""
+    from flask import current_app
+
+    from outreach import tasks
+    from outreach.ops.embedded import start_embedded
+
     if wait:
+        start_embedded(current_app._get_current_object(), origin="campaigns --wait")  # type: ignore[attr-defined]
+    with session_scope() as session:
+        return tasks.enqueue_pending(session, campaign_id)
+
+
+def _after_queueing(campaign_id: int, wait: bool) -> None:
+    if wait:
+        from outreach.ops.embedded import stop_embedded
+
         follow(campaign_id)
-    elif is_embedded(tasks.configure_broker(settings().broker_url)):  # the process's broker
-        click.echo("the embedded queue runs inside `outreach serve` (or use --wait)")
+        stop_embedded()  # give back what this process still holds (the outbox, say)
+    elif settings().broker_url.startswith("memory://"):
+        click.echo(
+            "the embedded queue sends from `outreach serve` (or `outreach worker`): start one, "
+            f"or run `outreach campaigns send {campaign_id} --wait`"
+        )
+    else:
+        click.echo(
+            f"`outreach worker` processes send it; `outreach campaigns status {campaign_id}`"
+        )
 
 
 def follow(campaign_id: int, poll: float = 0.5) -> None:
-    """Show a progress bar until nothing is left to send (or the campaign stops)."""
+    """Show a progress bar until nothing is left to send (or the campaign stops); Ctrl-C
+    stops following (and, with the embedded broker, sending) and says how to go on."""
+    try:
+        state = _follow(campaign_id, poll)
+    except KeyboardInterrupt:
+        _interrupted(campaign_id)
+        raise SystemExit(130) from None
+    _print_progress(state)
+    if state.status == "paused":
+        click.echo(
+            f"paused: {state.pause_reason}\nresume with `outreach campaigns resume "
+            f"{campaign_id} --wait`",
+            err=True,
+        )
+
+
+def _follow(campaign_id: int, poll: float) -> Any:
     import time
 
     from outreach.cli import progress
@@ -204,10 +244,27 @@ def follow(campaign_id: int, poll: float = 0.5) -> None:
             with session_scope() as session:
                 state = service.progress(session, get_campaign(session, campaign_id))
             advance(state.total - state.remaining)
-            if state.remaining == 0 or state.status in ("paused", "cancelled"):
-                break
+            if state.remaining == 0 or state.status in ("paused", "cancelled", "sent"):
+                return state
             time.sleep(poll)
-    _print_progress(state)
+
+
+def _interrupted(campaign_id: int) -> None:
+    if settings().broker_url.startswith("memory://"):
+        from outreach.ops.embedded import stop_embedded
+
+        click.echo("\ninterrupted: stopping this process's sending…", err=True)
+        stop_embedded()
+        click.echo(
+            f"campaign {campaign_id} is still sending, but nothing is sent until you run "
+            f"`outreach campaigns send {campaign_id} --wait` or `outreach serve`",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"\nstopped following: the workers go on; `outreach campaigns status {campaign_id}`",
+            err=True,
+        )
 
 
 def _print_progress(state: Any) -> None:
@@ -249,26 +306,41 @@ def pause_command(campaign: str) -> None:
 
 @campaigns_cli.command("resume")
 @click.argument("campaign")
-@click.option("--wait", is_flag=True)
+@click.option("--wait", is_flag=True, help="Follow the progress until the end.")
 def resume_command(campaign: str, wait: bool) -> None:
-    """Go on sending from the ledger."""
-    from flask import current_app
-
-    from outreach import tasks
+    """Go on sending from the ledger (also a campaign still sending whose workers are gone)."""
     from outreach.delivery import service
-    from outreach.web import start_workers_if_embedded
 
-    if wait:
-        start_workers_if_embedded(current_app)
     with session_scope() as session:
         target = get_campaign(session, campaign)
         service.resume(session, target)
         campaign_id = target.id
-    with session_scope() as session:
-        batches = tasks.enqueue_pending(session, campaign_id)
+    batches = _queue(campaign_id, wait)
     click.echo(f"resumed: {batches} batches queued")
-    if wait:
-        follow(campaign_id)
+    _after_queueing(campaign_id, wait)
+
+
+@campaigns_cli.command("retry")
+@click.argument("campaign")
+@click.option("--reason", help="Why (kept in the audit log), e.g. 'mailbox full, fixed'.")
+@click.option("--wait", is_flag=True, help="Follow the progress until the end.")
+def retry_command(campaign: str, reason: str | None, wait: bool) -> None:
+    """Queue the failed recipients again (those still mailable; bounces are not retried)."""
+    from outreach.delivery import service
+
+    with session_scope() as session:
+        target = get_campaign(session, campaign)
+        count = service.retry_failed(session, target, reason, actor="cli")
+        campaign_id, status = target.id, target.status
+    if count == 0:
+        click.echo("no failed recipient to retry")
+        return
+    if status is CampaignStatus.PAUSED:
+        click.echo(f"{count} failed recipients queued again; the campaign is paused: resume it")
+        return
+    batches = _queue(campaign_id, wait)
+    click.echo(f"{count} failed recipients queued again in {batches} batches")
+    _after_queueing(campaign_id, wait)
 
 
 @campaigns_cli.command("cancel")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
 from outreach.contacts.identity import normalize_email
-from outreach.db import as_id
+from outreach.db import as_id, settings_of
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import get_group
@@ -279,6 +279,32 @@ def preview(
     context = sample_context(campaign, group_name, contact)
     context["preheader"] = compiled.preheader.render(context)
     return compiled.html.render(context)
+
+
+def queue_test_messages(
+    session: Session, campaign: Campaign, to: str, group: str | None
+) -> list[int]:
+    """Write the test messages to the outbox (sent and signed like every email); their ids."""
+    from outreach.delivery.transport import Envelope
+    from outreach.outbox.service import queue_email
+
+    messages = test_messages(session, campaign, to, group, settings_of(session))
+    address = normalize_email(to)[0]
+    rows = [
+        queue_email(
+            session,
+            "test",
+            Envelope(campaign.from_email, (address,)),
+            message,
+            subject=f"[TEST] {campaign.name}",
+            message_id=message_id,
+            campaign_id=campaign.id,
+            nudge_workers=False,  # the surface sends them at once and reports the outcome
+        )
+        for message_id, message in messages
+    ]
+    session.flush()
+    return [row.id for row in rows]
 
 
 def test_messages(

@@ -7,7 +7,7 @@ from datetime import timedelta
 import click
 
 from outreach.cli import OutreachGroup, emit_json, session_scope, settings
-from outreach.consent.service import invitable, proof, purge_pending, record_invitation
+from outreach.consent.service import invitable, invite, proof, purge_pending
 from outreach.contacts.service import get_contact
 from outreach.groups.service import get_group
 
@@ -24,18 +24,37 @@ def proof_command(email: str) -> None:
 
 @consent_cli.command("invite")
 @click.option("--group", "group_name", required=True, help="Invite the pending contacts of G.")
-def invite_command(group_name: str) -> None:
-    """Send opt-in invitations to pending contacts (never twice within the token lifetime)."""
-    from outreach import tasks
+@click.option("--wait", is_flag=True, help="Send them from this process, now.")
+def invite_command(group_name: str, wait: bool) -> None:
+    """Queue opt-in invitations to pending contacts (never twice within the token lifetime).
 
+    A contact counts as invited once its invitation is in the outbox; the workers send it.
+    """
     lifetime = timedelta(hours=settings().confirm_token_hours)
     with session_scope() as session:
         group = get_group(session, group_name)
-        ids = invitable(session, group.id, lifetime)
-        record_invitation(session, ids)
-    for contact_id in ids:
-        tasks.send_consent_email.send(contact_id, "invite")
-    click.echo(f"{len(ids)} invitations queued for {group.name}")
+        ids = invite(session, invitable(session, group.id, lifetime))
+        name = group.name
+    if not ids:
+        click.echo(f"0 invitations queued for {name}: nobody pending left to invite")
+        return
+    if wait:
+        from outreach.db import get_db
+        from outreach.outbox.sender import deliver_now
+
+        sent = deliver_now(get_db(), ids)
+        click.echo(f"{sent} invitations sent to the pending contacts of {name}")
+        return
+    click.echo(f"{len(ids)} invitations queued in the outbox for {name}; {_who_sends()}")
+
+
+def _who_sends() -> str:
+    if settings().broker_url.startswith("memory://"):
+        return (
+            "`outreach serve` (or `outreach worker`) sends them as soon as it runs, "
+            "or use --wait to send them now"
+        )
+    return "the `outreach worker` processes send them"
 
 
 @consent_cli.command("purge")

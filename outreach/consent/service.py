@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
+from outreach.consent.mail import queue_consent_email
 from outreach.consent.models import ConsentAction, ConsentEvent, NoticeVersion, Purpose, UsedToken
 from outreach.consent.notice import notice_to_dict
 from outreach.contacts.fields import clean_profile
@@ -194,6 +195,7 @@ def sign_up(
     elif contact.status is ContactStatus.SUBSCRIBED and has_consent(
         session, contact.id, Purpose.NEWSLETTER
     ):
+        queue_consent_email(session, contact, "already_subscribed")
         return Signup(contact, SignupOutcome.ALREADY_SUBSCRIBED)
     elif contact.status is ContactStatus.PENDING:
         for name, value in profile.items():
@@ -205,6 +207,7 @@ def sign_up(
     for purpose in purposes:
         record_event(session, contact.id, purpose, ConsentAction.GIVEN, evidence)
     contact.confirmation_sent_at = utcnow()
+    queue_consent_email(session, contact, "confirm")
     return Signup(contact, SignupOutcome.CONFIRMATION_SENT, purposes)
 
 
@@ -217,7 +220,8 @@ def spend_token(session: Session, jti: str, purpose: str) -> None:
 
 
 def confirm(session: Session, contact: Contact, evidence: Evidence) -> list[Purpose]:
-    """Confirm every purpose given since the last confirmation; subscribe the contact."""
+    """Confirm every purpose given since the last confirmation; subscribe the contact and
+    queue the welcome message (with the lead magnet)."""
     events = session.scalars(
         sa.select(ConsentEvent)
         .where(ConsentEvent.contact_id == contact.id)
@@ -245,6 +249,7 @@ def confirm(session: Session, contact: Contact, evidence: Evidence) -> list[Purp
     contact.status = ContactStatus.SUBSCRIBED
     lift_suppression(session, contact.email_key)
     set_sector_membership(session, contact.id, contact.sector)
+    queue_consent_email(session, contact, "welcome")
     return list(pending)
 
 
@@ -373,14 +378,17 @@ def invitable(session: Session, group_id: int, resend_after: timedelta) -> list[
     )
 
 
-def record_invitation(session: Session, contact_ids: list[int]) -> None:
-    """Note when invitations went out (they are throttled and drive the purge)."""
-    if contact_ids:
-        session.execute(
-            sa.update(Contact)
-            .where(Contact.id.in_(contact_ids))
-            .values(confirmation_sent_at=utcnow())
-        )
+def invite(session: Session, contact_ids: list[int]) -> list[int]:
+    """Queue an opt-in invitation to each contact and note when (invitations are throttled
+    and drive the purge): a contact counts as invited only once its email is in the outbox.
+    Returns the outbox ids."""
+    queued = []
+    now = utcnow()
+    for contact in session.scalars(sa.select(Contact).where(Contact.id.in_(contact_ids))):
+        contact.confirmation_sent_at = now
+        queued.append(queue_consent_email(session, contact, "invite"))
+    session.flush()
+    return [row.id for row in queued]
 
 
 def purge_pending(session: Session, older_than: timedelta) -> int:

@@ -16,7 +16,6 @@ from outreach.consent.models import ConsentAction, NoticeVersion, Purpose
 from outreach.consent.notice import current_notice
 from outreach.consent.service import (
     Evidence,
-    SignupOutcome,
     confirm,
     latest_actions,
     set_tracking,
@@ -60,12 +59,6 @@ def _sectors(session: Session) -> list[str]:
     )
 
 
-def _enqueue(contact_id: int, kind: str) -> None:
-    from outreach import tasks
-
-    tasks.send_consent_email.send(contact_id, kind)
-
-
 def _form_page(
     session: Session,
     status: int = 200,
@@ -101,7 +94,7 @@ def subscribe() -> Any:
             _check_form(session, values)
             purposes = [p for name, p in FORM_PURPOSES.items() if request.form.get(name)]
             notice = _shown_notice(session)
-            signup = sign_up(
+            sign_up(
                 session,
                 values,
                 purposes,
@@ -111,11 +104,7 @@ def subscribe() -> Any:
         except ValidationError as exc:
             session.rollback()
             return _form_page(session, 422, {exc.field or "form": exc.message}, values)
-        session.commit()
-        if signup.outcome is SignupOutcome.CONFIRMATION_SENT:
-            _enqueue(signup.contact.id, "confirm")
-        elif signup.outcome is SignupOutcome.ALREADY_SUBSCRIBED:
-            _enqueue(signup.contact.id, "already_subscribed")
+        session.commit()  # with the email it owes, in the outbox
         return render_template("public/check_inbox.html")
 
 
@@ -174,8 +163,7 @@ def confirm_post(token: str) -> Any:
     except TokenError as exc:
         session.rollback()
         return _link_problem(exc)
-    session.commit()
-    _enqueue(contact.id, "welcome")
+    session.commit()  # the welcome message is in the outbox
     return render_template(
         "public/welcome.html",
         first_name=contact.first_name,

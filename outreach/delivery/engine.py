@@ -8,7 +8,6 @@ killed mid-batch re-sends at most the one message whose SMTP transaction had com
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from outreach import runtime
 from outreach.campaigns.models import Campaign, Variant
 from outreach.campaigns.service import compile_checked
 from outreach.consent.links import message_links
@@ -29,15 +29,13 @@ from outreach.contacts.models import Contact
 from outreach.db import Database
 from outreach.delivery import service
 from outreach.delivery.pacing import Pacer, pacer_for
-from outreach.delivery.transport import Envelope, Transport, TransportError, open_transport
+from outreach.delivery.transport import Envelope, Transport, TransportError, outgoing
 from outreach.groups.models import Group
-from outreach.rendering.dkim import signer_for
 from outreach.rendering.message import Links, MessageBuilder, Tracking
 from outreach.tracking.links import click_url, open_url
 from outreach.tracking.tallies import refresh_blocks
 
 RECHECK_SECONDS = 0.5
-_HARD_BOUNCE = re.compile(r"^5\d\d[ -]5\.1\.\d")
 
 
 @dataclass
@@ -74,12 +72,11 @@ class Engine:
         self.lock = threading.Lock()
         self.builders: dict[tuple[int, datetime], MessageBuilder] = {}
         self.pacer: Pacer = pacer_for(self.settings.send_rate, self.settings.broker_url)
-        self.signer = signer_for(self.settings)
 
     def transport(self) -> Transport:
         """This thread's transport (one SMTP connection, reused)."""
         if getattr(self.local, "transport", None) is None:
-            self.local.transport = open_transport(self.settings.smtp_url)
+            self.local.transport = outgoing(self.settings)
         return self.local.transport  # type: ignore[no-any-return]
 
     def drop_transport(self) -> None:
@@ -115,7 +112,6 @@ class Engine:
             reply_to=campaign.reply_to,
             group_name=group_name,
             unsubscribe_mailto=self.settings.unsubscribe_mailto or campaign.from_email,
-            signer=self.signer,
         )
         with self.lock:
             self.builders[key] = built
@@ -192,25 +188,31 @@ class Engine:
         """Send the claimed deliveries in order; returns the failure streak."""
         db, pause_after = self.database, self.settings.pause_after
         checked_at, blocked = time.monotonic(), set[int]()
+
+        def rest(position: int) -> list[service.Claimed]:
+            return [c for c in claimed[position:] if c.id not in blocked]
+
         for position, item in enumerate(claimed):
+            if runtime.stopping():  # this process is stopping: the next one sends these
+                with db.session() as session:
+                    service.release(session, rest(position), None)
+                result.retry = True
+                break
             if time.monotonic() - checked_at > RECHECK_SECONDS:
                 # Someone may have unsubscribed since the claim: look again, at most 0.5 s old.
-                rest = [c for c in claimed[position:] if c.id not in blocked]
+                unchecked = rest(position)
                 with db.session() as session:
-                    allowed = {c.id for c in service.skip_unmailable(session, rest)}
-                blocked |= {c.id for c in rest} - allowed
+                    allowed = {c.id for c in service.skip_unmailable(session, unchecked)}
+                blocked |= {c.id for c in unchecked} - allowed
                 checked_at = time.monotonic()
             if item.id in blocked:
                 continue
             outcome = self._send_one(campaign_id, sender, item, people.get(item.contact_id))
-            if outcome == "unreachable":
+            if outcome == "path":  # the sending path is broken: nobody's fault but ours
                 with db.session() as session:
-                    service.release(
-                        session,
-                        [c for c in claimed[position:] if c.id not in blocked],
-                        self.local.last_error,
-                    )
-                result.retry = True
+                    service.release(session, rest(position), self.local.last_error)
+                    service.pause_for_path(session, campaign_id, self.local.last_error)
+                result.paused = True
                 break
             result.sent += outcome == "sent"
             result.failed += outcome in ("failed", "retry")
@@ -277,13 +279,14 @@ class Engine:
 
     def _failed(self, item: service.Claimed, exc: TransportError) -> str:
         self.local.last_error = exc.message
-        if exc.smtp_code is None:  # connection refused, timeout, dropped: not the recipient
+        if not exc.concerns_recipient:  # connection, TLS, AUTH, EHLO, MAIL FROM
             self.drop_transport()
-            return "unreachable"
-        bounce = bool(_HARD_BOUNCE.match(exc.message))
+            return "path"
+        if exc.smtp_code is None:  # dropped or timed out in RCPT/DATA: try this one later
+            self.drop_transport()
         with self.database.session() as session:
             status = service.record_failure(
-                session, item, exc.message, permanent=exc.permanent, bounce=bounce
+                session, item, exc.message, permanent=exc.permanent, bounce=exc.bounce
             )
         return "retry" if status == "queued" else "failed"
 

@@ -32,6 +32,7 @@ FREEZE_CHUNK = 20_000
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 STALLED_AFTER = timedelta(minutes=2)
+PAUSE_REASON_MAX = 500
 
 
 def start(session: Session, campaign: Campaign, at: datetime | None = None) -> int:
@@ -278,9 +279,9 @@ def record_failure(
     return status
 
 
-def release(session: Session, items: list[Claimed], error: str) -> None:
-    """Give deliveries back untouched (the server could not be reached): no attempt counted;
-    if the campaign was cancelled meanwhile, they are skipped instead."""
+def release(session: Session, items: list[Claimed], error: str | None) -> None:
+    """Give deliveries back untouched (the sending path failed, the worker is stopping): no
+    attempt counted; if the campaign was cancelled meanwhile, they are skipped instead."""
     if not items:
         return
     ids = [i.id for i in items]
@@ -297,8 +298,8 @@ def release(session: Session, items: list[Claimed], error: str) -> None:
         if cancelled
         else {
             "status": DeliveryStatus.QUEUED,
-            "last_error": error[:1000],
             "attempts": Delivery.attempts - 1,
+            **({"last_error": error[:1000]} if error else {}),
         }
     )
     session.execute(
@@ -331,6 +332,16 @@ def note_progress(session: Session, campaign_id: int, consecutive: int, pause_af
     return False
 
 
+def pause_for_path(session: Session, campaign_id: int, reason: str) -> None:
+    """The sending path failed (connection, TLS, AUTH, EHLO, MAIL FROM): pause at once,
+    saying why, instead of failing recipients who are not at fault."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is not None and campaign.status is CampaignStatus.SENDING:
+        campaign.status = CampaignStatus.PAUSED
+        advice = " (no recipient was failed: fix the SMTP settings, then resume)"
+        campaign.pause_reason = reason[: PAUSE_REASON_MAX - len(advice)] + advice
+
+
 def finish_if_done(session: Session, campaign_id: int) -> bool:
     """Mark a sending campaign sent once nothing is queued or in flight."""
     left = session.scalar(
@@ -357,7 +368,12 @@ def pause(session: Session, campaign: Campaign) -> None:
 
 
 def resume(session: Session, campaign: Campaign) -> None:
-    """Sending goes on from the ledger (the caller re-enqueues the pending ranges)."""
+    """Sending goes on from the ledger (the caller re-enqueues the pending ranges); a
+    campaign still `sending` whose workers are gone simply continues."""
+    if campaign.status is CampaignStatus.SENDING:
+        campaign.progress_at = utcnow()
+        finish_if_done(session, campaign.id)
+        return
     if campaign.status is not CampaignStatus.PAUSED:
         raise Conflict(f"campaign {campaign.name!r} is {campaign.status}", field="campaign")
     campaign.status, campaign.pause_reason = CampaignStatus.SENDING, None
@@ -367,6 +383,52 @@ def resume(session: Session, campaign: Campaign) -> None:
         freeze_audience(session, campaign)
     # Batches in flight during the pause may have sent everything already.
     finish_if_done(session, campaign.id)
+
+
+def retry_failed(
+    session: Session, campaign: Campaign, reason: str | None = None, actor: str = "operator"
+) -> int:
+    """Queue again the failed deliveries whose contact may still be mailed (bounces stay
+    bounced); a finished campaign goes back to sending. Returns how many."""
+    if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.SENT):
+        raise Conflict(
+            f"campaign {campaign.name!r} is {campaign.status}: only a sending, paused or sent "
+            "campaign has recipients to retry",
+            field="campaign",
+        )
+    retryable = (
+        sa.select(Delivery.id)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status == DeliveryStatus.FAILED,
+            unmailable_reason().is_(None),
+        )
+    )
+    ids = list(session.scalars(retryable))
+    if not ids:
+        return 0
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.QUEUED, attempts=0, lease_until=None)
+    )
+    if campaign.status is CampaignStatus.SENT:
+        campaign.status, campaign.finished_at = CampaignStatus.SENDING, None
+    campaign.progress_at, campaign.consecutive_failures = utcnow(), 0
+    from outreach.privacy.models import AuditEntry
+
+    session.add(
+        AuditEntry(
+            actor=actor[:320],
+            action="retry_failed",
+            subject_type="campaign",
+            subject_id=campaign.id,
+            details={"deliveries": len(ids), "reason": (reason or "")[:500]},
+        )
+    )
+    recount(session, campaign.id)
+    return len(ids)
 
 
 def cancel(session: Session, campaign: Campaign) -> int:

@@ -1,8 +1,15 @@
-"""Transports: where finished messages go (SMTP server or a Maildir on disk)."""
+"""Transports: where finished messages go (SMTP server or a Maildir on disk).
+
+Every failure says in which phase of the SMTP dialogue it happened. Connection, TLS, AUTH,
+EHLO and MAIL FROM belong to the sending path: they say nothing about the recipient, so no
+recipient may fail because of them. Only the answers to RCPT TO and to the end of DATA
+concern the recipient (ENGINEERING.md: a wrong password once failed 50 real recipients).
+"""
 
 from __future__ import annotations
 
 import mailbox
+import os
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -10,19 +17,47 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from outreach.config import Settings
 from outreach.errors import ConfigurationError, OutreachError
+
+PATH_PHASES = ("connect", "tls", "auth", "helo", "mail")
+RECIPIENT_PHASES = ("rcpt", "data")
 
 
 class TransportError(OutreachError):
-    """A message could not be handed over; `permanent` says whether retrying is pointless."""
+    """A message could not be handed over, in `phase`; `permanent` says whether retrying
+    the same message can help (a 5xx answer) or not."""
 
     status = 502
     code = "transport"
 
-    def __init__(self, message: str, *, permanent: bool = False, code: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: str = "connect",
+        permanent: bool = False,
+        code: int | None = None,
+    ):
         super().__init__(message)
+        self.phase = phase
         self.permanent = permanent
         self.smtp_code = code
+
+    @property
+    def concerns_recipient(self) -> bool:
+        """True for RCPT TO and end-of-DATA answers; False when the sending path is broken."""
+        return self.phase in RECIPIENT_PHASES
+
+    @property
+    def bounce(self) -> bool:
+        """A permanent `5.1.x` answer: the address does not exist."""
+        return (
+            self.concerns_recipient
+            and self.permanent
+            and self.message[4:7] == "5.1"
+            and self.message[:1] == "5"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,18 +81,28 @@ class MaildirTransport:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.box = mailbox.Maildir(path, create=True)
+        # mailbox.Maildir(create=True) creates tmp/ only if the folder itself is new: two
+        # threads opening a fresh outbox raced, one writing into a tmp/ not there yet.
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(path / sub, mode=0o700, exist_ok=True)
+        self.box = mailbox.Maildir(path, create=False)
 
     def send(self, envelope: Envelope, message: bytes) -> None:
         """Store the message in new/."""
-        self.box.add(message)
+        try:
+            self.box.add(message)
+        except OSError as exc:
+            raise TransportError(f"Maildir {self.path}: {exc}", phase="connect") from exc
 
     def close(self) -> None:
         """Nothing to close."""
 
 
 class SmtpTransport:
-    """One reused SMTP connection (smtp:// with optional STARTTLS, smtps://)."""
+    """One reused SMTP connection (smtp:// with optional STARTTLS, smtps://).
+
+    Query options: `starttls=true`, `timeout=SECONDS`, `cafile=PATH` (trust a private CA).
+    """
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         parts = urlsplit(url)
@@ -69,48 +114,93 @@ class SmtpTransport:
         self.password = unquote(parts.password) if parts.password else None
         self.starttls = options.get("starttls", "false").lower() in {"1", "true", "yes"}
         self.timeout = float(options.get("timeout", timeout))
+        self.cafile = options.get("cafile") or None
         self.connection: smtplib.SMTP | None = None
 
+    @property
+    def where(self) -> str:
+        """host:port, for error messages."""
+        return f"{self.host}:{self.port}"
+
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
-        if self.implicit_tls:
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=context
-            )
-        else:
-            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            if self.starttls:
-                conn.starttls(context=context)
-        if self.user:
-            conn.login(self.user, self.password or "")
+        context = ssl.create_default_context(cafile=self.cafile)
+        try:
+            if self.implicit_tls:
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=context
+                )
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS with {self.where}: {exc}", phase="tls") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _failure("connect", f"cannot connect to {self.where}", exc) from exc
+        try:
+            self._greet(conn, context)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
+    def _greet(self, conn: smtplib.SMTP, context: ssl.SSLContext) -> None:
+        phase = "helo"
+        try:
+            conn.ehlo_or_helo_if_needed()
+            if self.starttls:
+                phase = "tls"
+                conn.starttls(context=context)
+                conn.ehlo()
+            if self.user:
+                phase = "auth"
+                conn.login(self.user, self.password or "")
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS with {self.where}: {exc}", phase="tls") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _failure(phase, f"{phase.upper()} with {self.where}", exc) from exc
+
     def send(self, envelope: Envelope, message: bytes) -> None:
-        """Send over the open connection, reconnecting once if the server dropped it."""
+        """Send over the open connection, reconnecting once if an idle one was dropped."""
         for attempt in (1, 2):
+            reused = self.connection is not None
+            if self.connection is None:
+                self.connection = self._connect()
             try:
-                if self.connection is None:
-                    self.connection = self._connect()
-                refused = self.connection.sendmail(
-                    envelope.sender, list(envelope.recipients), message
-                )
-                if refused:
-                    code, reply = next(iter(refused.values()))
-                    raise _smtp_error(code, reply)
+                self._transaction(self.connection, envelope, message)
                 return
-            except smtplib.SMTPServerDisconnected as exc:
-                self.connection = None
-                if attempt == 2:
-                    raise TransportError(f"SMTP server disconnected: {exc}") from exc
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, reply = next(iter(exc.recipients.values()))
-                raise _smtp_error(code, reply) from exc
-            except smtplib.SMTPResponseException as exc:
-                self._reset()
-                raise _smtp_error(exc.smtp_code, exc.smtp_error) from exc
-            except (OSError, smtplib.SMTPException) as exc:
+            except _Dropped as dropped:
                 self.close()
-                raise TransportError(f"SMTP {self.host}:{self.port}: {exc}") from exc
+                # An idle connection the server closed fails at MAIL FROM: try a fresh one.
+                if not (reused and dropped.error.phase == "mail" and attempt == 1):
+                    raise dropped.error from None
+            except TransportError as exc:
+                if exc.concerns_recipient:
+                    self._reset()
+                else:
+                    self.close()
+                raise
+
+    def _transaction(self, conn: smtplib.SMTP, envelope: Envelope, message: bytes) -> None:
+        """MAIL FROM, RCPT TO, DATA, each answer judged in its own phase."""
+        phase = "mail"
+        try:
+            code, reply = conn.mail(envelope.sender)
+            if code != 250:
+                raise _answer("mail", code, reply)
+            phase = "rcpt"
+            for recipient in envelope.recipients:
+                code, reply = conn.rcpt(recipient)
+                if code not in (250, 251):
+                    raise _answer("rcpt", code, reply)
+            phase = "data"
+            code, reply = conn.data(message)
+            if code != 250:
+                raise _answer("data", code, reply)
+        except smtplib.SMTPDataError as exc:  # the answer to DATA itself (not 354)
+            raise _answer("data", exc.smtp_code, exc.smtp_error) from exc
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            raise _Dropped(
+                TransportError(f"SMTP {self.where} during {phase.upper()}: {exc}", phase=phase)
+            ) from exc
 
     def _reset(self) -> None:
         try:
@@ -125,13 +215,54 @@ class SmtpTransport:
             try:
                 self.connection.quit()
             except (OSError, smtplib.SMTPException):
-                pass
+                self.connection.close()
             self.connection = None
 
 
-def _smtp_error(code: int, reply: bytes | str) -> TransportError:
+class _Dropped(Exception):
+    """The connection broke in the middle of a transaction."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _answer(phase: str, code: int, reply: bytes | str) -> TransportError:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-    return TransportError(f"{code} {text}"[:1000], permanent=500 <= code < 600, code=code)
+    return TransportError(
+        f"{code} {text}"[:1000], phase=phase, permanent=500 <= code < 600, code=code
+    )
+
+
+def _failure(phase: str, what: str, exc: BaseException) -> TransportError:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        failure = _answer(phase, exc.smtp_code, exc.smtp_error)
+        failure.message = f"{what}: {failure.message}"
+        failure.args = (failure.message,)
+        return failure
+    return TransportError(f"{what}: {exc}", phase=phase)
+
+
+class SignedTransport:
+    """Signs every message (DKIM) before handing it over: the one signing path."""
+
+    def __init__(self, inner: Transport, signer: Signer) -> None:
+        self.inner = inner
+        self.signer = signer
+
+    def send(self, envelope: Envelope, message: bytes) -> None:
+        """Sign, then send."""
+        self.inner.send(envelope, self.signer.sign(message))
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self.inner.close()
+
+
+class Signer(Protocol):
+    """Adds a signature header to a finished message."""
+
+    def sign(self, message: bytes) -> bytes: ...
 
 
 def open_transport(url: str) -> Transport:
@@ -141,3 +272,12 @@ def open_transport(url: str) -> Transport:
     if url.startswith(("smtp://", "smtps://")):
         return SmtpTransport(url)
     raise ConfigurationError(f"OUTREACH_SMTP_URL: {url!r} is not smtp://, smtps:// or maildir://")
+
+
+def outgoing(settings: Settings) -> Transport:
+    """The configured transport, signing every message when DKIM is configured."""
+    from outreach.rendering.dkim import signer_for
+
+    transport = open_transport(settings.smtp_url)
+    signer = signer_for(settings)
+    return SignedTransport(transport, signer) if signer is not None else transport

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
 from outreach.cli import OutreachGroup, outreach_command, settings
 from outreach.migrate import downgrade, upgrade
+from outreach.ops.checks import startup_warnings
 
 db_cli = OutreachGroup("db", help="Create or migrate the database.")
 
@@ -33,19 +35,27 @@ def downgrade_command(revision: str) -> None:
 @click.option("--processes", type=int, default=os.cpu_count() or 1, show_default=True)
 @click.option("--threads", type=int, default=None, help="Threads per process.")
 def worker_command(processes: int, threads: int | None) -> None:
-    """Run dramatiq workers against OUTREACH_BROKER_URL."""
+    """Run dramatiq workers against OUTREACH_BROKER_URL (with memory://: this process's
+    worker threads, sweeper and maintenance, without the web app)."""
+    from flask import current_app
+
     current = settings()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for warning in startup_warnings(current):
+        click.echo(f"warning: {warning}", err=True)
     if current.broker_url.startswith("memory://"):
-        raise click.ClickException(
-            "the embedded broker (memory://) runs its workers inside `outreach serve`, "
-            "`outreach demo` and `campaigns send --wait`; set OUTREACH_BROKER_URL to a "
-            "redis:// or amqp:// URL to run separate workers"
-        )
+        _run_embedded_until_stopped(app, None)
+        return
     from outreach import runtime, tasks
     from outreach.db import get_db
 
+    from outreach.outbox.sender import nudge_when_due
+    from outreach.outbox.service import nudge
+
     runtime.bind_database(get_db())
     tasks.start_maintenance()  # the daily jobs; a newer worker start supersedes this chain
+    nudge()  # the outbox: what waited while no worker ran
+    nudge_when_due(get_db())  # and what a killed worker held, once its lease ends
     argv = [
         sys.executable,
         "-m",
@@ -62,14 +72,55 @@ def worker_command(processes: int, threads: int | None) -> None:
 @outreach_command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True)
-def serve_command(host: str, port: int) -> None:
-    """Development server (with the embedded broker, also an in-process worker)."""
+@click.option("--threads", type=int, default=8, show_default=True, help="Web threads.")
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the web app (waitress); with the embedded broker, also send from this process."""
     from flask import current_app
+    from waitress import create_server
 
-    from outreach.web import start_workers_if_embedded
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    current = settings()
+    for warning in startup_warnings(current):
+        click.echo(f"warning: {warning}", err=True)
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="Outreach")
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    click.echo(f"Outreach is serving on http://{host}:{port}/ (admin: /admin); Ctrl-C stops it")
+    if current.broker_url.startswith("memory://"):
+        click.echo("embedded queue: campaigns and every other email are sent by this process")
+    else:
+        click.echo("broker configured: `outreach worker` processes send the mail")
+    _run_embedded_until_stopped(app, server)
 
-    start_workers_if_embedded(current_app)
-    current_app.run(host=host, port=port, use_reloader=False, threaded=True)
+
+def _run_embedded_until_stopped(app: Any, server: Any) -> None:
+    """Run the embedded runtime (and the web server, if any) until Ctrl-C or SIGTERM, then
+    give back what was claimed so that the next process resumes at once."""
+    import signal
+    import threading
+
+    from outreach.ops.embedded import start_embedded, stop_embedded
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    embedded = start_embedded(app, origin="outreach serve" if server else "outreach worker")
+    if server is None and embedded:
+        click.echo("embedded queue: this process sends campaigns and the outbox; Ctrl-C stops")
+    try:
+        if server is not None:
+            server.run()
+        else:
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("stopping: giving back what was claimed…", err=True)
+    finally:
+        if server is not None:
+            server.close()
+        if embedded:
+            stop_embedded()
 
 
 @outreach_command("demo")

@@ -144,11 +144,11 @@ def _variant_mjml(layout: str, lead: str) -> str:
 
 def run_demo(app: Flask, echo: Callable[[str], None]) -> None:
     """The main job: import, double opt-in, one campaign with a variant per sector, send."""
-    from outreach.web import start_workers_if_embedded
+    from outreach.ops.embedded import start_embedded
 
     settings: Settings = app.extensions["outreach.settings"]
     database = get_db(app)
-    start_workers_if_embedded(app)
+    start_embedded(app, origin="outreach demo")
     sample = write_sample(settings.instance_path / "demo" / "contacts.csv")
     with database.session() as session, sample.open("rb") as stream:
         report = import_csv(
@@ -203,8 +203,7 @@ def _double_opt_in(app: Flask) -> tuple[int, int]:
     """Invite every pending contact, then confirm ~85% of them through the real pages."""
     from datetime import timedelta
 
-    from outreach import tasks
-    from outreach.consent.service import invitable, record_invitation
+    from outreach.consent.service import invitable, invite
     from outreach.groups.models import Group, GroupKind
 
     database = get_db(app)
@@ -213,11 +212,9 @@ def _double_opt_in(app: Flask) -> tuple[int, int]:
         ids: list[int] = []
         for group in session.scalars(sa.select(Group).where(Group.kind == GroupKind.SECTOR)):
             ids += invitable(session, group.id, timedelta(hours=settings.confirm_token_hours))
-        record_invitation(session, ids)
-    outbox = _outbox(settings)
-    before = set(outbox.keys())
-    for contact_id in ids:
-        tasks.send_consent_email.send(contact_id, "invite")
+        outbox = _outbox(settings)
+        before = set(outbox.keys())
+        invite(session, ids)  # into the outbox; the worker threads send it after the commit
     _wait_for(lambda: len(outbox.keys()) >= len(before) + len(ids))
     client = app.test_client()
     rng = random.Random(11)  # noqa: S311 - who confirms is a simulation
@@ -247,7 +244,9 @@ def _double_opt_in(app: Flask) -> tuple[int, int]:
 
 
 def _outbox(settings: Settings) -> mailbox.Maildir:
-    return mailbox.Maildir(settings.smtp_url.removeprefix("maildir://"), create=True)
+    from outreach.delivery.transport import MaildirTransport
+
+    return MaildirTransport(Path(settings.smtp_url.removeprefix("maildir://"))).box
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float = 120) -> None:

@@ -1,9 +1,9 @@
 """Retention: what is kept about people shrinks with time; the statistics do not.
 
 Run by the daily maintenance. Individual opens and clicks are deleted, delivery rows of
-finished campaigns lose their link to the person (contact, Message-ID, last error) and
-old audit entries are deleted. The per-group and hourly figures live in the tallies
-(outreach.tracking.tallies), which are never recounted once a campaign has ended, so
+finished campaigns lose their link to the person (contact, Message-ID, last error), old
+audit entries and sent outbox emails are deleted. The per-group and hourly figures live in
+the tallies (outreach.tracking.tallies), which are never recounted once a campaign has ended, so
 every report stays as it was.
 """
 
@@ -18,6 +18,7 @@ from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.config import Settings
 from outreach.db import utcnow
 from outreach.delivery.models import Delivery
+from outreach.outbox.service import purge_sent
 from outreach.privacy.models import AuditEntry
 from outreach.tracking.models import RecordedBatch, TrackingHit
 
@@ -37,7 +38,12 @@ def apply_retention(
 ) -> dict[str, int]:
     """Delete or anonymize what is older than its retention period; returns the counts."""
     now = now or utcnow()
-    done = {"hits_deleted": 0, "deliveries_anonymized": 0, "audit_entries_deleted": 0}
+    done = {
+        "hits_deleted": 0,
+        "deliveries_anonymized": 0,
+        "audit_entries_deleted": 0,
+        "outbox_deleted": 0,
+    }
     hits = _cutoff(settings.hit_retention_days, now)
     if hits is not None:
         done["hits_deleted"] = _rowcount(
@@ -63,4 +69,7 @@ def apply_retention(
         done["audit_entries_deleted"] = _rowcount(
             session.execute(sa.delete(AuditEntry).where(AuditEntry.occurred_at < audit))
         )
+    outbox = _cutoff(settings.outbox_retention_days, now)
+    if outbox is not None:
+        done["outbox_deleted"] = purge_sent(session, outbox)
     return done

@@ -58,6 +58,15 @@ def maintenance_tick(session: Session, chain: str, settings: Settings) -> dict[s
     state = session.get(Setting, MAINTENANCE_KEY)
     if state is None or state.value.get("chain") != chain:
         return None
+    return daily_jobs_if_due(session, settings)
+
+
+def daily_jobs_if_due(session: Session, settings: Settings) -> dict[str, Any]:
+    """Purge, expiry and retention, once a day whoever asks ({} when done already today)."""
+    state = session.get(Setting, MAINTENANCE_KEY, with_for_update=True)
+    if state is None:
+        state = Setting(key=MAINTENANCE_KEY, value={"chain": None, "last_run": None})
+        session.add(state)
     last = state.value.get("last_run")
     now = utcnow()
     if last and now - datetime.fromisoformat(last) < MAINTENANCE_EVERY:
@@ -73,5 +82,5 @@ def maintenance_tick(session: Session, chain: str, settings: Settings) -> dict[s
         ),
         **apply_retention(session, settings, now),
     }
-    state.value = {"chain": chain, "last_run": now.isoformat(), "last_result": done}
+    state.value = {**state.value, "last_run": now.isoformat(), "last_result": done}
     return done

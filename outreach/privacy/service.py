@@ -24,6 +24,7 @@ from outreach.contacts.service import (
 )
 from outreach.db import settings_of, utcnow
 from outreach.delivery.models import Delivery, Suppression
+from outreach.outbox.service import emails_of, forget_address
 from outreach.privacy.models import AuditEntry, DataRequest
 from outreach.tracking.models import TrackingHit
 
@@ -130,6 +131,7 @@ def _export(session: Session, contact: Contact | None, email_key: str) -> dict[s
         "consent_events": [],
         "notices": [],
         "deliveries": [],
+        "emails": [],
     }
     if contact is not None:
         consent = proof(session, contact)
@@ -138,6 +140,7 @@ def _export(session: Session, contact: Contact | None, email_key: str) -> dict[s
             "consent_events": consent["events"],
             "notices": consent["notices"],
             "deliveries": _deliveries(session, contact.id),
+            "emails": emails_of(session, contact.id),
         }
     return document | {
         "requests": _requests(session, digest),
@@ -200,6 +203,7 @@ def export_tables(document: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         "notices.csv": document["notices"],
         "deliveries.csv": deliveries,
         "opens_and_clicks.csv": hits,
+        "emails.csv": document.get("emails", []),
         "requests.csv": [_without(r, "history") for r in document["requests"]],
     }
 
@@ -235,6 +239,7 @@ def erase(session: Session, email: str, *, actor: str, request_id: int | None = 
         .where(DataRequest.email_hmac == digest)
         .values(email=None, details={})
     )
+    forget_address(session, key)
     if session.scalar(sa.select(Suppression.id).where(Suppression.email_hmac == digest)) is None:
         session.add(Suppression(email_hmac=digest, reason="erased"))
     session.add(

@@ -22,7 +22,6 @@ from outreach.privacy.workflow import (
     REQUESTER,
     audit,
     sector_names,
-    send_mails,
     submit_request,
     verify_request,
 )
@@ -98,12 +97,11 @@ def submit() -> Any:
             return _sent()
         values = _values("email", *FORM_FIELDS)
         try:
-            mails = _submit(session, values, "form", values["email"])
+            _submit(session, values, "form", values["email"])
         except ValidationError as exc:
             session.rollback()
             return _form(session, 422, {exc.field or "form": exc.message}, values)
         session.commit()
-        send_mails(mails)
         return _sent()
 
 
@@ -120,12 +118,11 @@ def from_preferences(token: str) -> Any:
         return _link_problem(exc)
     values = _values(*FORM_FIELDS)
     try:
-        mails = _submit(session, values, "preferences", contact.email)
+        _submit(session, values, "preferences", contact.email)
     except ValidationError as exc:
         session.rollback()
         return _form(session, 422, {exc.field or "form": exc.message}, values, contact)
     session.commit()
-    send_mails(mails)
     return _sent()
 
 
@@ -183,7 +180,6 @@ def verify(token: str) -> Any:
         session.rollback()
         return _link_problem(exc)
     session.commit()
-    send_mails(mails)
     return render_template("public/privacy_request_verified.html", data_request=data_request)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,20 +38,22 @@ REQUESTER, SYSTEM = "requester", "system"
 
 @dataclass(frozen=True)
 class RequestMail:
-    """An email owed to the requester once the transaction that owes it commits."""
+    """An email to the requester, in the outbox of the transaction that owes it."""
 
     request_id: int
     event: str
-    # Only when the request row no longer holds the address (after an erasure).
-    address: str | None = None
+    outbox_id: int | None = None
 
 
-def send_mails(mails: Iterable[RequestMail]) -> None:
-    """Queue the emails owed (call after the commit)."""
-    from outreach import tasks  # actors exist only once the broker is configured
+def owe(
+    session: Session, request: DataRequest, event: str, address: str | None = None
+) -> RequestMail:
+    """Queue the email about one step of `request` (sent once the transaction commits)."""
+    from outreach.privacy.mail import queue_request_email
 
-    for mail in mails:
-        tasks.send_request_email.send(mail.request_id, mail.event, mail.address)
+    row = queue_request_email(session, request, event, address)
+    session.flush()
+    return RequestMail(request.id, event, row.id if row is not None else None)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -161,7 +163,7 @@ def submit_request(
     session.add(request)
     session.flush()
     audit(session, request.id, "submitted", actor, kind=str(request_kind), source=source)
-    return request, [RequestMail(request.id, "verify")]
+    return request, [owe(session, request, "verify")]
 
 
 def verify_request(
@@ -179,7 +181,7 @@ def verify_request(
     audit(session, request.id, "verified", REQUESTER)
     if request.kind in AUTOMATIC and not settings_of(session).privacy_approval:
         return request, fulfil_request(session, request, actor=SYSTEM, evidence=evidence)
-    return request, [RequestMail(request.id, "acknowledged")]
+    return request, [owe(session, request, "acknowledged")]
 
 
 def contact_of(session: Session, request: DataRequest) -> Contact | None:
@@ -234,7 +236,7 @@ def _fulfil_access(
 ) -> list[RequestMail]:
     _complete(request, "access export sent by a download link")
     audit(session, request.id, "fulfilled", actor)
-    return [RequestMail(request.id, "access")]
+    return [owe(session, request, "access")]
 
 
 def _fulfil_erasure(
@@ -254,7 +256,7 @@ def _fulfil_erasure(
         audit(session, other.id, "superseded", actor, by_request=request.id)
     session.flush()
     erase(session, address, actor=actor, request_id=request.id)  # audits the erasure
-    return [RequestMail(request.id, "erased", address)]
+    return [owe(session, request, "erased", address)]
 
 
 def suppress(session: Session, digest: str, reason: str) -> None:
@@ -272,7 +274,7 @@ def _fulfil_objection(
     suppress(session, request.email_hmac, "objection")
     _complete(request, "unsubscribed from everything; the address is suppressed")
     audit(session, request.id, "fulfilled", actor, contact_existed=contact is not None)
-    return [RequestMail(request.id, "objected")]
+    return [owe(session, request, "objected")]
 
 
 def _fulfil_restriction(
@@ -282,7 +284,7 @@ def _fulfil_restriction(
     if contact is None:
         _complete(request, "no personal data held about this address")
         audit(session, request.id, "fulfilled", actor, contact_existed=False)
-        return [RequestMail(request.id, "no_data")]
+        return [owe(session, request, "no_data")]
     if contact.status is ContactStatus.RESTRICTED:
         _complete(request, "processing was already restricted")
     else:
@@ -290,7 +292,7 @@ def _fulfil_restriction(
         contact.status = ContactStatus.RESTRICTED
         _complete(request, "processing restricted until the restriction is lifted")
     audit(session, request.id, "fulfilled", actor, contact_existed=True)
-    return [RequestMail(request.id, "restricted")]
+    return [owe(session, request, "restricted")]
 
 
 def _fulfil_rectification(
@@ -311,7 +313,7 @@ def _fulfil_rectification(
     _complete(request, f"corrected: {labels}" if applied else "nothing needed correcting")
     declined = [name for name in RECTIFIABLE if name in asked and name not in chosen]
     audit(session, request.id, "rectified", actor, fields=applied, declined=declined)
-    return [RequestMail(request.id, "rectified")]
+    return [owe(session, request, "rectified")]
 
 
 _FULFILMENT: dict[RequestKind, Fulfilment] = {
@@ -332,7 +334,7 @@ def refuse_request(
     request.state, request.completed_at, request.outcome = RequestState.REFUSED, utcnow(), text
     audit(session, request.id, "refused", actor)
     session.flush()
-    return [RequestMail(request.id, "refused")]
+    return [owe(session, request, "refused")]
 
 
 def extend_request(
@@ -351,7 +353,7 @@ def extend_request(
     request.due_at, request.extended_at = add_months(due, months), now
     audit(session, request.id, "extended", actor, months=months, original_due_at=due.isoformat())
     session.flush()
-    return [RequestMail(request.id, "extended")]
+    return [owe(session, request, "extended")]
 
 
 def lift_restriction(session: Session, request: DataRequest, *, actor: str) -> list[RequestMail]:
@@ -370,7 +372,7 @@ def lift_restriction(session: Session, request: DataRequest, *, actor: str) -> l
     request.details = {**details, "lifted_at": utcnow().isoformat()}
     audit(session, request.id, "lifted", actor)
     session.flush()
-    return [RequestMail(request.id, "lifted")]
+    return [owe(session, request, "lifted")]
 
 
 def expire_unverified(session: Session, max_age: timedelta) -> int:

@@ -36,8 +36,12 @@ def make_subscriber(app: Flask) -> Callable[..., int]:
             )
             confirm(session, signup.contact, Evidence("test"))
             contact_id = signup.contact.id
+            forget_arranged_mail(session, contact_id)
             for group in groups:
                 add_members(session, group, [email])
         return contact_id
 
     return make
+
+
+from tests.conftest import forget_arranged_mail  # noqa: E402

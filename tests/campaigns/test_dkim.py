@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import dkim
 from cryptography.hazmat.primitives import serialization
@@ -38,12 +39,35 @@ def _signed_message(**contact: object) -> bytes:
         campaign_name="June",
         from_name="Ana",
         from_email="news@example.org",
-        reply_to=None,
+        reply_to="replies@example.org",
         group_name="Thinkers",
-        signer=DkimSigner("example.org", "news", PEM),
     )
     links = Links("https://news.example.org/unsubscribe/T", "https://news.example.org/p/T")
-    return builder.build(make_contact(**contact), links)[1]  # type: ignore[arg-type]
+    message = builder.build(make_contact(**contact), links)[1]  # type: ignore[arg-type]
+    return SIGNER.sign(message)
+
+
+SIGNER = DkimSigner("example.org", "news", PEM)
+
+
+def _head(message: bytes) -> list[bytes]:
+    return message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def _signed_names(message: bytes) -> list[str]:
+    header = dkim_header(message)
+    return re.sub(r"\s", "", header.split("h=", 1)[1].split(";", 1)[0]).split(":")
+
+
+def dkim_header(message: bytes) -> str:
+    """The DKIM-Signature header of a message, unfolded."""
+    lines = _head(message)
+    value = [lines[0]]
+    for line in lines[1:]:
+        if not line[:1].isspace():
+            break
+        value.append(line)
+    return b"".join(value).decode()
 
 
 def test_signature_verifies_with_dkimpy() -> None:
@@ -52,10 +76,41 @@ def test_signature_verifies_with_dkimpy() -> None:
     assert dkim.verify(message, dnsfunc=_dns)
 
 
+def test_the_signature_header_is_folded_under_78_columns() -> None:
+    for bits in (2048, 4096):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        message = DkimSigner("example.org", "news", pem).sign(_signed_message())
+        assert all(len(line) < 78 for line in dkim_header_lines(message))
+
+
+def dkim_header_lines(message: bytes) -> list[bytes]:
+    """The lines of the first DKIM-Signature header, as sent."""
+    lines = _head(message)
+    end = next(i for i, line in enumerate(lines[1:], 1) if not line[:1].isspace())
+    return lines[:end]
+
+
+def test_headers_are_oversigned_so_a_prepended_header_breaks_the_signature() -> None:
+    message = _signed_message()
+    names = _signed_names(message)
+    for name in ("from", "to", "subject", "date", "message-id", "reply-to", "list-id"):
+        assert names.count(name) == 2, name  # once more than it occurs
+    for added in (
+        b'From: "Bank" <security@evil.example>\r\n',
+        b"Reply-To: <thief@evil.example>\r\n",
+        b"Subject: Urgent: your password\r\n",
+    ):
+        assert not dkim.verify(added + message, dnsfunc=_dns), added
+
+
 def test_unsubscribe_headers_are_signed() -> None:
     message = _signed_message(first_name="Núria")
-    header = message.split(b"\r\n", 1)[0].decode()
-    signed = header.split(" h=", 1)[1].split(";", 1)[0].split(":")
+    signed = _signed_names(message)
     assert {
         "from",
         "subject",

@@ -123,6 +123,7 @@ EXPORTED = {
     "consent_events": "consent_events",
     "group_memberships": "profile.groups",
     "deliveries": "deliveries",
+    "outbox": "emails",
 }
 
 

@@ -82,5 +82,6 @@ def test_recent_traces_are_kept(app: Flask, sent: dict[str, EmailMessage]) -> No
         "hits_deleted": 0,
         "deliveries_anonymized": 0,
         "audit_entries_deleted": 0,
+        "outbox_deleted": 0,
     }
     assert count(app, TrackingHit.id) == 1 and count(app, Delivery.contact_id) == 4

@@ -18,7 +18,7 @@ from outreach.db import get_db, utcnow
 from outreach.delivery.models import Delivery
 from outreach.tracking.models import TrackingHit
 from tests.campaigns.conftest import MJML
-from tests.conftest import SmtpSink
+from tests.conftest import SmtpSink, forget_arranged_mail
 from tests.delivery.conftest import drain, send
 
 BODY = MJML.replace(
@@ -42,6 +42,7 @@ def subscriber(app: Flask, email: str, *purposes: Purpose, sector: str = "Thinke
             resend_after=timedelta(0),
         )
         confirm(session, signup.contact, Evidence("test"))
+        forget_arranged_mail(session, signup.contact.id)
         return signup.contact.id
 
 

@@ -1,14 +1,15 @@
-"""Actors that send the consent emails (transactional: no marketing, no tracking)."""
+"""The consent emails (transactional: no marketing, no tracking), queued in the outbox."""
 
 from __future__ import annotations
 
-import dramatiq
+from sqlalchemy.orm import Session
 
-from outreach import runtime
 from outreach.consent import links
 from outreach.consent.lead_magnet import lead_magnet
 from outreach.contacts.models import Contact
-from outreach.mail import send_now, transactional
+from outreach.db import settings_of
+from outreach.mail import queue_transactional
+from outreach.outbox.models import OutboxMessage
 
 SUBJECTS = {
     "confirm": "Please confirm your subscription",
@@ -18,15 +19,9 @@ SUBJECTS = {
 }
 
 
-@dramatiq.actor(queue_name="transactional", max_retries=8, min_backoff=5_000)
-def send_consent_email(contact_id: int, kind: str) -> None:
-    """Render and send one consent email; retried with backoff when the server fails."""
-    database = runtime.database()
-    settings = database.settings
-    with database.reader() as session:
-        contact = session.get(Contact, contact_id)
-    if contact is None:
-        return  # purged or erased meanwhile
+def queue_consent_email(session: Session, contact: Contact, kind: str) -> OutboxMessage:
+    """Write one consent email for `contact` to the outbox (sent after the commit)."""
+    settings = settings_of(session)
     context = {
         "first_name": contact.first_name,
         "email": contact.email,
@@ -41,5 +36,12 @@ def send_consent_email(contact_id: int, kind: str) -> None:
         context["confirm_url"] = links.confirm_url(
             settings, contact.id, invitation=kind == "invite"
         )
-    envelope, message = transactional(settings, kind, contact.email, SUBJECTS[kind], context)
-    send_now(settings, envelope, message)
+    return queue_transactional(
+        session,
+        f"consent:{kind}",
+        kind,
+        contact.email,
+        SUBJECTS[kind],
+        context,
+        contact_id=contact.id,
+    )

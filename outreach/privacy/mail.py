@@ -1,14 +1,15 @@
-"""The actor that emails requesters: verification links, outcomes, extensions."""
+"""The emails to requesters (verification links, outcomes, extensions), queued in the outbox."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import dramatiq
+from sqlalchemy.orm import Session
 
-from outreach import runtime
 from outreach.config import Settings
-from outreach.mail import send_now, transactional
+from outreach.db import settings_of
+from outreach.mail import queue_transactional
+from outreach.outbox.models import OutboxMessage
 from outreach.privacy import links
 from outreach.privacy.models import DataRequest, RequestKind
 
@@ -65,18 +66,23 @@ def mail_context(settings: Settings, request: DataRequest, event: str) -> dict[s
     return context
 
 
-@dramatiq.actor(queue_name="transactional", max_retries=8, min_backoff=5_000)
-def send_request_email(request_id: int, event: str, address: str | None = None) -> None:
-    """Email the requester about one step of its request; retried when the server fails."""
-    database = runtime.database()
-    settings = database.settings
-    with database.reader() as session:
-        request = session.get(DataRequest, request_id)
-    to = address or (request.email if request is not None else None)
-    if request is None or not to:
-        return  # expired or erased meanwhile: nobody left to write to
-    template = TEMPLATES.get(event, "privacy_outcome")
-    envelope, message = transactional(
-        settings, template, to, SUBJECTS[event], mail_context(settings, request, event)
+def queue_request_email(
+    session: Session, request: DataRequest, event: str, address: str | None = None
+) -> OutboxMessage | None:
+    """Write the email about one step of a request to the outbox; None when nobody is left
+    to write to. `address`: when the request row no longer holds it (after an erasure),
+    and then the row forgets it once sent."""
+    to = address or request.email
+    if not to:
+        return None
+    settings = settings_of(session)
+    return queue_transactional(
+        session,
+        f"privacy:{event}",
+        TEMPLATES.get(event, "privacy_outcome"),
+        to,
+        SUBJECTS[event],
+        mail_context(settings, request, event),
+        request_id=request.id,
+        ephemeral=address is not None,
     )
-    send_now(settings, envelope, message)

@@ -1,0 +1,104 @@
+"""The embedded runtime (OUTREACH_BROKER_URL=memory://): one process does everything.
+
+Whichever process runs it — `outreach serve`, `outreach worker`, gunicorn's worker, the
+demo, a command given --wait — starts at once the dramatiq worker threads on the
+in-process queue, a first sweep (sending campaigns and the outbox resume from the
+database, since the in-memory queue died with the last process), and a ticker thread that
+every minute records the heartbeat, runs the sweeper and the daily jobs and nudges the
+outbox. The database is the record: several such processes at once send nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import dramatiq
+from flask import Flask
+
+from outreach import runtime
+from outreach.broker import configure_broker, is_embedded, start_embedded_worker
+from outreach.db import get_db
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 60.0
+
+
+@dataclass
+class Embedded:
+    """What runs in this process besides the worker threads."""
+
+    worker: dramatiq.Worker
+    ticker: threading.Thread | None = None
+
+
+_running: Embedded | None = None
+_lock = threading.Lock()
+
+
+def uses_embedded_broker(app: Flask) -> bool:
+    """True when the app's broker is the in-process one."""
+    return bool(app.extensions["outreach.settings"].broker_url.startswith("memory://"))
+
+
+def start_embedded(app: Flask, origin: str = "outreach serve") -> bool:
+    """Run the embedded runtime in this process (once); False with a real broker, whose
+    `outreach worker` processes do this work."""
+    global _running
+    settings = app.extensions["outreach.settings"]
+    broker = configure_broker(settings.broker_url)
+    import outreach.tasks  # noqa: F401  (actors exist before the workers start)
+
+    runtime.bind_database(get_db(app))
+    if not is_embedded(broker):
+        return False
+    with _lock:
+        runtime.clear_stop()
+        worker = start_embedded_worker(broker, settings.worker_threads)
+        app.extensions["outreach.worker"] = worker
+        if settings.testing:  # tests drive the queue themselves (conftest.Queue)
+            return True
+        if _running is None:
+            _running = Embedded(worker)
+            _first_sweep(app, origin)
+            _running.ticker = threading.Thread(
+                target=_tick_forever, args=(origin,), name="outreach-ticker", daemon=True
+            )
+            _running.ticker.start()
+    return True
+
+
+def _first_sweep(app: Flask, origin: str) -> None:
+    from outreach.delivery.tasks import sweep
+    from outreach.ops.service import record_heartbeat
+    from outreach.outbox.sender import nudge_when_due
+    from outreach.outbox.service import nudge
+
+    database = get_db(app)
+    with database.session() as session:
+        record_heartbeat(session, origin)
+    sweep(everything=True)  # every sending campaign: nobody else holds its batches
+    nudge()
+    nudge_when_due(database)  # an email a killed process held, once its lease ends
+
+
+def _tick_forever(origin: str) -> None:
+    from outreach.ops.tasks import every_minute
+
+    while not runtime.stopped_for(TICK_SECONDS):
+        try:
+            every_minute(runtime.database(), origin)
+        except Exception:  # a database restart must not end the ticker for good
+            log.exception("embedded ticker: this minute's work failed; trying again")
+
+
+def stop_embedded(timeout: float = 10.0) -> None:
+    """Stop sending: loops give back what they claimed, worker threads end."""
+    global _running
+    from outreach.broker import stop_embedded_worker
+
+    runtime.request_stop()
+    with _lock:
+        _running = None
+        stop_embedded_worker(int(timeout * 1000))

@@ -1,0 +1,1 @@
+"""The product tested only as a person uses it: processes, HTTP, the command, the mail."""
