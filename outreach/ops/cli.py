@@ -48,7 +48,6 @@ def worker_command(processes: int, threads: int | None) -> None:
         return
     from outreach import runtime, tasks
     from outreach.db import get_db
-
     from outreach.outbox.sender import nudge_when_due
     from outreach.outbox.service import nudge
 
