@@ -207,6 +207,7 @@ class SmtpSink:
             )
         if self.tls_context is not None:
             options.update(tls_context=self.tls_context, require_starttls=True)
+        # AUTH without TLS on loopback is on purpose (pyproject ignores its warnings).
         self.controller = Controller(
             _SinkHandler(self), hostname=self.host, port=self.port, **options
         )
