@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test faults lint bench serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ demo: $(STAMP)  ## the main job end to end on the embedded defaults
 	$(BIN)/outreach demo
 
 test: $(TEST_STAMP)  ## the whole suite (PostgreSQL/Redis too when OUTREACH_TEST_* are set)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 -m "not faults"
+
+faults: $(TEST_STAMP)  ## slow fault-injection tests (killed workers…), a step of .ci/run
+	$(BIN)/python -m pytest -n 2 -m faults
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check outreach tests bench migrations

@@ -31,8 +31,29 @@ from outreach.migrate import upgrade
 from outreach.models import Base
 
 REQUIRE_SERVICES = os.environ.get("OUTREACH_REQUIRE_SERVICES") == "1"
-PG_URL = os.environ.get("OUTREACH_TEST_DATABASE_URL", "")
-BROKER_URL = os.environ.get("OUTREACH_TEST_BROKER_URL", "")
+# Under pytest-xdist each worker process gets a database and a Redis db of its own.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+XDIST_INDEX = int(re.sub(r"\D", "", XDIST_WORKER) or 0)
+PG_BASE_URL = os.environ.get("OUTREACH_TEST_DATABASE_URL", "")
+
+
+def _per_worker_database(url: str) -> str:
+    if not url or not XDIST_WORKER:
+        return url
+    parsed = sa.engine.make_url(url)
+    return parsed.set(database=f"{parsed.database}_{XDIST_WORKER}").render_as_string(
+        hide_password=False
+    )
+
+
+def _per_worker_redis(url: str) -> str:
+    if not url.startswith("redis") or not XDIST_WORKER:
+        return url
+    return re.sub(r"(/\d*)?$", f"/{1 + XDIST_INDEX}", url.rstrip("/"), count=1)
+
+
+PG_URL = _per_worker_database(PG_BASE_URL)
+BROKER_URL = _per_worker_redis(os.environ.get("OUTREACH_TEST_BROKER_URL", ""))
 SECRET = "test-secret-key-not-for-production"
 ADMIN_EMAIL = "admin@example.org"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -59,6 +80,8 @@ def postgres_url() -> str:
     """The test PostgreSQL database, migrated once per session."""
     if not PG_URL:
         missing_service("PostgreSQL (OUTREACH_TEST_DATABASE_URL)")
+    if PG_URL != PG_BASE_URL:
+        create_database(PG_BASE_URL, sa.engine.make_url(PG_URL).database or "")
     engine = make_engine(PG_URL)
     try:
         with engine.begin() as conn:
@@ -69,6 +92,22 @@ def postgres_url() -> str:
         engine.dispose()
     upgrade(PG_URL)
     return PG_URL
+
+
+def create_database(server_url: str, name: str) -> None:
+    """CREATE DATABASE name on the server of `server_url`, unless it exists."""
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            )
+            if not found:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        missing_service(f"PostgreSQL at {server_url} ({exc.orig})")
+    finally:
+        admin.dispose()
 
 
 def _truncate(url: str) -> None:

@@ -134,7 +134,8 @@ def pause_before_any_message(client: FlaskClient, campaign_id: int, sink: SmtpSi
     deliveries back, then bring the server back."""
     sink.stop()
     assert post(client, campaign_id, "send")[0] == 302
-    assert post(client, campaign_id, "pause")[0] == 302
+    # 409 when the workers were first: a server that refuses connections pauses the campaign.
+    assert post(client, campaign_id, "pause")[0] in (302, 409)
     time.sleep(0.2)  # a claim that began just before the pause committed ends within this
     deadline = time.monotonic() + 10
     while any(g["sending"] for g in progress(client, campaign_id)["groups"]):

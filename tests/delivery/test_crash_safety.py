@@ -138,6 +138,7 @@ def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 
 
 @pytest.mark.services
+@pytest.mark.faults
 def test_sigkilled_worker_loses_nothing(pg_app: Flask, smtp_sink: SmtpSink, tmp_path: Path) -> None:
     campaign_id = _seed(pg_app)
     broker = build_broker(BROKER_URL)

@@ -12,6 +12,7 @@ and `postgresql` (PostgreSQL + Redis: `serve` is the web app, `outreach worker` 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -32,7 +33,15 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import BROKER_URL, PG_URL, SmtpSink, free_port, missing_service
+from tests.conftest import (
+    BROKER_URL,
+    PG_URL,
+    XDIST_INDEX,
+    SmtpSink,
+    create_database,
+    free_port,
+    missing_service,
+)
 
 OUTREACH = str(Path(sys.executable).with_name("outreach"))
 DKIM_DOMAIN, DKIM_SELECTOR = "example.org", "e2e"
@@ -45,7 +54,6 @@ _PUBLIC = base64.b64encode(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 ).decode()
-WORKER_INDEX = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "")) or 0)
 
 
 def dkim_dns(name: bytes, timeout: int = 5) -> bytes:
@@ -115,6 +123,7 @@ class Product:
             env={**self.env, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: dramatiq's children go with it
         )
         self.processes.append(process)
         return process
@@ -156,13 +165,15 @@ class Product:
         """Stop every process started (SIGKILL: as a crash would)."""
         for process in self.processes:
             if process.poll() is None:
-                process.send_signal(sig)
+                os.killpg(process.pid, sig)
         for process in self.processes:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # whatever of the group outlived it
         self.processes.clear()
         for log in self.log_files:
             log.close()
@@ -273,14 +284,8 @@ def csrf(html: str) -> str:
 def _postgres_e2e_url() -> str:
     """A database of its own for these tests (one per xdist worker), emptied each test."""
     url = sa.engine.make_url(PG_URL)
-    name = f"{url.database}_e2e{WORKER_INDEX}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-        if not exists:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    target = url.set(database=name)
+    target = url.set(database=f"{url.database}_e2e")
+    create_database(PG_URL, target.database or "")
     engine = sa.create_engine(target)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
@@ -291,7 +296,7 @@ def _postgres_e2e_url() -> str:
 def _redis_e2e_url() -> str:
     import redis
 
-    url = re.sub(r"/\d*$", "", BROKER_URL.rstrip("/")) + f"/{10 + WORKER_INDEX}"
+    url = re.sub(r"(/\d*)?$", f"/{10 + XDIST_INDEX}", BROKER_URL.rstrip("/"), count=1)
     redis.Redis.from_url(url).flushdb()
     return url
 
