@@ -116,7 +116,21 @@ def register(app: Flask) -> None:
 def _make_app() -> Flask:
     from outreach import create_app
 
-    return create_app()
+    # Commands that serve pages (serve, demo) build the whole app themselves: web_app().
+    return create_app(web=False)
+
+
+def web_app() -> Flask:
+    """The current app if it has its pages and API, otherwise a whole one with the same
+    settings (commands run on an app without them, see _make_app)."""
+    from outreach import create_app
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if "admin" in app.blueprints:
+        return app
+    whole = create_app(app.extensions["outreach.settings"])
+    whole.extensions["outreach.db"] = app.extensions["outreach.db"]  # one engine, one pool
+    return whole
 
 
 cli = FlaskGroup(

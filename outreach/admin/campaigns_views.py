@@ -20,6 +20,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -235,6 +236,7 @@ def _composer(
     active = next((t for t in tabs if t.key == tab), tabs[0])
     if typed is not None:
         active.form, active.error = typed, error
+    progress = delivery.progress(session, campaign)
     context = {
         "campaign": campaign,
         "tabs": tabs,
@@ -245,8 +247,9 @@ def _composer(
         "groups": list_groups(session),
         "audience": audience_report(session, campaign),
         "problems": presend_checks(session, campaign),
-        "progress": delivery.progress(session, campaign),
+        "progress": progress,
         "controls": CONTROLS[campaign.status],
+        "failed": sum(g.counts.get("failed", 0) for g in progress.groups),
         "control_error": control_error,
         "typed_at": typed_at,
     }
@@ -361,9 +364,9 @@ def send_test(campaign_id: int) -> Any:
 CONTROLS: dict[CampaignStatus, tuple[str, ...]] = {
     CampaignStatus.DRAFT: ("send", "schedule"),
     CampaignStatus.SCHEDULED: ("send", "schedule", "pause", "cancel"),
-    CampaignStatus.SENDING: ("pause", "cancel"),
-    CampaignStatus.PAUSED: ("resume", "cancel"),
-    CampaignStatus.SENT: (),
+    CampaignStatus.SENDING: ("pause", "retry", "cancel"),
+    CampaignStatus.PAUSED: ("resume", "retry", "cancel"),
+    CampaignStatus.SENT: ("retry",),
     CampaignStatus.CANCELLED: (),
 }
 MAX_UTC_OFFSET = 14 * 60  # minutes: UTC+14 (Kiribati) is the farthest zone
@@ -466,6 +469,28 @@ def resume_campaign(campaign_id: int) -> Any:
         return refusal
     batches = queue_batches(campaign_id)
     return _sent_back(campaign_id, f"Resumed: {batches} batches queued.")
+
+
+@bp.post("/campaigns/<int:campaign_id>/retry")
+def retry_campaign(campaign_id: int) -> Any:
+    """Queue the failed recipients again (those still mailable)."""
+    session = get_session()
+    try:
+        campaign = get_campaign(session, campaign_id)
+        count = delivery.retry_failed(
+            session, campaign, request.form.get("reason"), actor=current_user.email
+        )
+    except OutreachError as exc:
+        session.rollback()
+        return _composer(campaign_id, control_error=("retry", exc.message), status=refused(exc))
+    paused = campaign.status is CampaignStatus.PAUSED
+    session.commit()
+    if not count:
+        return _sent_back(campaign_id, "No failed recipient to retry.")
+    if paused:
+        return _sent_back(campaign_id, f"{count} failed recipients queued again: resume to send.")
+    batches = queue_batches(campaign_id)
+    return _sent_back(campaign_id, f"{count} failed recipients queued again in {batches} batches.")
 
 
 @bp.post("/campaigns/<int:campaign_id>/cancel")

@@ -12,10 +12,12 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from outreach.admin.service import authenticate
 from outreach.contacts.models import Contact, ContactStatus
-from outreach.db import get_session
+from outreach.db import get_session, settings_of
 from outreach.errors import AuthenticationError
 from outreach.groups.service import list_groups
+from outreach.ops.checks import startup_warnings
 from outreach.ops.service import last_heartbeat
+from outreach.outbox.service import counts as outbox_counts
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PUBLIC_ENDPOINTS = {"admin.login"}
@@ -27,6 +29,7 @@ NAV = (
     ("admin.campaigns", "Campaigns"),
     ("admin.statistics", "Statistics"),
     ("admin.requests", "Requests"),
+    ("admin.outbox", "Outbox"),
     ("admin.settings", "Settings"),
 )
 
@@ -108,6 +111,8 @@ def dashboard() -> Any:
         total=sum(counts.values()),
         groups=list_groups(session),
         heartbeat=last_heartbeat(session),
+        outbox=outbox_counts(session),
+        warnings=startup_warnings(settings_of(session)),
     )
 
 
@@ -116,6 +121,7 @@ from outreach.admin import (  # noqa: E402, F401
     campaigns_views,
     contacts_views,
     groups_views,
+    outbox_views,
     privacy_views,
     settings_views,
     stats_views,

@@ -85,6 +85,7 @@ def init_api(app: Flask) -> None:
     from outreach.api.campaigns import blp as campaigns_blp
     from outreach.api.contacts import blp as contacts_blp
     from outreach.api.groups import blp as groups_blp
+    from outreach.api.outbox import blp as outbox_blp
     from outreach.api.privacy import blp as privacy_blp
     from outreach.api.stats import blp as stats_blp
     from outreach.web import csrf
@@ -103,7 +104,7 @@ def init_api(app: Flask) -> None:
             "security": [{"bearer": []}],
         },
     )
-    for blp in (contacts_blp, groups_blp, campaigns_blp, stats_blp, privacy_blp):
+    for blp in (contacts_blp, groups_blp, campaigns_blp, stats_blp, privacy_blp, outbox_blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.extensions["outreach.api"] = api

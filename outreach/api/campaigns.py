@@ -8,7 +8,7 @@ from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, make_response
+from flask import current_app, g, make_response
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
 from marshmallow.validate import Length
@@ -512,6 +512,40 @@ class CampaignResume(MethodView):
         session.commit()
         queue_batches(campaign_id)
         return progress_document(campaign_id)
+
+
+class RetrySchema(Schema):
+    """Why failed recipients are retried (kept in the audit log)."""
+
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.Str(load_default=None, validate=Length(max=500))
+
+
+class RetriedSchema(Schema):
+    """How many failed recipients were queued again, and where the campaign stands."""
+
+    retried = fields.Int()
+    progress = fields.Nested(ProgressSchema)
+
+
+@blp.route(f"{CAMPAIGN}/retry")
+class CampaignRetry(MethodView):
+    @blp.arguments(RetrySchema)
+    @blp.response(200, RetriedSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], campaign_id: int) -> Any:
+        """Queue the failed recipients again (bounced and no longer mailable ones stay)."""
+        session = get_session()
+        campaign = get_campaign(session, campaign_id)
+        count = delivery.retry_failed(session, campaign, data["reason"], actor=g.api_user.email)
+        paused = campaign.status is CampaignStatus.PAUSED
+        session.commit()
+        if count and not paused:
+            queue_batches(campaign_id)
+        return {"retried": count, "progress": progress_document(campaign_id)}
 
 
 @blp.route(f"{CAMPAIGN}/cancel")

@@ -49,7 +49,10 @@ class Outbox(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Outbox emails, newest first (optionally of one status)."""
         session = get_session()
-        rows = [to_dict(r) for r in listing(session, args.get("status"), args["limit"], args.get("before"))]
+        rows = [
+            to_dict(r)
+            for r in listing(session, args.get("status"), args["limit"], args.get("before"))
+        ]
         session.commit()
         return rows
 

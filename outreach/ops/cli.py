@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from outreach.cli import OutreachGroup, outreach_command, settings
+from outreach.cli import OutreachGroup, outreach_command, settings, web_app
 from outreach.migrate import downgrade, upgrade
 from outreach.ops.checks import startup_warnings
 
@@ -74,10 +74,9 @@ def worker_command(processes: int, threads: int | None) -> None:
 @click.option("--threads", type=int, default=8, show_default=True, help="Web threads.")
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the web app (waitress); with the embedded broker, also send from this process."""
-    from flask import current_app
     from waitress import create_server
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = web_app()
     current = settings()
     for warning in startup_warnings(current):
         click.echo(f"warning: {warning}", err=True)
@@ -128,6 +127,4 @@ def demo_command() -> None:
     from outreach.ops.demo import run_demo
 
     upgrade(settings().database_url, secret_key=settings().secret_key)
-    from flask import current_app
-
-    run_demo(current_app._get_current_object(), click.echo)  # type: ignore[attr-defined]
+    run_demo(web_app(), click.echo)
