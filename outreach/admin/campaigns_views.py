@@ -457,7 +457,7 @@ def _control(campaign_id: int, action: str) -> Any | None:
 
 @bp.post("/campaigns/<int:campaign_id>/pause")
 def pause_campaign(campaign_id: int) -> Any:
-    """Workers stop claiming; the batches in flight finish."""
+    """Workers stop claiming; the batches in flight stop within half a second."""
     return _control(campaign_id, "pause") or _sent_back(campaign_id, "Paused.")
 
 

@@ -296,7 +296,7 @@ def status_command(campaign: str, as_json: bool) -> None:
 @campaigns_cli.command("pause")
 @click.argument("campaign")
 def pause_command(campaign: str) -> None:
-    """Workers stop claiming batches; those in flight finish."""
+    """Workers stop claiming batches; those in flight stop within half a second."""
     from outreach.delivery import service
 
     with session_scope() as session:

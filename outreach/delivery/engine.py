@@ -199,9 +199,13 @@ class Engine:
                 result.retry = True
                 break
             if time.monotonic() - checked_at > RECHECK_SECONDS:
-                # Someone may have unsubscribed since the claim: look again, at most 0.5 s old.
+                # Someone may have unsubscribed since the claim, or the campaign was paused
+                # or cancelled: look again, at most 0.5 s old.
                 unchecked = rest(position)
                 with db.session() as session:
+                    if not service.still_sending(session, campaign_id):
+                        service.release(session, unchecked, None)
+                        break
                     allowed = {c.id for c in service.skip_unmailable(session, unchecked)}
                 blocked |= {c.id for c in unchecked} - allowed
                 checked_at = time.monotonic()

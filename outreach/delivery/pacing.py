@@ -72,10 +72,18 @@ class RedisPacer:
             time.sleep(delay_us / 1_000_000)
 
 
+_pacers: dict[tuple[float, str], Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
 def pacer_for(rate: float, broker_url: str) -> Pacer:
-    """The pacer for OUTREACH_SEND_RATE (0: unlimited)."""
+    """The pacer for OUTREACH_SEND_RATE (0: unlimited): one per process and rate, shared by
+    every engine of the process (two schedules side by side would double the rate)."""
     if rate <= 0:
         return Unlimited()
-    if broker_url.startswith(("redis://", "rediss://")):
-        return RedisPacer(rate, broker_url)
-    return LocalPacer(rate)
+    redis = broker_url.startswith(("redis://", "rediss://"))
+    key = (rate, broker_url if redis else "local")
+    with _pacers_lock:
+        if key not in _pacers:
+            _pacers[key] = RedisPacer(rate, broker_url) if redis else LocalPacer(rate)
+        return _pacers[key]

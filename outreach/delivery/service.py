@@ -332,6 +332,13 @@ def note_progress(session: Session, campaign_id: int, consecutive: int, pause_af
     return False
 
 
+def still_sending(session: Session, campaign_id: int) -> bool:
+    """Whether the campaign is still sending (a pause or cancel stops the batches in flight
+    at their next look, within half a second)."""
+    status = session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
+    return status is CampaignStatus.SENDING
+
+
 def pause_for_path(session: Session, campaign_id: int, reason: str) -> None:
     """The sending path failed (connection, TLS, AUTH, EHLO, MAIL FROM): pause at once,
     saying why, instead of failing recipients who are not at fault."""
@@ -361,7 +368,7 @@ def finish_if_done(session: Session, campaign_id: int) -> bool:
 
 
 def pause(session: Session, campaign: Campaign) -> None:
-    """Workers stop claiming; batches in flight finish."""
+    """Workers stop claiming; batches in flight stop within half a second."""
     if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
         raise Conflict(f"campaign {campaign.name!r} is {campaign.status}", field="campaign")
     campaign.status, campaign.pause_reason = CampaignStatus.PAUSED, "paused by an operator"

@@ -18,7 +18,8 @@ from outreach.consent.service import Evidence, sign_up
 from outreach.db import get_db, utcnow
 from outreach.outbox.models import OutboxMessage
 from outreach.outbox.sender import drain
-from tests.conftest import SmtpSink, csrf_from, drain as drain_queue
+from tests.conftest import SmtpSink, csrf_from
+from tests.conftest import drain as drain_queue
 
 
 def signed_up(app: Flask, email: str = "ana@example.org") -> int:
@@ -84,8 +85,7 @@ def test_a_server_that_is_down_leaves_it_queued_and_it_goes_once_back(
         session.execute(sa.update(OutboxMessage).values(next_attempt_at=utcnow()))
     results = []
     workers = [
-        threading.Thread(target=lambda: results.append(drain(get_db(mail_app))))
-        for _ in range(4)
+        threading.Thread(target=lambda: results.append(drain(get_db(mail_app)))) for _ in range(4)
     ]
     for worker in workers:  # four workers at once: one of them sends it
         worker.start()
@@ -110,9 +110,7 @@ def test_a_5xx_fails_it_with_the_answer_and_retry_sends_it(
     assert [(e["id"], e["last_error"]) for e in listed.get_json()] == [
         (outbox_id, "550 5.7.1 Not here")
     ]
-    retried = auth.post(
-        f"/admin/outbox/{outbox_id}/retry", data={"csrf_token": csrf_from(page)}
-    )
+    retried = auth.post(f"/admin/outbox/{outbox_id}/retry", data={"csrf_token": csrf_from(page)})
     assert retried.status_code == 302
     drain_queue(mail_app)
     assert str(row(mail_app, outbox_id).status) == "sent"
