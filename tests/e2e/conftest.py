@@ -286,7 +286,7 @@ def _postgres_e2e_url() -> str:
     url = sa.engine.make_url(PG_URL)
     target = url.set(database=f"{url.database}_e2e")
     create_database(PG_URL, target.database or "")
-    engine = sa.create_engine(target)
+    engine = sa.create_engine(target, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     engine.dispose()

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.conftest import SmtpSink
-from tests.e2e.conftest import OUTREACH, Product, mail_to, wait_for
+from tests.e2e.conftest import OUTREACH, Product, wait_for
 
 PEOPLE = [f"reader{i}@example.org" for i in range(6)]
 
@@ -32,8 +32,12 @@ def arrange(product: Product, people: list[str] = PEOPLE) -> str:
 
 
 def everyone_once(sink: SmtpSink, people: list[str] = PEOPLE) -> None:
-    for address in people:
-        mail_to(sink, address, count=1, seconds=5)
+    """Each of `people` received exactly one message (and nobody else any)."""
+    wait_for(lambda: all(sink.to(a) for a in people), 10, "a message to everyone")
+    time.sleep(0.3)
+    assert sorted(str(m["To"]).split("<")[-1].rstrip(">") for m in sink.received()) == sorted(
+        people
+    )
 
 
 def restart(product: Product, **env: str) -> None:
@@ -129,7 +133,7 @@ def test_an_untrusted_certificate_pauses_with_the_reason_until_it_is_trusted(
 def test_ctrl_c_on_send_wait_then_send_again_reaches_everyone_once(
     product: Product, sink: SmtpSink
 ) -> None:
-    people = [f"many{i}@example.org" for i in range(30)]
+    people = [f"many{i}@example.org" for i in range(20)]
     sink.delay = 0.15
     campaign = arrange(product, people)
     following = subprocess.Popen(
