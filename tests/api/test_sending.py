@@ -377,3 +377,23 @@ def test_every_sending_route_needs_a_token(
     drain(app)
     assert deliveries(app) == 0
     assert smtp_sink.received() == []
+
+
+def test_retry_queues_the_failed_recipients_once_more(
+    app: Flask, client: FlaskClient, api_headers: Headers, campaign: int, smtp_sink: SmtpSink
+) -> None:
+    smtp_sink.rules["ana@example.org"] = ["550 5.7.1 Mailbox disabled for now"]
+    ok(act(client, api_headers, campaign, "send"), 202)
+    drain(app)
+    assert status_of(client, api_headers, campaign)["status"] == "sent"
+    assert smtp_sink.to("ana@example.org") == []
+
+    retried = ok(act(client, api_headers, campaign, "retry", reason="mailbox is back"))
+    assert retried["retried"] == 1 and retried["progress"]["status"] == "sending"
+    drain(app)
+
+    assert len(smtp_sink.to("ana@example.org")) == 1
+    assert len(smtp_sink.received()) == 6
+    done = status_of(client, api_headers, campaign)
+    assert done["status"] == "sent" and sum(g["failed"] for g in done["groups"]) == 0
+    assert ok(act(client, api_headers, campaign, "retry"))["retried"] == 0
