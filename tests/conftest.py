@@ -415,6 +415,9 @@ class Queue:
     def stop(self) -> None:
         """Finish what this test queued, so nothing runs later against another test's
         database (the process keeps its one embedded worker); drop what cannot finish."""
+        # Delayed messages (retries, nudges for later) are only nudges: the test is over.
+        for queue in [q for q in self.broker.queues if q.endswith(".DQ")]:
+            self.broker.flush(queue)
         try:
             self.drain(timeout=10)
         except Exception:  # noqa: BLE001 - the test itself already passed or failed

@@ -91,7 +91,9 @@ def test_no_rate_means_no_waiting() -> None:
 def app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flask]:
     """The embedded sending app at 5 messages a second (make_subscriber uses it too)."""
     application = create_app(
-        make_settings(tmp_path, database_url, smtp_url=smtp_sink.url, send_rate=5.0)
+        make_settings(
+            tmp_path, database_url, smtp_url=smtp_sink.url, send_rate=5.0, retry_base_ms=50
+        )
     )
     queue = Queue(application)
     application.extensions["test.queue"] = queue

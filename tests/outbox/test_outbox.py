@@ -48,9 +48,9 @@ def row(app: Flask, outbox_id: int) -> OutboxMessage:
 
 
 def test_the_email_is_a_row_in_the_transaction_that_causes_it(
-    mail_app: Flask, smtp_sink: SmtpSink
+    sending_app: Flask, smtp_sink: SmtpSink
 ) -> None:
-    with get_db(mail_app).session() as session:
+    with get_db(sending_app).session() as session:
         sign_up(
             session,
             {"email": "bo@example.org"},
@@ -59,33 +59,34 @@ def test_the_email_is_a_row_in_the_transaction_that_causes_it(
             resend_after=timedelta(0),
         )
         session.rollback()  # the sign-up did not happen: neither does its email
-    drain_queue(mail_app)
-    with get_db(mail_app).reader() as session:
+    drain_queue(sending_app)
+    with get_db(sending_app).reader() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
-    outbox_id = signed_up(mail_app)
-    drain_queue(mail_app)
-    assert str(row(mail_app, outbox_id).status) == "sent"
+    outbox_id = signed_up(sending_app)
+    drain_queue(sending_app)
+    assert str(row(sending_app, outbox_id).status) == "sent"
     assert len(smtp_sink.to("ana@example.org")) == 1
 
 
 def test_a_server_that_is_down_leaves_it_queued_and_it_goes_once_back(
-    mail_app: Flask, smtp_sink: SmtpSink
+    sending_app: Flask, smtp_sink: SmtpSink
 ) -> None:
     smtp_sink.stop()
-    outbox_id = signed_up(mail_app)
+    outbox_id = signed_up(sending_app)
     deadline = time.monotonic() + 10
-    while row(mail_app, outbox_id).last_error is None:  # a worker tried, and gave it back
+    while row(sending_app, outbox_id).last_error is None:  # a worker tried, and gave it back
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    waiting = row(mail_app, outbox_id)
+    waiting = row(sending_app, outbox_id)
     assert str(waiting.status) == "queued" and waiting.attempts == 0  # not the recipient's fault
     assert "Connection refused" in (waiting.last_error or "")
     smtp_sink.start()
-    with get_db(mail_app).session() as session:
+    with get_db(sending_app).session() as session:
         session.execute(sa.update(OutboxMessage).values(next_attempt_at=utcnow()))
     results = []
     workers = [
-        threading.Thread(target=lambda: results.append(drain(get_db(mail_app)))) for _ in range(4)
+        threading.Thread(target=lambda: results.append(drain(get_db(sending_app))))
+        for _ in range(4)
     ]
     for worker in workers:  # four workers at once: one of them sends it
         worker.start()
@@ -93,29 +94,29 @@ def test_a_server_that_is_down_leaves_it_queued_and_it_goes_once_back(
         worker.join()
     assert sum(r.sent for r in results) == 1
     assert len(smtp_sink.to("ana@example.org")) == 1
-    assert str(row(mail_app, outbox_id).status) == "sent"
+    assert str(row(sending_app, outbox_id).status) == "sent"
 
 
 def test_a_5xx_fails_it_with_the_answer_and_retry_sends_it(
-    mail_app: Flask, smtp_sink: SmtpSink, auth: FlaskClient, api_headers: dict[str, str]
+    sending_app: Flask, smtp_sink: SmtpSink, auth: FlaskClient, api_headers: dict[str, str]
 ) -> None:
     smtp_sink.rules["ana@example.org"] = ["550 5.7.1 Not here"]
-    outbox_id = signed_up(mail_app)
-    drain_queue(mail_app)
-    failed = row(mail_app, outbox_id)
+    outbox_id = signed_up(sending_app)
+    drain_queue(sending_app)
+    failed = row(sending_app, outbox_id)
     assert str(failed.status) == "failed" and failed.last_error == "550 5.7.1 Not here"
     page = auth.get("/admin/outbox?status=failed").get_data(as_text=True)
     assert f'id="outbox-{outbox_id}"' in page and "550 5.7.1 Not here" in page
-    listed = mail_app.test_client().get("/api/v1/outbox?status=failed", headers=api_headers)
+    listed = sending_app.test_client().get("/api/v1/outbox?status=failed", headers=api_headers)
     assert [(e["id"], e["last_error"]) for e in listed.get_json()] == [
         (outbox_id, "550 5.7.1 Not here")
     ]
     retried = auth.post(f"/admin/outbox/{outbox_id}/retry", data={"csrf_token": csrf_from(page)})
     assert retried.status_code == 302
-    drain_queue(mail_app)
-    assert str(row(mail_app, outbox_id).status) == "sent"
+    drain_queue(sending_app)
+    assert str(row(sending_app, outbox_id).status) == "sent"
     assert len(smtp_sink.to("ana@example.org")) == 1
-    again = mail_app.test_client().post(f"/api/v1/outbox/{outbox_id}/retry", headers=api_headers)
+    again = sending_app.test_client().post(f"/api/v1/outbox/{outbox_id}/retry", headers=api_headers)
     assert again.status_code == 409  # only a failed email can be retried
 
 
