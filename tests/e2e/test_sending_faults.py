@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -19,6 +20,8 @@ from cryptography.x509.oid import NameOID
 from tests.conftest import SmtpSink
 from tests.e2e.conftest import OUTREACH, Product, wait_for
 
+# Fault injection against real processes: `make faults`, the second step of .ci/run.
+pytestmark = pytest.mark.faults
 PEOPLE = [f"reader{i}@example.org" for i in range(6)]
 
 
