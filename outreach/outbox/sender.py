@@ -18,7 +18,7 @@ from outreach.outbox import service
 from outreach.outbox.models import OutboxStatus
 
 log = logging.getLogger(__name__)
-MAX_LEASE_SECONDS = 120
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 60, 300
 
 
 @dataclass
@@ -35,7 +35,11 @@ class DrainResult:
 def drain(database: Database, ids: list[int] | None = None) -> DrainResult:
     """Send every due outbox email (or only those of `ids`) until none is left."""
     result = DrainResult()
-    lease = timedelta(seconds=min(database.settings.lease_seconds, MAX_LEASE_SECONDS))
+    # Long enough for a claim of CLAIM_SIZE emails to a slow server whatever the campaign
+    # lease is set to: an expired lease lets another worker send the same email again.
+    lease = timedelta(
+        seconds=max(MIN_LEASE_SECONDS, min(database.settings.lease_seconds, MAX_LEASE_SECONDS))
+    )
     transport: list[Transport] = []
     try:
         while not runtime.stopping() and result.path_error is None:

@@ -30,7 +30,15 @@ from outreach.db import get_db
 from outreach.delivery import service
 from outreach.delivery.models import Delivery
 from tests.campaigns.conftest import MJML
-from tests.conftest import BROKER_URL, SECRET, SmtpSink, _truncate, make_settings, missing_service
+from tests.conftest import (
+    BROKER_URL,
+    SECRET,
+    SmtpSink,
+    _truncate,
+    forget_arranged_mail,
+    make_settings,
+    missing_service,
+)
 
 RECIPIENTS = 240
 THREADS = 1
@@ -61,6 +69,7 @@ def _seed(app: Flask) -> int:
                 resend_after=__import__("datetime").timedelta(0),
             )
             confirm(session, signup.contact, Evidence("test"))
+            forget_arranged_mail(session, signup.contact.id)
         campaign = create_campaign(session, "Crash", "a@example.org", groups=["Thinkers"])
         set_variant(session, campaign, "Thinkers", subject="Hi {{ contact.first_name }}", mjml=MJML)
         service.start(session, campaign)
