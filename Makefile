@@ -26,7 +26,7 @@ test: $(TEST_STAMP)  ## the whole suite (PostgreSQL/Redis too when OUTREACH_TEST
 	$(BIN)/python -m pytest -n 2 -m "not faults"
 
 faults: $(TEST_STAMP)  ## slow fault-injection tests (killed workers…), a step of .ci/run
-	$(BIN)/python -m pytest -n 2 -m faults
+	$(BIN)/python -m pytest -m faults  # one at a time: they measure timing under faults
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check outreach tests bench migrations

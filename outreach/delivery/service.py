@@ -351,6 +351,9 @@ def pause_for_path(session: Session, campaign_id: int, reason: str) -> None:
 
 def finish_if_done(session: Session, campaign_id: int) -> bool:
     """Mark a sending campaign sent once nothing is queued or in flight."""
+    # The campaign row first, locked: two batches ending at once in two workers each saw
+    # the other's deliveries still in flight, and neither marked the campaign sent.
+    campaign = session.get(Campaign, campaign_id, with_for_update=True)
     left = session.scalar(
         sa.select(sa.func.count())
         .select_from(Delivery)
@@ -359,7 +362,6 @@ def finish_if_done(session: Session, campaign_id: int) -> bool:
             Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
         )
     )
-    campaign = session.get(Campaign, campaign_id)
     if left == 0 and campaign is not None and campaign.status is CampaignStatus.SENDING:
         campaign.status, campaign.finished_at = CampaignStatus.SENT, utcnow()
         recount(session, campaign_id)  # mends blocks a killed worker left unrefreshed
