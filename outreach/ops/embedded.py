@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 
-import dramatiq
 from flask import Flask
 
 from outreach import runtime
@@ -25,15 +23,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 60.0
 
 
-@dataclass
-class Embedded:
-    """What runs in this process besides the worker threads."""
-
-    worker: dramatiq.Worker
-    ticker: threading.Thread | None = None
-
-
-_running: Embedded | None = None
+_ticker: threading.Thread | None = None  # the process's ticker, once the runtime runs
 _lock = threading.Lock()
 
 
@@ -45,7 +35,7 @@ def uses_embedded_broker(app: Flask) -> bool:
 def start_embedded(app: Flask, origin: str = "outreach serve") -> bool:
     """Run the embedded runtime in this process (once); False with a real broker, whose
     `outreach worker` processes do this work."""
-    global _running
+    global _ticker
     settings = app.extensions["outreach.settings"]
     broker = configure_broker(settings.broker_url)
     import outreach.tasks  # noqa: F401  (actors exist before the workers start)
@@ -59,13 +49,12 @@ def start_embedded(app: Flask, origin: str = "outreach serve") -> bool:
         app.extensions["outreach.worker"] = worker
         if settings.testing:  # tests drive the queue themselves (conftest.Queue)
             return True
-        if _running is None:
-            _running = Embedded(worker)
+        if _ticker is None:
             _first_sweep(app, origin)
-            _running.ticker = threading.Thread(
+            _ticker = threading.Thread(
                 target=_tick_forever, args=(origin,), name="outreach-ticker", daemon=True
             )
-            _running.ticker.start()
+            _ticker.start()
     return True
 
 
@@ -95,10 +84,10 @@ def _tick_forever(origin: str) -> None:
 
 def stop_embedded(timeout: float = 10.0) -> None:
     """Stop sending: loops give back what they claimed, worker threads end."""
-    global _running
+    global _ticker
     from outreach.broker import stop_embedded_worker
 
     runtime.request_stop()
     with _lock:
-        _running = None
+        _ticker = None
         stop_embedded_worker(int(timeout * 1000))

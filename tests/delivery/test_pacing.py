@@ -11,17 +11,15 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from outreach import create_app
 from outreach.db import get_db
 from outreach.delivery.pacing import REDIS_KEY, LocalPacer, RedisPacer, pacer_for
 from tests.campaigns.conftest import make_subscriber  # noqa: F401  (fixture)
 from tests.conftest import (
     BROKER_URL,
-    Queue,
     SmtpSink,
     drain,
-    make_settings,
     missing_service,
+    queued_app,
 )
 
 
@@ -90,16 +88,10 @@ def test_no_rate_means_no_waiting() -> None:
 @pytest.fixture
 def app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flask]:
     """The embedded sending app at 5 messages a second (make_subscriber uses it too)."""
-    application = create_app(
-        make_settings(
-            tmp_path, database_url, smtp_url=smtp_sink.url, send_rate=5.0, retry_base_ms=50
-        )
-    )
-    queue = Queue(application)
-    application.extensions["test.queue"] = queue
-    yield application
-    queue.stop()
-    get_db(application).engine.dispose()
+    with queued_app(
+        tmp_path, database_url, smtp_sink, send_rate=5.0, retry_base_ms=50
+    ) as application:
+        yield application
 
 
 def test_the_rate_holds_across_pause_and_resume(

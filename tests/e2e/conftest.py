@@ -11,7 +11,6 @@ and `postgresql` (PostgreSQL + Redis: `serve` is the web app, `outreach worker` 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -30,9 +29,8 @@ import dkim
 import pytest
 import requests
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.campaigns.test_dkim import PEM, PUBLIC
 from tests.conftest import (
     BROKER_URL,
     PG_URL,
@@ -45,15 +43,7 @@ from tests.conftest import (
 
 OUTREACH = str(Path(sys.executable).with_name("outreach"))
 DKIM_DOMAIN, DKIM_SELECTOR = "example.org", "e2e"
-_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-DKIM_PEM = _KEY.private_bytes(
-    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-)
-_PUBLIC = base64.b64encode(
-    _KEY.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-).decode()
+DKIM_PEM, _PUBLIC = PEM, PUBLIC  # the key the DKIM unit tests sign with
 
 
 def dkim_dns(name: bytes, timeout: int = 5) -> bytes:
