@@ -50,6 +50,8 @@ class Settings:
     pause_after: int = 50
     retry_base_ms: int = 5000
     lease_seconds: int = 300
+    batch_size: int = 500  # deliveries per broker message (fewer under a send rate)
+    heartbeat_seconds: float = 5.0  # a worker silent for 3 beats has its claims released
     confirm_token_hours: int = 48
     pending_retention_days: int = 14
     # Retention (days; 0 keeps for ever): individual opens and clicks, then the personal

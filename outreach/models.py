@@ -16,6 +16,7 @@ from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import Base
 from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
 from outreach.groups.models import Group, GroupKind, GroupMembership
+from outreach.ops.models import Worker
 from outreach.outbox.models import OutboxMessage, OutboxStatus
 from outreach.privacy.models import AuditEntry, DataRequest, RequestKind, RequestState
 from outreach.tracking.models import (
@@ -61,4 +62,5 @@ __all__ = [
     "TrackingHit",
     "UsedToken",
     "Variant",
+    "Worker",
 ]

@@ -7,16 +7,22 @@ broker always exists before any actor is declared.
 
 from __future__ import annotations
 
-from outreach.broker import configure_broker
+from outreach.broker import configure_broker, is_embedded
 from outreach.config import Settings
 
-configure_broker(Settings.from_env().broker_url)
+_broker = configure_broker(Settings.from_env().broker_url)
 
 import outreach.models  # noqa: E402, F401  (every mapper, before any actor queries)
 from outreach.delivery.tasks import enqueue_pending, send_batch, start_due_campaign  # noqa: E402
-from outreach.ops.tasks import heartbeat, maintenance, start_maintenance  # noqa: E402
+from outreach.ops.tasks import heartbeat, maintenance  # noqa: E402
 from outreach.outbox.tasks import send_outbox  # noqa: E402
 from outreach.tracking.tasks import record_hit_batch  # noqa: E402
+
+if not is_embedded(_broker):  # each `outreach worker` process beats and ticks on its own
+    from outreach.ops.heartbeat import HeartbeatMiddleware  # noqa: E402
+
+    if not any(isinstance(m, HeartbeatMiddleware) for m in _broker.middleware):
+        _broker.add_middleware(HeartbeatMiddleware())
 
 __all__ = [
     "configure_broker",
@@ -27,5 +33,4 @@ __all__ = [
     "send_batch",
     "send_outbox",
     "start_due_campaign",
-    "start_maintenance",
 ]

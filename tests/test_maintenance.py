@@ -1,8 +1,7 @@
-"""The daily maintenance: purges stale sign-ups once a day, one chain at a time."""
+"""The daily maintenance: purges stale sign-ups once a day, whoever ticks."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from flask import Flask
 from outreach.consent.models import Setting
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import get_db, utcnow
-from outreach.ops.service import MAINTENANCE_KEY, maintenance_tick, start_maintenance_chain
+from outreach.ops.service import MAINTENANCE_KEY, daily_jobs_if_due
 
 
 def _stale_signup(app: Flask, email: str) -> None:
@@ -32,45 +31,30 @@ def _count(app: Flask) -> int:
         return session.scalar(sa.select(sa.func.count()).select_from(Contact)) or 0
 
 
-def test_tick_runs_daily_jobs_once_a_day(app: Flask) -> None:
+def test_daily_jobs_run_once_a_day(app: Flask) -> None:
     settings = app.extensions["outreach.settings"]
     _stale_signup(app, "a@example.org")
     with get_db(app).session() as session:
-        chain = start_maintenance_chain(session)
-    with get_db(app).session() as session:
-        assert maintenance_tick(session, chain, settings)["purged_pending"] == 1
+        assert daily_jobs_if_due(session, settings)["purged_pending"] == 1
     _stale_signup(app, "b@example.org")
     with get_db(app).session() as session:
-        assert maintenance_tick(session, chain, settings) == {}  # already ran today
+        assert daily_jobs_if_due(session, settings) == {}  # already ran today
     assert _count(app) == 1
     with get_db(app).session() as session:
         state = session.get(Setting, MAINTENANCE_KEY)
         assert state is not None
         state.value = {**state.value, "last_run": (utcnow() - timedelta(hours=25)).isoformat()}
     with get_db(app).session() as session:
-        assert maintenance_tick(session, chain, settings)["purged_pending"] == 1
+        assert daily_jobs_if_due(session, settings)["purged_pending"] == 1
 
 
-def test_a_newer_chain_supersedes_the_old_one(app: Flask) -> None:
-    settings = app.extensions["outreach.settings"]
-    with get_db(app).session() as session:
-        old = start_maintenance_chain(session)
-    with get_db(app).session() as session:
-        start_maintenance_chain(session)
-    with get_db(app).session() as session:
-        assert maintenance_tick(session, old, settings) is None
+def test_the_tick_runs_the_daily_jobs_and_records_the_heartbeat(app: Flask) -> None:
+    from outreach.ops.service import last_heartbeat
+    from outreach.ops.tasks import every_tick
 
-
-def test_maintenance_actor_runs_on_the_embedded_worker(app: Flask) -> None:
-    from tests.conftest import Queue
-
-    queue = Queue(app)
     _stale_signup(app, "c@example.org")
-    from outreach import tasks
-
-    tasks.start_maintenance()
-    deadline = time.monotonic() + 10
-    while _count(app) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    every_tick(get_db(app), "a test")
     assert _count(app) == 0
-    queue.stop()  # drops the next tick, delayed by an hour
+    with get_db(app).reader() as session:
+        beat = last_heartbeat(session)
+    assert beat is not None and beat["origin"] == "a test"

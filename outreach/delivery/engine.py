@@ -1,13 +1,17 @@
 """The worker side of sending: one batch of deliveries at a time, per worker thread.
 
 Per process: compiled message builders per variant (MJML and inlining once), a reused
-SMTP connection per thread, and the pacer. Per message: the consent re-check (at most
-half a second old), render, send, and the outcome committed at once, so that a worker
-killed mid-batch re-sends at most the one message whose SMTP transaction had completed.
+SMTP connection per thread, and the pacer. Per batch: a claim of its own (a token),
+whose lease is renewed while it is sent. Per message: the pacer's wait, then the consent
+re-check (at most half a second old, so an unsubscribe holds within a second at any
+rate), render — a message that cannot be built fails alone —, send, and the outcome
+committed at once and synchronously, so that a worker killed mid-batch, or a database
+crash, re-sends at most the one message per thread whose SMTP transaction had completed.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +26,7 @@ from sqlalchemy.orm import Session
 from outreach import runtime
 from outreach.campaigns.models import Campaign, Variant
 from outreach.campaigns.service import compile_checked
+from outreach.claims import DELIVERY, Unrecorded, claims
 from outreach.consent.links import message_links
 from outreach.consent.models import Purpose
 from outreach.consent.service import consent_confirmed
@@ -35,7 +40,9 @@ from outreach.rendering.message import Links, MessageBuilder, Tracking
 from outreach.tracking.links import click_url, open_url
 from outreach.tracking.tallies import refresh_blocks
 
+log = logging.getLogger(__name__)
 RECHECK_SECONDS = 0.5
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # what most receiving servers accept
 
 
 @dataclass
@@ -46,6 +53,7 @@ class BatchResult:
     failed: int = 0
     retry: bool = False
     paused: bool = False
+    retry_at: datetime | None = None  # the earliest retry's time (None: at once)
 
 
 @dataclass
@@ -121,17 +129,26 @@ class Engine:
         """Claim a range, then send each delivery in it."""
         db = self.database
         lease = timedelta(seconds=self.settings.lease_seconds)
+        token = claims.new(DELIVERY, lease.total_seconds())
+        self.local.token = token
         try:
             with db.session() as session:
                 claimed = service.skip_unmailable(
-                    session, service.claim(session, campaign_id, low, high, lease)
+                    session, service.claim(session, campaign_id, low, high, lease, token)
                 )
             if not claimed:
+                claims.close(token)
                 return BatchResult()
-            return self._send_claimed(campaign_id, claimed, BatchResult())
-        finally:  # whatever happened, the statistics of this range follow the ledger
-            with db.session() as session:
-                refresh_blocks(session, campaign_id, low, high)
+            result = self._send_claimed(campaign_id, claimed, BatchResult())
+        except BaseException:  # the database went away, most likely: mended by the heartbeat
+            claims.abandon(token, getattr(self.local, "unrecorded", None))
+            raise
+        finally:
+            self.local.unrecorded = None
+        claims.close(token)
+        with db.session() as session:  # the statistics of this range follow the ledger
+            refresh_blocks(session, campaign_id, low, high)
+        return result
 
     def _send_claimed(
         self, campaign_id: int, claimed: list[service.Claimed], result: BatchResult
@@ -160,21 +177,14 @@ class Engine:
     @contextmanager
     def _ledger(self) -> Iterator[sa.Connection]:
         """One autocommit connection per batch: each outcome is its own one-statement
-        transaction, committed the moment it is written (one round trip)."""
+        transaction, committed — and flushed, PostgreSQL's default kept on purpose — the
+        moment it is written, so that no crash forgets a message the server took."""
         with self.database.engine.connect() as plain:
-            connection = plain.execution_options(isolation_level="AUTOCOMMIT")
-            postgres = connection.dialect.name == "postgresql"
-            if postgres:
-                # Committed outcomes survive a worker crash either way; not waiting for the
-                # WAL flush only risks the last few on a crash of PostgreSQL itself.
-                connection.exec_driver_sql("SET synchronous_commit = off")
-            self.local.ledger = connection
+            self.local.ledger = plain.execution_options(isolation_level="AUTOCOMMIT")
             try:
-                yield connection
+                yield self.local.ledger
             finally:
                 self.local.ledger = None
-                if postgres:
-                    connection.exec_driver_sql("RESET synchronous_commit")
 
     def _send_all(
         self,
@@ -187,17 +197,26 @@ class Engine:
     ) -> int:
         """Send the claimed deliveries in order; returns the failure streak."""
         db, pause_after = self.database, self.settings.pause_after
-        checked_at, blocked = time.monotonic(), set[int]()
+        lease = float(self.settings.lease_seconds)
+        checked_at, renewed_at, blocked = 0.0, time.monotonic(), set[int]()
+        token = claimed[0].token
 
         def rest(position: int) -> list[service.Claimed]:
             return [c for c in claimed[position:] if c.id not in blocked]
 
         for position, item in enumerate(claimed):
-            if runtime.stopping():  # this process is stopping: the next one sends these
+            if time.monotonic() - renewed_at > lease / 3:  # the heartbeat does too
+                renewed_at = time.monotonic()
+                service.renew(self.local.ledger, [token], timedelta(seconds=lease))
+                claims.renewed([token], renewed_at, lease)
+            if runtime.stopping() or not claims.holds(token, lease / 3):
+                # This process is stopping, or its lease may lapse before this message is
+                # sent (renewals failed): the next claim sends these.
                 with db.session() as session:
                     service.release(session, rest(position), None)
                 result.retry = True
                 break
+            self.pacer.wait()  # then look, so that the look is fresh when the message goes
             if time.monotonic() - checked_at > RECHECK_SECONDS:
                 # Someone may have unsubscribed since the claim, or the campaign was paused
                 # or cancelled: look again, at most 0.5 s old.
@@ -212,6 +231,9 @@ class Engine:
             if item.id in blocked:
                 continue
             outcome = self._send_one(campaign_id, sender, item, people.get(item.contact_id))
+            if outcome == "retry":
+                retry_at = self.local.retry_at
+                result.retry_at = min(result.retry_at or retry_at, retry_at)
             if outcome == "path":  # the sending path is broken: nobody's fault but ours
                 with db.session() as session:
                     service.release(session, rest(position), self.local.last_error)
@@ -255,18 +277,41 @@ class Engine:
     ) -> str:
         if person is None:
             return "skipped"
-        builder = self.local.builders[(item.variant_id, item.group_name)]
-        links = Links(*message_links(self.settings, person.id, campaign_id))
-        message_id, message = builder.build(person, links, self._tracking(item.id, person, links))
-        self.pacer.wait()
+        try:
+            message_id, message = self._build(campaign_id, item, person)
+        except Exception as exc:  # this recipient's data, not the batch: it fails alone
+            return self._unbuildable(item, exc)
         try:
             self.transport().send(Envelope(sender, (person.email,)), message)
         except TransportError as exc:
             return self._failed(item, exc)
-        ledger = self.local.ledger
-        service.record_sent(ledger, item.id, message_id, person.track_opens, person.track_clicks)
-        # Autocommitted at once: a kill from here on re-sends nothing.
+        values = service.sent_values(message_id, person.track_opens, person.track_clicks)
+        self.local.unrecorded = Unrecorded(DELIVERY, item.id, item.token, values)
+        if not service.record_sent(self.local.ledger, item.id, item.token, values):
+            log.warning("delivery %s: sent, but another claim held it meanwhile", item.id)
+        # Committed and flushed: a kill or a crash from here on re-sends nothing.
+        self.local.unrecorded = None
         return "sent"
+
+    def _build(
+        self, campaign_id: int, item: service.Claimed, person: _Recipient
+    ) -> tuple[str, bytes]:
+        builder = self.local.builders[(item.variant_id, item.group_name)]
+        links = Links(*message_links(self.settings, person.id, campaign_id))
+        message_id, message = builder.build(person, links, self._tracking(item.id, person, links))
+        if len(message) > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"the message is {len(message) / 1e6:.1f} MB, over the "
+                f"{MAX_MESSAGE_BYTES / 1e6:.0f} MB receiving servers take"
+            )
+        return message_id, message
+
+    def _unbuildable(self, item: service.Claimed, exc: Exception) -> str:
+        reason = f"cannot build message: {exc}"[:1000]
+        log.warning("delivery %s: %s", item.id, reason)
+        with self.database.session() as session:
+            service.record_failure(session, item, reason, permanent=True, bounce=False)
+        return "failed"
 
     def _tracking(self, delivery_id: int, person: _Recipient, links: Links) -> Tracking | None:
         """Pixel and rewritten links, each only with its own consent."""
@@ -288,9 +333,20 @@ class Engine:
             return "path"
         if exc.smtp_code is None:  # dropped or timed out in RCPT/DATA: try this one later
             self.drop_transport()
+        factor = service.RETRY_FACTORS[min(item.attempts, len(service.RETRY_FACTORS)) - 1]
+        self.local.retry_at = service.utcnow() + timedelta(
+            milliseconds=self.settings.retry_base_ms * factor
+        )
         with self.database.session() as session:
             status = service.record_failure(
-                session, item, exc.message, permanent=exc.permanent, bounce=exc.bounce
+                session,
+                item,
+                exc.message,
+                permanent=exc.permanent,
+                bounce=exc.bounce,
+                retry_at=self.local.retry_at,
+                # no answer to DATA: the server may have kept the message all the same
+                suspect=exc.phase == "data" and exc.smtp_code is None,
             )
         return "retry" if status == "queued" else "failed"
 

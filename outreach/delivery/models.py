@@ -49,7 +49,14 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
     message_id: Mapped[str | None] = mapped_column(sa.String(255))
+    # queued: not before (a retry's backoff); sending: the claim's lease, renewed while
+    # its worker lives. The claim is the worker's id and a token of the batch.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(100))
+    claim_token: Mapped[str | None] = mapped_column(sa.String(32))
+    # Claimed again after its message may have reached the SMTP server (a killed worker's
+    # message in flight, a DATA answer that never came): a copy may have gone twice.
+    suspected_duplicate: Mapped[bool] = mapped_column(default=False)
     tracking_opens: Mapped[bool] = mapped_column(default=False)
     tracking_clicks: Mapped[bool] = mapped_column(default=False)
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

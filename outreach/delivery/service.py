@@ -19,19 +19,26 @@ from outreach.bulk import refresh_statistics, table_of
 from outreach.campaigns.audience import recipients
 from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.campaigns.service import presend_checks
+from outreach.claims import worker_id
+from outreach.config import Settings
 from outreach.consent.models import Purpose
 from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
 from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
 from outreach.errors import Conflict, ValidationError
+from outreach.ops.models import Worker
 from outreach.tracking.tallies import recount
 
 BATCH_SIZE = 500
 FREEZE_CHUNK = 20_000
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
+RETRY_FACTORS = (1, 6, 24, 120)  # × OUTREACH_RETRY_BASE_MS: 5 s, 30 s, 2 min, 10 min
 STALLED_AFTER = timedelta(minutes=2)
+# No batch in flight, deliveries waiting and no progress for this long: their broker
+# messages were lost (a broker restarted without its data); the sweeper enqueues again.
+QUIET_AFTER = timedelta(seconds=30)
 PAUSE_REASON_MAX = 500
 
 
@@ -126,6 +133,16 @@ def _count(session: Session, campaign_id: int) -> int:
     )
 
 
+def batch_size(settings: Settings) -> int:
+    """Deliveries per batch: OUTREACH_BATCH_SIZE, fewer under a send rate, so that a
+    batch lasts about a third of the lease at one thread's share of the rate."""
+    size = max(1, settings.batch_size)
+    if settings.send_rate > 0:
+        per_thread = settings.send_rate / max(1, settings.worker_threads)
+        size = min(size, max(1, int(per_thread * settings.lease_seconds / 3)))
+    return size
+
+
 def pending_ranges(
     session: Session, campaign_id: int, size: int = BATCH_SIZE
 ) -> Iterator[tuple[int, int]]:
@@ -160,29 +177,50 @@ class Claimed:
     variant_id: int
     group_name: str
     attempts: int
+    token: str = ""
+
+
+UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claim_token": None, "lease_until": None}
+
+
+def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+    """Queued and due (a retry waits out its backoff), or in flight with a lapsed lease."""
+    return sa.or_(
+        sa.and_(
+            Delivery.status == DeliveryStatus.QUEUED,
+            sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now),
+        ),
+        sa.and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now),
+    )
 
 
 def claim(
-    session: Session, campaign_id: int, low: int, high: int, lease: timedelta = LEASE
+    session: Session,
+    campaign_id: int,
+    low: int,
+    high: int,
+    lease: timedelta = LEASE,
+    token: str = "",
 ) -> list[Claimed]:
-    """Take the queued (or lease-expired) deliveries of a range; none if not sending."""
+    """Take the claimable deliveries of a range for this worker, under `token`; none if
+    the campaign is not sending."""
     status = session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
     if status is not CampaignStatus.SENDING:
         return []
     now = utcnow()
-    claimable = sa.and_(
-        Delivery.campaign_id == campaign_id,
-        Delivery.id.between(low, high),
-        sa.or_(
-            Delivery.status == DeliveryStatus.QUEUED,
-            sa.and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now),
-        ),
-    )
     rows = session.execute(
         sa.update(Delivery)
-        .where(claimable)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.id.between(low, high),
+            _claimable(now),
+        )
         .values(
-            status=DeliveryStatus.SENDING, lease_until=now + lease, attempts=Delivery.attempts + 1
+            status=DeliveryStatus.SENDING,
+            lease_until=now + lease,
+            attempts=Delivery.attempts + 1,
+            claimed_by=worker_id(),
+            claim_token=token or None,
         )
         .returning(
             Delivery.id,
@@ -192,18 +230,73 @@ def claim(
             Delivery.attempts,
         )
     ).all()
-    found = [Claimed(i, c, v, g, a) for i, c, v, g, a in rows if c is not None and v is not None]
+    found = [
+        Claimed(i, c, v, g, a, token) for i, c, v, g, a in rows if c is not None and v is not None
+    ]
     orphans = [i for i, c, v, _g, _a in rows if c is None or v is None]
     if orphans:  # the contact was erased (or the variant removed) since the audience froze
         session.execute(
             sa.update(Delivery)
             .where(Delivery.id.in_(orphans))
-            .values(status=DeliveryStatus.SKIPPED, skip_reason="erased", lease_until=None)
+            .values(status=DeliveryStatus.SKIPPED, skip_reason="erased", **UNCLAIMED)
         )
     return sorted(found, key=lambda c: c.id)
 
 
-def skip_unmailable(session: Session, claimed: list[Claimed]) -> list[Claimed]:
+def renew(session: Session | sa.Connection, tokens: list[str], lease: timedelta) -> None:
+    """Extend the leases of claims still being sent (the heartbeat, the sending loop)."""
+    if tokens:
+        session.execute(
+            sa.update(Delivery)
+            .where(Delivery.claim_token.in_(tokens), Delivery.status == DeliveryStatus.SENDING)
+            .values(lease_until=utcnow() + lease)
+        )
+
+
+def release_claims(session: Session, tokens: list[str]) -> list[int]:
+    """Give back what is left of claims that ended on an error (no attempt counted);
+    returns the campaigns concerned, whose batches need enqueueing again."""
+    if not tokens:
+        return []
+    rows = session.execute(
+        sa.update(Delivery)
+        .where(Delivery.claim_token.in_(tokens), Delivery.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.QUEUED, attempts=Delivery.attempts - 1, **UNCLAIMED)
+        .returning(Delivery.campaign_id)
+    ).all()
+    return sorted({r[0] for r in rows})
+
+
+def dead_workers() -> sa.Select[str]:
+    """Workers that stopped, or missed three heartbeats."""
+    return sa.select(Worker.id).where(
+        sa.or_(Worker.expires_at < utcnow(), Worker.stopped_at.is_not(None))
+    )
+
+
+def reclaim_from_dead(session: Session) -> list[int]:
+    """Give back at once what dead workers held; the first row in flight of each of their
+    claims is marked a suspected duplicate (its message may have reached the server
+    before the worker died). Returns the campaigns concerned."""
+    held = sa.and_(
+        Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by.in_(dead_workers())
+    )
+    in_flight = sa.select(sa.func.min(Delivery.id)).where(held).group_by(Delivery.claim_token)
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id.in_(in_flight.scalar_subquery()))
+        .values(suspected_duplicate=True)
+    )
+    rows = session.execute(
+        sa.update(Delivery)
+        .where(held)
+        .values(status=DeliveryStatus.QUEUED, **UNCLAIMED)
+        .returning(Delivery.campaign_id)
+    ).all()
+    return sorted({r[0] for r in rows})
+
+
+def skip_unmailable(session: Session | sa.Connection, claimed: list[Claimed]) -> list[Claimed]:
     """Mark those no longer allowed a message as skipped (with why); return the rest."""
     if not claimed:
         return []
@@ -226,38 +319,61 @@ def skip_unmailable(session: Session, claimed: list[Claimed]) -> list[Claimed]:
         session.execute(
             sa.update(Delivery)
             .where(Delivery.id.in_(ids))
-            .values(status=DeliveryStatus.SKIPPED, skip_reason=reason, lease_until=None)
+            .values(status=DeliveryStatus.SKIPPED, skip_reason=reason, **UNCLAIMED)
         )
     return allowed
 
 
+def sent_values(
+    message_id: str, tracking_opens: bool = False, tracking_clicks: bool = False
+) -> dict[str, Any]:
+    """What `record_sent` writes (kept as is when the database cannot be reached)."""
+    return {
+        "message_id": message_id,
+        "sent_at": utcnow(),
+        "tracking_opens": tracking_opens,
+        "tracking_clicks": tracking_clicks,
+    }
+
+
 def record_sent(
-    session: Session | sa.Connection,
-    delivery_id: int,
-    message_id: str,
-    tracking_opens: bool = False,
-    tracking_clicks: bool = False,
-) -> None:
-    """The server accepted the message (with or without a pixel and tracked links)."""
-    session.execute(
+    session: Session | sa.Connection, delivery_id: int, token: str, values: dict[str, Any]
+) -> bool:
+    """The server accepted the message: recorded while the claim is still `token`'s, or
+    nobody's (given back meanwhile, not yet sent again). If another claim holds the row, or
+    it was sent already, it is marked a suspected duplicate; False then."""
+    done = session.execute(
         sa.update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(
-            status=DeliveryStatus.SENT,
-            message_id=message_id,
-            sent_at=utcnow(),
-            lease_until=None,
-            last_error=None,
-            tracking_opens=tracking_opens,
-            tracking_clicks=tracking_clicks,
+        .where(
+            Delivery.id == delivery_id,
+            sa.or_(
+                Delivery.claim_token == (token or None),
+                Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED)),
+            ),
         )
+        .values(status=DeliveryStatus.SENT, last_error=None, **UNCLAIMED, **values)
     )
+    if done.rowcount:  # type: ignore[attr-defined]
+        return True
+    session.execute(
+        sa.update(Delivery).where(Delivery.id == delivery_id).values(suspected_duplicate=True)
+    )
+    return False
 
 
 def record_failure(
-    session: Session, item: Claimed, error: str, *, permanent: bool, bounce: bool
+    session: Session,
+    item: Claimed,
+    error: str,
+    *,
+    permanent: bool,
+    bounce: bool,
+    retry_at: datetime | None = None,
+    suspect: bool = False,
 ) -> DeliveryStatus:
-    """A refusal: retried later (transient) or final (permanent, bounce)."""
+    """A refusal: retried later (transient, not before `retry_at`) or final (permanent,
+    bounce). `suspect`: the server may have taken the message before failing (no answer
+    to DATA), so a retry may deliver a second copy."""
     if bounce:
         status = DeliveryStatus.BOUNCED
         contact = session.get(Contact, item.contact_id)
@@ -271,12 +387,20 @@ def record_failure(
         status = DeliveryStatus.FAILED
     else:
         status = DeliveryStatus.QUEUED
-    session.execute(
-        sa.update(Delivery)
-        .where(Delivery.id == item.id)
-        .values(status=status, last_error=error[:1000], lease_until=None)
-    )
+    values: dict[str, Any] = {**UNCLAIMED, "status": status, "last_error": error[:1000]}
+    if status is DeliveryStatus.QUEUED:
+        values["lease_until"] = retry_at
+    if suspect:
+        values["suspected_duplicate"] = True
+    session.execute(sa.update(Delivery).where(_mine(item)).values(**values))
     return status
+
+
+def _mine(item: Claimed) -> sa.ColumnElement[bool]:
+    """The row of a claimed delivery, while the claim is still its own."""
+    if not item.token:
+        return Delivery.id == item.id
+    return sa.and_(Delivery.id == item.id, Delivery.claim_token == item.token)
 
 
 def release(session: Session, items: list[Claimed], error: str | None) -> None:
@@ -302,8 +426,12 @@ def release(session: Session, items: list[Claimed], error: str | None) -> None:
             **({"last_error": error[:1000]} if error else {}),
         }
     )
+    tokens = {i.token for i in items if i.token}
+    mine = Delivery.claim_token.in_(tokens) if tokens else sa.true()
     session.execute(
-        sa.update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=None, **values)
+        sa.update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING, mine)
+        .values(**UNCLAIMED, **values)
     )
 
 
@@ -420,7 +548,7 @@ def retry_failed(
     session.execute(
         sa.update(Delivery)
         .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.FAILED)
-        .values(status=DeliveryStatus.QUEUED, attempts=0, lease_until=None)
+        .values(status=DeliveryStatus.QUEUED, attempts=0, **UNCLAIMED)
     )
     if campaign.status is CampaignStatus.SENT:
         campaign.status, campaign.finished_at = CampaignStatus.SENDING, None
@@ -480,6 +608,8 @@ class Progress:
     scheduled_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    suspected_duplicates: int = 0
+    failures: list[tuple[str, int]] = field(default_factory=list)  # (reason, deliveries)
 
     @property
     def remaining(self) -> int:
@@ -505,6 +635,8 @@ class Progress:
             "total": self.total,
             "remaining": self.remaining,
             "groups": [{"group": g.group, **g.counts} for g in self.groups],
+            "suspected_duplicates": self.suspected_duplicates,
+            "failures": [{"reason": r, "count": n} for r, n in self.failures],
         }
 
 
@@ -527,6 +659,11 @@ def progress(session: Session, campaign: Campaign) -> Progress:
             Delivery.campaign_id == campaign.id, Delivery.sent_at >= utcnow() - timedelta(minutes=1)
         )
     )
+    suspected = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Delivery)
+        .where(Delivery.campaign_id == campaign.id, Delivery.suspected_duplicate.is_(True))
+    )
     return Progress(
         campaign.id,
         campaign.name,
@@ -537,7 +674,22 @@ def progress(session: Session, campaign: Campaign) -> Progress:
         campaign.scheduled_at,
         campaign.started_at,
         campaign.finished_at,
+        int(suspected or 0),
+        failure_reasons(session, campaign.id),
     )
+
+
+def failure_reasons(session: Session, campaign_id: int, limit: int = 5) -> list[tuple[str, int]]:
+    """The commonest reasons of failed deliveries, with how many each."""
+    count = sa.func.count().label("n")
+    rows = session.execute(
+        sa.select(Delivery.last_error, count)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.FAILED)
+        .group_by(Delivery.last_error)
+        .order_by(count.desc(), Delivery.last_error)
+        .limit(limit)
+    ).all()
+    return [(reason or "unknown", int(n)) for reason, n in rows]
 
 
 def due_campaigns(session: Session) -> list[Campaign]:
@@ -552,10 +704,21 @@ def due_campaigns(session: Session) -> list[Campaign]:
 
 
 def stalled_campaigns(session: Session, *, everything: bool = False) -> list[int]:
-    """Sending campaigns without progress for a while (or all sending ones)."""
+    """Sending campaigns without progress for a while, or whose deliveries wait with no
+    batch in flight (their broker messages were lost); or all sending ones."""
     stmt = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
     if not everything:
+        now = utcnow()
+        of_campaign = Delivery.campaign_id == Campaign.id
+        in_flight = sa.exists().where(
+            of_campaign, Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until >= now
+        )
+        waiting = sa.exists().where(of_campaign, _claimable(now))
         stmt = stmt.where(
-            sa.or_(Campaign.progress_at.is_(None), Campaign.progress_at < utcnow() - STALLED_AFTER)
+            sa.or_(
+                Campaign.progress_at.is_(None),
+                Campaign.progress_at < now - STALLED_AFTER,
+                sa.and_(Campaign.progress_at < now - QUIET_AFTER, ~in_flight, waiting),
+            )
         )
     return list(session.scalars(stmt))

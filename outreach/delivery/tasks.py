@@ -10,24 +10,25 @@ from outreach.campaigns.models import Campaign
 from outreach.delivery import service
 from outreach.delivery.engine import engine_for
 
-RETRY_FACTORS = (1, 6, 24, 120)  # × OUTREACH_RETRY_BASE_MS: 5 s, 30 s, 2 min, 10 min
-
 
 @dramatiq.actor(queue_name="delivery", max_retries=3, time_limit=3_600_000)
 def send_batch(campaign_id: int, low: int, high: int, attempt: int = 0) -> None:
-    """Send the deliveries of one id range; transient failures come back later."""
+    """Send the deliveries of one id range; transient failures come back when due (the
+    time is in the ledger: this message is only the nudge, the sweeper replaces it)."""
     database = runtime.database()
     result = engine_for(database).send_batch(campaign_id, low, high)
     if result.retry and not result.paused:
-        factor = RETRY_FACTORS[min(attempt, len(RETRY_FACTORS) - 1)]
-        delay = database.settings.retry_base_ms * factor
-        send_batch.send_with_options(args=(campaign_id, low, high, attempt + 1), delay=delay)
+        delay = 0
+        if result.retry_at is not None:
+            delay = max(0, int((result.retry_at - service.utcnow()).total_seconds() * 1000))
+        send_batch.send_with_options(args=(campaign_id, low, high, attempt + 1), delay=delay + 50)
 
 
 def enqueue_pending(session: Session, campaign_id: int) -> int:
     """One message per range of pending deliveries; returns how many were enqueued."""
     count = 0
-    for low, high in service.pending_ranges(session, campaign_id):
+    size = service.batch_size(runtime.database().settings)
+    for low, high in service.pending_ranges(session, campaign_id, size):
         send_batch.send(campaign_id, low, high)
         count += 1
     return count

@@ -46,15 +46,8 @@ def worker_command(processes: int, threads: int | None) -> None:
     if current.broker_url.startswith("memory://"):
         _run_embedded_until_stopped(app, None)
         return
-    from outreach import runtime, tasks
-    from outreach.db import get_db
-    from outreach.outbox.sender import nudge_when_due
-    from outreach.outbox.service import nudge
-
-    runtime.bind_database(get_db())
-    tasks.start_maintenance()  # the daily jobs; a newer worker start supersedes this chain
-    nudge()  # the outbox: what waited while no worker ran
-    nudge_when_due(get_db())  # and what a killed worker held, once its lease ends
+    # Each dramatiq process beats, ticks and sweeps on its own (ops.heartbeat): what waited
+    # while no worker ran is sent from its first beat.
     argv = [
         sys.executable,
         "-m",

@@ -3,9 +3,10 @@
 Whichever process runs it — `outreach serve`, `outreach worker`, gunicorn's worker, the
 demo, a command given --wait — starts at once the dramatiq worker threads on the
 in-process queue, a first sweep (sending campaigns and the outbox resume from the
-database, since the in-memory queue died with the last process), and a ticker thread that
-every minute records the heartbeat, runs the sweeper and the daily jobs and nudges the
-outbox. The database is the record: several such processes at once send nothing twice.
+database, since the in-memory queue died with the last process), and the heartbeat
+(outreach.ops.heartbeat: claims renewed, dead workers' claims given back, and the tick —
+sweeper, daily jobs, outbox). The database is the record: several such processes at once
+send nothing twice.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from flask import Flask
 from outreach import runtime
 from outreach.broker import configure_broker, is_embedded, start_embedded_worker
 from outreach.db import get_db
+from outreach.ops.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
-TICK_SECONDS = 60.0
-
-
-_ticker: threading.Thread | None = None  # the process's ticker, once the runtime runs
+_heartbeat: Heartbeat | None = None  # the process's heartbeat, once the runtime runs
 _lock = threading.Lock()
 
 
@@ -35,7 +34,7 @@ def uses_embedded_broker(app: Flask) -> bool:
 def start_embedded(app: Flask, origin: str = "outreach serve") -> bool:
     """Run the embedded runtime in this process (once); False with a real broker, whose
     `outreach worker` processes do this work."""
-    global _ticker
+    global _heartbeat
     settings = app.extensions["outreach.settings"]
     broker = configure_broker(settings.broker_url)
     import outreach.tasks  # noqa: F401  (actors exist before the workers start)
@@ -49,12 +48,10 @@ def start_embedded(app: Flask, origin: str = "outreach serve") -> bool:
         app.extensions["outreach.worker"] = worker
         if settings.testing:  # tests drive the queue themselves (conftest.Queue)
             return True
-        if _ticker is None:
+        if _heartbeat is None:
             _first_sweep(app, origin)
-            _ticker = threading.Thread(
-                target=_tick_forever, args=(origin,), name="outreach-ticker", daemon=True
-            )
-            _ticker.start()
+            _heartbeat = Heartbeat(get_db(app), origin)
+            _heartbeat.start()
     return True
 
 
@@ -72,22 +69,14 @@ def _first_sweep(app: Flask, origin: str) -> None:
     nudge_when_due(database)  # an email a killed process held, once its lease ends
 
 
-def _tick_forever(origin: str) -> None:
-    from outreach.ops.tasks import every_minute
-
-    while not runtime.stopped_for(TICK_SECONDS):
-        try:
-            every_minute(runtime.database(), origin)
-        except Exception:  # a database restart must not end the ticker for good
-            log.exception("embedded ticker: this minute's work failed; trying again")
-
-
 def stop_embedded(timeout: float = 10.0) -> None:
     """Stop sending: loops give back what they claimed, worker threads end."""
-    global _ticker
+    global _heartbeat
     from outreach.broker import stop_embedded_worker
 
     runtime.request_stop()
     with _lock:
-        _ticker = None
-        stop_embedded_worker(int(timeout * 1000))
+        stop_embedded_worker(int(timeout * 1000))  # the loops have given back their claims
+        if _heartbeat is not None:
+            _heartbeat.stop()
+            _heartbeat = None

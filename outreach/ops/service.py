@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,30 +41,11 @@ MAINTENANCE_KEY = "ops.maintenance"
 MAINTENANCE_EVERY = timedelta(hours=24)
 
 
-def start_maintenance_chain(session: Session) -> str:
-    """Begin a new chain of maintenance ticks; older chains stop at their next tick."""
-    chain = secrets.token_hex(8)
-    state = session.get(Setting, MAINTENANCE_KEY)
-    if state is None:
-        session.add(Setting(key=MAINTENANCE_KEY, value={"chain": chain, "last_run": None}))
-    else:
-        state.value = {**state.value, "chain": chain}
-    return chain
-
-
-def maintenance_tick(session: Session, chain: str, settings: Settings) -> dict[str, Any] | None:
-    """Run the daily jobs if a day has passed; None when this chain was superseded."""
-    state = session.get(Setting, MAINTENANCE_KEY)
-    if state is None or state.value.get("chain") != chain:
-        return None
-    return daily_jobs_if_due(session, settings)
-
-
 def daily_jobs_if_due(session: Session, settings: Settings) -> dict[str, Any]:
     """Purge, expiry and retention, once a day whoever asks ({} when done already today)."""
     state = session.get(Setting, MAINTENANCE_KEY, with_for_update=True)
     if state is None:
-        state = Setting(key=MAINTENANCE_KEY, value={"chain": None, "last_run": None})
+        state = Setting(key=MAINTENANCE_KEY, value={"last_run": None})
         session.add(state)
     last = state.value.get("last_run")
     now = utcnow()

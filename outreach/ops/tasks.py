@@ -1,14 +1,17 @@
-"""Actors for operations: heartbeats and the minute tick (sweeper, outbox, daily jobs)."""
+"""Actors for operations, and the tick every sending process runs from its heartbeat."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dramatiq
+import sqlalchemy as sa
 
 from outreach import runtime
-from outreach.db import Database
-from outreach.ops.service import daily_jobs_if_due, maintenance_tick, record_heartbeat
+from outreach.db import Database, utcnow
+from outreach.ops.service import daily_jobs_if_due, record_heartbeat
 
-TICK_MS = 60 * 1000
+WORKERS_KEPT = timedelta(days=1)
 
 
 @dramatiq.actor(queue_name="ops", max_retries=0)
@@ -18,37 +21,26 @@ def heartbeat(origin: str) -> None:
         record_heartbeat(session, origin)
 
 
-def every_minute(database: Database, origin: str, *, daily: bool = True) -> dict[str, int]:
-    """The minute's work: heartbeat, the daily jobs when due, campaigns that are due or
-    stalled, and a nudge for the outbox (whatever its broker messages became)."""
+def every_tick(database: Database, origin: str) -> dict[str, int]:
+    """The tick's work: the dashboard's heartbeat, the daily jobs when due, campaigns that
+    are due or stalled, and a nudge for the outbox when an email is due (whatever its
+    broker messages became)."""
     from outreach.delivery.tasks import sweep
-    from outreach.outbox.service import nudge
+    from outreach.ops.models import Worker
+    from outreach.outbox.service import next_due, nudge
 
     with database.session() as session:
         record_heartbeat(session, origin)
-        if daily:
-            daily_jobs_if_due(session, database.settings)
+        daily_jobs_if_due(session, database.settings)
+        session.execute(sa.delete(Worker).where(Worker.expires_at < utcnow() - WORKERS_KEPT))
+        due = next_due(session)
     swept = sweep()
-    nudge()
+    if due is not None and due <= utcnow():
+        nudge()
     return swept
 
 
-@dramatiq.actor(queue_name="ops", max_retries=3)
+@dramatiq.actor(queue_name="ops", max_retries=0)
 def maintenance(chain: str) -> None:
-    """Tick every minute (real brokers: one chain across all workers, the newest wins)."""
-    database = runtime.database()
-    with database.session() as session:
-        result = maintenance_tick(session, chain, database.settings)
-    if result is None:
-        return  # a newer chain took over
-    every_minute(database, "outreach worker", daily=False)
-    maintenance.send_with_options(args=(chain,), delay=TICK_MS)
-
-
-def start_maintenance() -> None:
-    """Start a new maintenance chain (a worker starting supersedes older chains)."""
-    from outreach.ops.service import start_maintenance_chain
-
-    with runtime.database().session() as session:
-        chain = start_maintenance_chain(session)
-    maintenance.send(chain)
+    """Left for messages queued by earlier versions: every worker now ticks on a timer of
+    its own (outreach.ops.heartbeat), so this does nothing."""

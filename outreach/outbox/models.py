@@ -57,4 +57,6 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(100))
+    claim_token: Mapped[str | None] = mapped_column(sa.String(32))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

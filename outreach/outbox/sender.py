@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from outreach import runtime
+from outreach.claims import OUTBOX, Unrecorded, claims
+from outreach.config import Settings
 from outreach.db import Database, utcnow
 from outreach.delivery.transport import Transport, TransportError, outgoing
 from outreach.outbox import service
@@ -32,22 +34,31 @@ class DrainResult:
     errors: list[str] = field(default_factory=list)
 
 
+def outbox_lease(settings: Settings) -> timedelta:
+    """Long enough for a claim of CLAIM_SIZE emails to a slow server whatever the campaign
+    lease is set to (the heartbeat renews it, but a process without one has only this)."""
+    return timedelta(seconds=max(MIN_LEASE_SECONDS, min(settings.lease_seconds, MAX_LEASE_SECONDS)))
+
+
 def drain(database: Database, ids: list[int] | None = None) -> DrainResult:
     """Send every due outbox email (or only those of `ids`) until none is left."""
     result = DrainResult()
-    # Long enough for a claim of CLAIM_SIZE emails to a slow server whatever the campaign
-    # lease is set to: an expired lease lets another worker send the same email again.
-    lease = timedelta(
-        seconds=max(MIN_LEASE_SECONDS, min(database.settings.lease_seconds, MAX_LEASE_SECONDS))
-    )
+    lease = outbox_lease(database.settings)
     transport: list[Transport] = []
     try:
         while not runtime.stopping() and result.path_error is None:
-            with database.session() as session:
-                claimed = service.claim_due(session, lease, ids)
+            token = claims.new(OUTBOX, lease.total_seconds())
+            try:
+                with database.session() as session:
+                    claimed = service.claim_due(session, lease, ids, token=token)
+                if claimed:
+                    _send_claimed(database, claimed, transport, result)
+            except BaseException:  # the database went away: the heartbeat gives them back
+                claims.abandon(token)
+                raise
+            claims.close(token)
             if not claimed:
                 break
-            _send_claimed(database, claimed, transport, result)
     finally:
         for opened in transport:
             opened.close()
@@ -112,8 +123,12 @@ def _send_claimed(
             else:
                 result.retrying += 1
             continue
-        with database.session() as session:
-            service.record_sent(session, item.id)
+        try:
+            with database.session() as session:
+                service.record_sent(session, item.id, item.token)
+        except BaseException:  # sent all the same: recorded once the database answers
+            claims.abandon(item.token, Unrecorded(OUTBOX, item.id, item.token))
+            raise
         result.sent += 1
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from outreach.claims import worker_id
 from outreach.db import utcnow
 from outreach.delivery.transport import Envelope, TransportError
 from outreach.errors import Conflict, NotFound
@@ -93,6 +94,16 @@ class Claimed:
     envelope: Envelope
     message: bytes
     attempts: int
+    token: str = ""
+
+
+UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claim_token": None, "lease_until": None}
+
+
+def _mine(ids: list[int], token: str) -> sa.ColumnElement[bool]:
+    """These rows, while the claim `token` still holds them."""
+    rows = OutboxMessage.id.in_(ids)
+    return sa.and_(rows, OutboxMessage.claim_token == token) if token else rows
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
@@ -103,7 +114,11 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def claim_due(
-    session: Session, lease: timedelta, ids: list[int] | None = None, limit: int = CLAIM_SIZE
+    session: Session,
+    lease: timedelta,
+    ids: list[int] | None = None,
+    limit: int = CLAIM_SIZE,
+    token: str = "",
 ) -> list[Claimed]:
     """Take up to `limit` due emails (oldest first), or only those of `ids`."""
     now = utcnow()
@@ -121,6 +136,8 @@ def claim_due(
             status=OutboxStatus.SENDING,
             lease_until=now + lease,
             attempts=OutboxMessage.attempts + 1,
+            claimed_by=worker_id(),
+            claim_token=token or None,
         )
         .returning(
             OutboxMessage.id,
@@ -130,15 +147,53 @@ def claim_due(
             OutboxMessage.attempts,
         )
     ).all()
-    found = [Claimed(i, Envelope(s, (r,)), bytes(m), a) for i, s, r, m, a in rows]
+    found = [Claimed(i, Envelope(s, (r,)), bytes(m), a, token) for i, s, r, m, a in rows]
     return sorted(found, key=lambda c: c.id)
 
 
-def record_sent(session: Session, outbox_id: int) -> None:
-    """The server accepted the email (an ephemeral one forgets its address and body)."""
-    sent = sa.update(OutboxMessage).where(OutboxMessage.id == outbox_id)
+def renew(session: Session, tokens: list[str], lease: timedelta) -> None:
+    """Extend the leases of claims still being sent (the heartbeat)."""
+    if tokens:
+        session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.claim_token.in_(tokens), OutboxMessage.status == OutboxStatus.SENDING
+            )
+            .values(lease_until=utcnow() + lease)
+        )
+
+
+def release_claims(session: Session, tokens: list[str], *, dead: bool = False) -> int:
+    """Give back what is left of claims that ended on an error, or (`dead`) of every
+    claim of a dead worker; returns how many emails."""
+    if dead:
+        from outreach.delivery.service import dead_workers
+
+        held = OutboxMessage.claimed_by.in_(dead_workers())
+    elif tokens:
+        held = OutboxMessage.claim_token.in_(tokens)
+    else:
+        return 0
+    done = session.execute(
+        sa.update(OutboxMessage)
+        .where(held, OutboxMessage.status == OutboxStatus.SENDING)
+        .values(status=OutboxStatus.QUEUED, next_attempt_at=utcnow(), **UNCLAIMED)
+    )
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def record_sent(session: Session, outbox_id: int, token: str = "") -> None:
+    """The server accepted the email (an ephemeral one forgets its address and body);
+    recorded while the claim is still `token`'s, or the row was given back meanwhile."""
+    mine = sa.or_(
+        OutboxMessage.claim_token == (token or None), OutboxMessage.status == OutboxStatus.QUEUED
+    )
+    sent = sa.update(OutboxMessage).where(OutboxMessage.id == outbox_id, mine)
     session.execute(
-        sent.values(status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None, last_error=None)
+        sent.values(status=OutboxStatus.SENT, sent_at=utcnow(), last_error=None, **UNCLAIMED)
+    )
+    sent = sa.update(OutboxMessage).where(
+        OutboxMessage.id == outbox_id, OutboxMessage.status == OutboxStatus.SENT
     )
     session.execute(
         sent.where(OutboxMessage.ephemeral.is_(True)).values(
@@ -168,12 +223,12 @@ def record_failure(
     status = OutboxStatus.FAILED if final else OutboxStatus.QUEUED
     session.execute(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.id == item.id)
+        .where(_mine([item.id], item.token))
         .values(
             status=status,
             last_error=error.message[:1000],
-            lease_until=None,
             next_attempt_at=utcnow() + backoff(item.attempts, base_ms),
+            **UNCLAIMED,
         )
     )
     return status
@@ -185,13 +240,13 @@ def release(session: Session, items: list[Claimed], error: str, base_ms: int) ->
     if items:
         session.execute(
             sa.update(OutboxMessage)
-            .where(OutboxMessage.id.in_([i.id for i in items]))
+            .where(_mine([i.id for i in items], items[0].token))
             .values(
                 status=OutboxStatus.QUEUED,
                 attempts=OutboxMessage.attempts - 1,
                 last_error=error[:1000],
-                lease_until=None,
                 next_attempt_at=utcnow() + timedelta(milliseconds=base_ms * PATH_FACTOR),
+                **UNCLAIMED,
             )
         )
 

@@ -12,7 +12,7 @@ from outreach.campaigns.models import Campaign
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db, utcnow
 from outreach.delivery.models import Delivery
-from outreach.ops.service import maintenance_tick, start_maintenance_chain
+from outreach.ops.service import daily_jobs_if_due
 from outreach.privacy.models import AuditEntry
 from outreach.tracking.models import TrackingHit
 from outreach.tracking.stats import campaign_stats
@@ -34,10 +34,8 @@ def count(app: Flask, column: sa.ColumnElement[object]) -> int:
 
 def daily_job(app: Flask) -> dict[str, int]:
     with get_db(app).session() as session:
-        chain = start_maintenance_chain(session)
-    with get_db(app).session() as session:
-        done = maintenance_tick(session, chain, app.extensions["outreach.settings"])
-    assert done is not None
+        done = daily_jobs_if_due(session, app.extensions["outreach.settings"])
+    assert done
     return done
 
 
