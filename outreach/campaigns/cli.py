@@ -276,6 +276,9 @@ def _print_progress(state: Any) -> None:
     for group in state.groups:
         click.echo(f"{group.group:<20}" + "".join(f"{group.counts.get(c, 0):>9}" for c in columns))
     click.echo(f"rate: {state.rate_per_minute} messages in the last minute")
+    from outreach.tracking.cli import print_troubles
+
+    print_troubles(state.failures, state.suspected_duplicates, click.echo)
 
 
 @campaigns_cli.command("status")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign
-from outreach.delivery.models import Delivery
+from outreach.delivery.models import Delivery, DeliveryStatus
 
 
 def deliveries_of_stmt(contact_id: int) -> sa.Select[*tuple[Any, ...]]:
@@ -39,3 +39,28 @@ def deliveries_of_stmt(contact_id: int) -> sa.Select[*tuple[Any, ...]]:
 def deliveries_of(session: Session, contact_id: int) -> Sequence[sa.Row[*tuple[Any, ...]]]:
     """Every delivery to a contact, newest first (rows named like the columns)."""
     return session.execute(deliveries_of_stmt(contact_id)).all()
+
+
+def failure_reasons(session: Session, campaign_id: int, limit: int = 5) -> list[tuple[str, int]]:
+    """The commonest reasons of failed deliveries, with how many each."""
+    count = sa.func.count().label("n")
+    rows = session.execute(
+        sa.select(Delivery.last_error, count)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.FAILED)
+        .group_by(Delivery.last_error)
+        .order_by(count.desc(), Delivery.last_error)
+        .limit(limit)
+    ).all()
+    return [(reason or "unknown", int(n)) for reason, n in rows]
+
+
+def suspected_duplicates(session: Session, campaign_id: int) -> int:
+    """Deliveries claimed again after their message may have reached the server."""
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Delivery)
+            .where(Delivery.campaign_id == campaign_id, Delivery.suspected_duplicate.is_(True))
+        )
+        or 0
+    )

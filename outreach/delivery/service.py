@@ -26,6 +26,7 @@ from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
 from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
+from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
 from outreach.ops.models import Worker
 from outreach.tracking.tallies import recount
@@ -659,11 +660,6 @@ def progress(session: Session, campaign: Campaign) -> Progress:
             Delivery.campaign_id == campaign.id, Delivery.sent_at >= utcnow() - timedelta(minutes=1)
         )
     )
-    suspected = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Delivery)
-        .where(Delivery.campaign_id == campaign.id, Delivery.suspected_duplicate.is_(True))
-    )
     return Progress(
         campaign.id,
         campaign.name,
@@ -674,22 +670,9 @@ def progress(session: Session, campaign: Campaign) -> Progress:
         campaign.scheduled_at,
         campaign.started_at,
         campaign.finished_at,
-        int(suspected or 0),
+        suspected_duplicates(session, campaign.id),
         failure_reasons(session, campaign.id),
     )
-
-
-def failure_reasons(session: Session, campaign_id: int, limit: int = 5) -> list[tuple[str, int]]:
-    """The commonest reasons of failed deliveries, with how many each."""
-    count = sa.func.count().label("n")
-    rows = session.execute(
-        sa.select(Delivery.last_error, count)
-        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.FAILED)
-        .group_by(Delivery.last_error)
-        .order_by(count.desc(), Delivery.last_error)
-        .limit(limit)
-    ).all()
-    return [(reason or "unknown", int(n)) for reason, n in rows]
 
 
 def due_campaigns(session: Session) -> list[Campaign]:

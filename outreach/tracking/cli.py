@@ -54,3 +54,17 @@ def print_table(stats: CampaignStats, echo: Callable[[str], None]) -> None:
             f"{row.unsubscribes:>7}"
         )
     echo("open and click rates count only recipients who allowed tracking (the 'of N').")
+    print_troubles(stats.failures, stats.suspected_duplicates, echo)
+
+
+def print_troubles(
+    failures: list[tuple[str, int]], suspected: int, echo: Callable[[str], None]
+) -> None:
+    """Why deliveries failed, and the copies that may have gone twice (never hidden)."""
+    for reason, count in failures:
+        echo(f"failed × {count}: {reason}")
+    if suspected:
+        echo(
+            f"suspected duplicates: {suspected} (claimed again after their message may have "
+            "reached the server: a worker killed mid-send, a DATA answer that never came)"
+        )

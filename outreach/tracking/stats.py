@@ -4,13 +4,14 @@ recipients who allowed tracking (the denominator is shown), machine opens apart.
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, Variant
+from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.groups.models import Group
 from outreach.tracking.models import DeliveryTally, EngagementTally, HourlyTally
 from outreach.tracking.tallies import ENGAGEMENT_COUNTS, STATUS_COUNTS
@@ -46,6 +47,8 @@ class CampaignStats:
     rows: list[GroupStats]
     total: GroupStats
     hourly: list[dict[str, Any]]
+    failures: list[tuple[str, int]] = field(default_factory=list)  # (reason, deliveries)
+    suspected_duplicates: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of `outreach stats --json` and the API."""
@@ -55,6 +58,8 @@ class CampaignStats:
             "groups": [asdict(r) for r in self.rows],
             "total": asdict(self.total),
             "hourly": self.hourly,
+            "failures": [{"reason": r, "count": n} for r, n in self.failures],
+            "suspected_duplicates": self.suspected_duplicates,
         }
 
 
@@ -120,7 +125,13 @@ def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
             )
         )
     return CampaignStats(
-        campaign.id, campaign.name, report, _total(report), hourly(session, campaign.id)
+        campaign.id,
+        campaign.name,
+        report,
+        _total(report),
+        hourly(session, campaign.id),
+        failure_reasons(session, campaign.id),
+        suspected_duplicates(session, campaign.id),
     )
 
 
