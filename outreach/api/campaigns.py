@@ -221,6 +221,24 @@ class GroupProgressSchema(Schema):
     skipped = fields.Int()
 
 
+class FailureSchema(Schema):
+    """One reason deliveries failed, and how many."""
+
+    reason = fields.Str(
+        metadata={
+            "description": "The server's answer, or why no message "
+            "could be built for the recipient."
+        }
+    )
+    count = fields.Int()
+
+
+SUSPECTED = (
+    "Deliveries claimed again after their message may have reached the SMTP server (a worker "
+    "killed mid-send, no answer to DATA): at most this many recipients got two copies."
+)
+
+
 class ProgressSchema(Schema):
     """Where a campaign stands (as `outreach campaigns status --json` prints it)."""
 
@@ -235,6 +253,8 @@ class ProgressSchema(Schema):
     scheduled_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
     started_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
     finished_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    suspected_duplicates = fields.Int(metadata={"description": SUSPECTED})
+    failures = fields.List(fields.Nested(FailureSchema))
 
 
 class SendResultSchema(ProgressSchema):

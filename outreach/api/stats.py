@@ -10,7 +10,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from outreach.api import api_blueprint
-from outreach.api.campaigns import MAX_ID
+from outreach.api.campaigns import MAX_ID, SUSPECTED, FailureSchema
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
 from outreach.tracking.stats import CampaignStats, campaign_stats, write_csv
@@ -85,6 +85,8 @@ class CampaignStatsSchema(Schema):
     groups = fields.List(fields.Nested(GroupStatsSchema))
     total = fields.Nested(GroupStatsSchema)
     hourly = fields.List(fields.Nested(HourSchema))
+    failures = fields.List(fields.Nested(FailureSchema))
+    suspected_duplicates = fields.Int(metadata={"description": SUSPECTED})
 
 
 def report(campaign_id: int) -> CampaignStats:

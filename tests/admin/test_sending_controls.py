@@ -189,6 +189,8 @@ def test_send_now_delivers_one_message_to_each_recipient(
             {"group": "Thinkers", "queued": 0, "sending": 0, "sent": 2}
             | {"failed": 0, "bounced": 0, "skipped": 0},
         ],
+        "suspected_duplicates": 0,
+        "failures": [],
     }
 
 

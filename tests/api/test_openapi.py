@@ -142,7 +142,15 @@ def test_statistics_are_documented_with_their_denominators_and_as_csv(
     assert "404" in report["responses"]
     content = report["responses"]["200"]["content"]["application/json"]["schema"]
     properties = schemas[content["$ref"].rsplit("/", 1)[-1]]["properties"]
-    assert set(properties) == {"campaign", "name", "groups", "total", "hourly"}
+    assert set(properties) == {
+        "campaign",
+        "name",
+        "groups",
+        "total",
+        "hourly",
+        "failures",
+        "suspected_duplicates",
+    }
     group = schemas[properties["total"]["$ref"].rsplit("/", 1)[-1]]["properties"]
     assert group["open_rate"]["nullable"] is True and "open_tracked" in group
     assert "denominator" in group["open_tracked"]["description"]

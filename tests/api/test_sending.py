@@ -158,6 +158,8 @@ def test_send_now_delivers_one_message_to_each_recipient(
             {"group": "Managers", **row(sent=2)},
             {"group": "Thinkers", **row(sent=2)},
         ],
+        "suspected_duplicates": 0,
+        "failures": [],
     }
     assert ok(client.get(f"{URL}/{campaign}", headers=api_headers))["status"] == "sent"
 
