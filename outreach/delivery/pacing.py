@@ -8,10 +8,12 @@ in-process. dramatiq's rate limiters raise instead of waiting, hence this.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Protocol
 
+log = logging.getLogger(__name__)
 REDIS_KEY = "outreach:send-rate:next"
 _SCRIPT = """
 local now = redis.call('TIME')
@@ -62,14 +64,28 @@ class RedisPacer:
         import redis
 
         self.interval_us = int(1_000_000 / rate)
-        self.client = redis.Redis.from_url(url)
+        self.fallback = LocalPacer(rate)
+        self.client = redis.Redis.from_url(url, socket_timeout=5)
         self.script = self.client.register_script(_SCRIPT)
 
     def wait(self) -> None:
-        """Sleep until this caller's slot (Redis' clock decides)."""
-        delay_us = int(self.script(keys=[REDIS_KEY], args=[self.interval_us]))
+        """Sleep until this caller's slot (Redis' clock decides); while Redis is away, this
+        process keeps the rate on its own rather than failing the batch."""
+        try:
+            delay_us = int(self.script(keys=[REDIS_KEY], args=[self.interval_us]))
+        except redis_errors() as exc:
+            log.warning("send rate: Redis is away (%s); pacing this process alone", exc)
+            self.fallback.wait()
+            return
         if delay_us > 0:
             time.sleep(delay_us / 1_000_000)
+
+
+def redis_errors() -> tuple[type[Exception], ...]:
+    """What a Redis that restarts or went away raises."""
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError)
 
 
 _pacers: dict[tuple[float, str], Pacer] = {}
