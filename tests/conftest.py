@@ -409,7 +409,7 @@ class Queue:
 
     def drain(self, timeout: float = 30) -> None:
         """Wait until every queue is empty and the workers are idle; re-raise actor errors."""
-        # "ops" carries the hourly maintenance tick, always pending: never wait for it.
+        # "ops" carries only heartbeats (and messages of older versions): never wait for it.
         for queue in [q for q in self.broker.queues if not q.startswith("ops")]:
             self.broker.join(queue, timeout=int(timeout * 1000), fail_fast=True)
 

@@ -481,8 +481,11 @@ def pause_for_path(session: Session, campaign_id: int, reason: str) -> None:
 def finish_if_done(session: Session, campaign_id: int) -> bool:
     """Mark a sending campaign sent once nothing is queued or in flight."""
     # The campaign row first, locked: two batches ending at once in two workers each saw
-    # the other's deliveries still in flight, and neither marked the campaign sent.
-    campaign = session.get(Campaign, campaign_id, with_for_update=True)
+    # the other's deliveries still in flight, and neither marked the campaign sent. FOR NO
+    # KEY UPDATE, not FOR UPDATE: a block refresh inserting tallies (a foreign key to this
+    # row) holds the campaign's shared advisory lock, which the recount below waits for —
+    # FOR UPDATE made them wait for each other (a deadlock, seen with 2 workers × 4).
+    campaign = session.get(Campaign, campaign_id, with_for_update={"key_share": True})
     left = session.scalar(
         sa.select(sa.func.count())
         .select_from(Delivery)
@@ -687,8 +690,9 @@ def due_campaigns(session: Session) -> list[Campaign]:
 
 
 def stalled_campaigns(session: Session, *, everything: bool = False) -> list[int]:
-    """Sending campaigns without progress for a while, or whose deliveries wait with no
-    batch in flight (their broker messages were lost); or all sending ones."""
+    """Sending campaigns without progress for a while, whose deliveries wait with no batch
+    in flight (their broker messages were lost), or with nothing left to send (the sweeper
+    marks those sent); or all sending ones."""
     stmt = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
     if not everything:
         now = utcnow()
@@ -697,11 +701,15 @@ def stalled_campaigns(session: Session, *, everything: bool = False) -> list[int
             of_campaign, Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until >= now
         )
         waiting = sa.exists().where(of_campaign, _claimable(now))
+        left = sa.exists().where(
+            of_campaign, Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING))
+        )
         stmt = stmt.where(
             sa.or_(
                 Campaign.progress_at.is_(None),
                 Campaign.progress_at < now - STALLED_AFTER,
                 sa.and_(Campaign.progress_at < now - QUIET_AFTER, ~in_flight, waiting),
+                ~left,  # all done, but the batch that should have said so did not
             )
         )
     return list(session.scalars(stmt))

@@ -10,7 +10,8 @@ Every few seconds (OUTREACH_HEARTBEAT_SECONDS, at most a third of the lease) it:
 * gives back at once what dead workers held — those that stopped, or missed three beats —
   once this one has itself been beating for three beats (after a database restart nobody
   is taken for dead: everyone was silent alike);
-* enqueues again the batches of the campaigns concerned;
+* enqueues again the batches of the campaigns concerned — and of every sending campaign
+  when the Redis broker restarted (its run id changed: its queues came back empty);
 
 and every tick (TICK_SECONDS) runs the tick: the sweeper (due and stalled campaigns,
 batches whose broker messages were lost), the daily jobs when due, the outbox.
@@ -52,6 +53,7 @@ class Heartbeat:
         self.next_tick = 0.0
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
+        self.broker = BrokerWatch(settings.broker_url)
 
     def start(self) -> None:
         """Beat in a thread of its own, the first beat at once."""
@@ -89,6 +91,11 @@ class Heartbeat:
                 campaigns |= set(deliveries.reclaim_from_dead(session))
                 emails += outbox.release_claims(session, [], dead=True)
         self._enqueue(sorted(campaigns), emails)
+        if self.broker.restarted():
+            from outreach.delivery.tasks import sweep
+
+            log.warning("the broker restarted: enqueueing every sending campaign again")
+            sweep(everything=True)
         if began >= self.next_tick:
             self.next_tick = began + TICK_SECONDS
             from outreach.ops.tasks import every_tick
@@ -144,6 +151,31 @@ class Heartbeat:
                 mark_stopped(session)
         except Exception:  # noqa: BLE001 - three beats later the others know anyway
             log.warning("could not record that this worker stopped", exc_info=True)
+
+
+class BrokerWatch:
+    """Tells when a Redis broker restarted: queued messages, delayed ones too, are gone
+    unless it persists them (RabbitMQ keeps its durable queues across a restart)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url if url.startswith(("redis://", "rediss://")) else ""
+        self.client: Any = None
+        self.run_id: str | None = None
+
+    def restarted(self) -> bool:
+        """True once for each restart seen since the last call."""
+        if not self.url:
+            return False
+        try:
+            if self.client is None:
+                import redis
+
+                self.client = redis.Redis.from_url(self.url, socket_timeout=2)
+            run_id = str(self.client.info("server")["run_id"])
+        except Exception:  # noqa: BLE001 - away for now: the next beat looks again
+            return False
+        seen, self.run_id = self.run_id, run_id
+        return seen is not None and seen != run_id
 
 
 def record_worker(session: Session, origin: str, interval: float) -> None:

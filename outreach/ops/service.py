@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from outreach.bulk import table_of, upsert
 from outreach.config import Settings
 from outreach.consent.models import Setting
 from outreach.db import utcnow
@@ -17,18 +18,22 @@ HEARTBEAT_KEY = "ops.worker_heartbeat"
 
 
 def record_heartbeat(session: Session, origin: str) -> None:
-    """Store when and where a worker last ran a task."""
+    """Store when and where a worker last ran a task (one upsert: workers starting together
+    each write it first)."""
     value = {
         "at": utcnow().isoformat(),
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "origin": origin[:100],
     }
-    setting = session.get(Setting, HEARTBEAT_KEY)
-    if setting is None:
-        session.add(Setting(key=HEARTBEAT_KEY, value=value))
-    else:
-        setting.value = value
+    table = table_of(Setting)
+    session.execute(
+        upsert(session, table)
+        .values(key=HEARTBEAT_KEY, value=value)
+        .on_conflict_do_update(
+            index_elements=[table.c.key], set_={"value": value, "updated_at": utcnow()}
+        )
+    )
 
 
 def last_heartbeat(session: Session) -> dict[str, Any] | None:

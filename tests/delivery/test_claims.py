@@ -186,6 +186,21 @@ def test_batches_whose_broker_messages_were_lost_are_enqueued_again(
     assert len(smtp_sink.received()) == 9
 
 
+def test_the_sweeper_finishes_a_campaign_whose_last_batch_did_not(
+    app: Flask, campaign: int
+) -> None:
+    from outreach.delivery.tasks import sweep
+
+    ids = _start(app, campaign)
+    with get_db(app).session() as session:  # every message went, then the batch died
+        service.claim(session, campaign, ids[0], ids[-1], token="t")
+        for delivery_id in ids:
+            service.record_sent(session, delivery_id, "t", service.sent_values("<m@x>"))
+    assert sweep() == {"started": 0, "resumed": 0, "batches": 0}
+    with get_db(app).reader() as session:
+        assert str(get_campaign(session, campaign).status) == "sent"
+
+
 def test_a_retry_waits_out_its_backoff_in_the_ledger(
     app: Flask, campaign: int, people: dict[str, int], smtp_sink: SmtpSink
 ) -> None:
