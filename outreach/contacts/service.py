@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -18,6 +17,7 @@ from outreach.db import as_id
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group, GroupMembership
 from outreach.groups.service import get_group, set_sector_membership
+from outreach.spreadsheet import SafeWriter
 
 EXPORT_COLUMNS = [
     "email",
@@ -29,7 +29,6 @@ EXPORT_COLUMNS = [
     "status",
     "groups",
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def get_contact(session: Session, email_or_id: str | int) -> Contact:
@@ -175,11 +174,6 @@ def contact_to_dict(contact: Contact, groups: list[str] | None = None) -> dict[s
     return doc
 
 
-def neutralize_cell(value: str) -> str:
-    """Defuse spreadsheet formulas: a cell starting with = + - @ gets a leading quote."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def _attribute_names(session: Session) -> list[str]:
     names: set[str] = set()
     for attributes in session.scalars(
@@ -218,10 +212,10 @@ def _export_rows(session: Session, attributes: list[str], batch: int = 2000) -> 
 def export_csv(session: Session, out: IO[str]) -> int:
     """Write every contact as CSV, one column per attribute, formula-safe; return the row count."""
     attributes = _attribute_names(session)
-    writer = csv.writer(out)
+    writer = SafeWriter(out)
     writer.writerow(EXPORT_COLUMNS + attributes)
     count = 0
     for row in _export_rows(session, attributes):
-        writer.writerow([neutralize_cell(v) for v in row])
+        writer.writerow(row)
         count += 1
     return count

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
@@ -20,12 +19,12 @@ from outreach.contacts.service import (
     delete_contact,
     get_contact,
     groups_of,
-    neutralize_cell,
 )
 from outreach.db import settings_of, utcnow
 from outreach.delivery.models import Delivery, Suppression
 from outreach.outbox.service import emails_of, forget_address
 from outreach.privacy.models import AuditEntry, DataRequest
+from outreach.spreadsheet import SafeWriter
 from outreach.tracking.models import TrackingHit
 
 EXPORT_FORMAT = "outreach-access-export/1"
@@ -166,13 +165,13 @@ def subject_export(session: Session, email: str) -> dict[str, Any]:
 def _csv_value(value: Any) -> str:
     if isinstance(value, dict | list):
         value = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return neutralize_cell("" if value is None else str(value))
+    return "" if value is None else str(value)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
     columns = list(dict.fromkeys(name for row in rows for name in row))
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(out)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_csv_value(row.get(name)) for name in columns])

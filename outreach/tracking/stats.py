@@ -3,7 +3,6 @@ recipients who allowed tracking (the denominator is shown), machine opens apart.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, dataclass, field, fields
 from typing import IO, Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns.models import Campaign, Variant
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.groups.models import Group
+from outreach.spreadsheet import SafeWriter
 from outreach.tracking.models import DeliveryTally, EngagementTally, HourlyTally
 from outreach.tracking.tallies import ENGAGEMENT_COUNTS, STATUS_COUNTS
 
@@ -199,7 +199,7 @@ COLUMNS = [f.name for f in fields(GroupStats)]
 
 def write_csv(stats: CampaignStats, out: IO[str]) -> None:
     """The report as CSV, one row per group and a total."""
-    writer = csv.writer(out)
+    writer = SafeWriter(out)
     writer.writerow(COLUMNS)
     for row in [*stats.rows, stats.total]:
-        writer.writerow(["" if v is None else v for v in asdict(row).values()])
+        writer.writerow(asdict(row).values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -13,6 +14,7 @@ from outreach.db import get_db
 from outreach.tracking.stats import COLUMNS, campaign_stats
 from tests.admin.test_statistics import PEOPLE, build_campaign
 from tests.api.conftest import error_of
+from tests.campaigns.conftest import make_subscriber  # noqa: F401  (fixture)
 
 Headers = dict[str, str]
 
@@ -120,3 +122,29 @@ def test_statistics_need_a_token(app: Flask, client: FlaskClient) -> None:
         assert response.headers["WWW-Authenticate"] == "Bearer"
         bad = client.get(url, headers={"Authorization": "Bearer not-a-token"})
         assert error_of(bad, 401)["code"] == "unauthorized"
+
+
+def test_a_group_named_like_a_formula_is_defused_in_every_statistics_csv(
+    app: Flask,
+    client: FlaskClient,
+    api_headers: Headers,
+    make_subscriber: Any,  # noqa: F811
+) -> None:
+    from outreach.campaigns.service import set_variant
+    from tests.campaigns.conftest import MJML
+
+    make_subscriber("eve@example.org", sector="=1+2")  # a sector from an imported file
+    with get_db(app).session() as session:
+        campaign = create_campaign(session, "=HYPERLINK(1)", "a@example.org", groups=["=1+2"])
+        set_variant(session, campaign, "=1+2", subject="Hi", mjml=MJML)
+        campaign_id = campaign.id
+    from outreach.delivery import service
+
+    with get_db(app).session() as session:
+        service.start(session, get_campaign(session, campaign_id))
+    by_api = client.get(f"/api/v1/statistics/{campaign_id}.csv", headers=api_headers)
+    by_cli = app.test_cli_runner().invoke(args=["stats", str(campaign_id), "--csv"])
+    for text in (by_api.get_data(as_text=True), by_cli.output):
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[1][:3] == ["'=1+2", "'=1+2", "1"], text
+        assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
