@@ -97,6 +97,7 @@ def _run_embedded_until_stopped(app: Any, server: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started from a shell that ignores it
     embedded = start_embedded(app, origin="outreach serve" if server else "outreach worker")
     if server is None and embedded:
         click.echo("embedded queue: this process sends campaigns and the outbox; Ctrl-C stops")
@@ -118,6 +119,10 @@ def _run_embedded_until_stopped(app: Any, server: Any) -> None:
 def demo_command() -> None:
     """The main job end to end on the embedded defaults."""
     from outreach.ops.demo import run_demo
+    from outreach.ops.embedded import stop_embedded
 
     upgrade(settings().database_url, secret_key=settings().secret_key)
-    run_demo(web_app(), click.echo)
+    try:
+        run_demo(web_app(), click.echo)
+    finally:
+        stop_embedded()  # the workers table says this process stopped
