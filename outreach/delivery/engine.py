@@ -79,12 +79,15 @@ class Engine:
         self.local = threading.local()
         self.lock = threading.Lock()
         self.builders: dict[tuple[int, datetime], MessageBuilder] = {}
+        self.transports: list[Transport] = []
         self.pacer: Pacer = pacer_for(self.settings.send_rate, self.settings.broker_url)
 
     def transport(self) -> Transport:
         """This thread's transport (one SMTP connection, reused)."""
         if getattr(self.local, "transport", None) is None:
             self.local.transport = outgoing(self.settings)
+            with self.lock:
+                self.transports.append(self.local.transport)
         return self.local.transport  # type: ignore[no-any-return]
 
     def drop_transport(self) -> None:
@@ -92,7 +95,16 @@ class Engine:
         transport = getattr(self.local, "transport", None)
         if transport is not None:
             transport.close()
+            with self.lock:
+                self.transports.remove(transport)
         self.local.transport = None
+
+    def close_transports(self) -> None:
+        """Close every thread's connection (the worker threads have ended)."""
+        with self.lock:
+            transports, self.transports = self.transports, []
+        for transport in transports:
+            transport.close()
 
     def builder(self, session: Session, variant_id: int, group_name: str) -> MessageBuilder:
         """The builder of a variant, compiled once per process (until the variant changes)."""
@@ -237,6 +249,9 @@ class Engine:
             if outcome == "path":  # the sending path is broken: nobody's fault but ours
                 with db.session() as session:
                     service.release(session, rest(position), self.local.last_error)
+                    if runtime.stopping():  # closed under us as the process stops
+                        result.retry = True
+                        break
                     service.pause_for_path(session, campaign_id, self.local.last_error)
                 result.paused = True
                 break
@@ -353,6 +368,14 @@ class Engine:
 
 _engines: dict[int, Engine] = {}
 _engines_lock = threading.Lock()
+
+
+def close_all_transports() -> None:
+    """The process stops sending: close the SMTP connection of every engine's threads."""
+    with _engines_lock:
+        engines = list(_engines.values())
+    for engine in engines:
+        engine.close_transports()
 
 
 def engine_for(database: Database) -> Engine:

@@ -77,6 +77,9 @@ def stop_embedded(timeout: float = 10.0) -> None:
     runtime.request_stop()
     with _lock:
         stop_embedded_worker(int(timeout * 1000))  # the loops have given back their claims
+        from outreach.delivery.engine import close_all_transports
+
+        close_all_transports()
         if _heartbeat is not None:
             _heartbeat.stop()
             _heartbeat = None

@@ -115,7 +115,13 @@ def pause_before_any_message(
     its deliveries back, then bring the server back; returns the pause's document."""
     sink.stop()
     ok(act(client, headers, campaign_id, "send"), 202)
-    paused = ok(act(client, headers, campaign_id, "pause"))
+    response = act(client, headers, campaign_id, "pause")
+    if response.status_code == 409:  # a worker met the server down first, and paused it
+        assert "is paused" in response.get_data(as_text=True)
+        paused = status_of(client, headers, campaign_id)
+        assert "no recipient was failed" in paused["pause_reason"]
+    else:
+        paused = ok(response)
     time.sleep(0.2)  # a claim that began just before the pause committed ends within this
     deadline = time.monotonic() + 10
     while any(g["sending"] for g in status_of(client, headers, campaign_id)["groups"]):
@@ -246,7 +252,10 @@ def test_schedule_pause_resume_then_nothing_more(
     ok(act(client, api_headers, campaign, "send", at=at), 202)
 
     paused = ok(act(client, api_headers, campaign, "pause"))
-    assert (paused["status"], paused["pause_reason"]) == ("paused", "paused by an operator")
+    assert paused["status"] == "paused"
+    assert paused["pause_reason"] == "paused by an operator" or paused["pause_reason"].startswith(
+        "cannot connect"
+    )
     assert error_of(act(client, api_headers, campaign, "pause"), 409)["field"] == "campaign"
     assert error_of(act(client, api_headers, campaign, "send"), 409)["code"] == "conflict"
 
@@ -267,7 +276,10 @@ def test_pause_mid_send_holds_the_rest_until_resume(
     app: Flask, client: FlaskClient, api_headers: Headers, campaign: int, smtp_sink: SmtpSink
 ) -> None:
     paused = pause_before_any_message(client, api_headers, campaign, smtp_sink)
-    assert (paused["status"], paused["pause_reason"]) == ("paused", "paused by an operator")
+    assert paused["status"] == "paused"
+    assert paused["pause_reason"] == "paused by an operator" or paused["pause_reason"].startswith(
+        "cannot connect"
+    )
     drain(app)  # retried batches find the campaign paused and claim nothing
 
     held = status_of(client, api_headers, campaign)
