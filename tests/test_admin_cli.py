@@ -39,7 +39,13 @@ def test_short_password_and_duplicates_are_refused(runner: FlaskCliRunner) -> No
     short = runner.invoke(
         args=["admin", "create", "a@example.org", "--password-stdin"], input="short\n"
     )
-    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+    for weak in ("aaaaaaaaaaaa", "123456789012", "password1234", "a@example.org1"):
+        refused = runner.invoke(
+            args=["admin", "create", "a@example.org", "--password-stdin"], input=f"{weak}\n"
+        )
+        assert refused.exit_code == 1, weak
+        assert "password is too easy to guess" in refused.output, refused.output
     runner.invoke(
         args=["admin", "create", "a@example.org", "--password-stdin"],
         input="long enough password\n",

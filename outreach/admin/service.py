@@ -15,7 +15,8 @@ from outreach.contacts.identity import normalize_email
 from outreach.db import utcnow
 from outreach.errors import AuthenticationError, Conflict, NotFound, ValidationError
 
-MIN_PASSWORD = 10
+MIN_PASSWORD = 12
+MIN_STRENGTH = 3  # zxcvbn's score, 0-4: 3 is 'safely unguessable' for an online attack
 TOKEN_PREFIX = "otk_"  # noqa: S105 - a visible prefix, not a secret
 
 
@@ -28,13 +29,33 @@ def _dummy_hash() -> str:
 # A real hash to compare against when the user is unknown, so timing reveals nothing.
 
 
-def create_admin(session: Session, email: str, password: str) -> AdminUser:
-    """Create an administrator with a scrypt-hashed password."""
-    address = normalize_email(email)[1]
+def check_password(password: str, email: str = "") -> None:
+    """At least MIN_PASSWORD characters and not guessable (zxcvbn, which knows the common
+    passwords, keyboard walks, repeats and dates, and is told the address); the reason
+    is in the error."""
     if len(password) < MIN_PASSWORD:
         raise ValidationError(
             f"password must have at least {MIN_PASSWORD} characters", field="password"
         )
+    from zxcvbn import zxcvbn
+
+    verdict = zxcvbn(password[:200], user_inputs=[email, *email.split("@")])
+    if verdict["score"] < MIN_STRENGTH:
+        feedback = verdict["feedback"]
+        advice = " ".join(
+            part
+            for part in [feedback.get("warning") or "", *feedback.get("suggestions", [])]
+            if part
+        )
+        raise ValidationError(
+            f"password is too easy to guess{': ' + advice if advice else ''}", field="password"
+        )
+
+
+def create_admin(session: Session, email: str, password: str) -> AdminUser:
+    """Create an administrator with a scrypt-hashed password."""
+    address = normalize_email(email)[1]
+    check_password(password, address)
     if session.scalar(sa.select(AdminUser.id).where(AdminUser.email == address)):
         raise Conflict(f"an administrator {address} exists already", field="email")
     user = AdminUser(email=address, password_hash=generate_password_hash(password))
