@@ -51,6 +51,8 @@ class Settings:
     retry_base_ms: int = 5000
     lease_seconds: int = 300
     batch_size: int = 500  # deliveries per broker message (fewer under a send rate)
+    session_idle_minutes: int = 120  # an admin session unused this long ends
+    session_hours: int = 12  # and any admin session ends this long after sign-in
     heartbeat_seconds: float = 5.0  # a worker silent for 3 beats has its claims released
     confirm_token_hours: int = 48
     pending_retention_days: int = 14

@@ -24,7 +24,40 @@ def _load_user(user_id: str) -> Any:
     from outreach.db import get_session
 
     user = get_session().get(AdminUser, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or not session_holds(user):
+        return None
+    return user
+
+
+def session_holds(user: Any) -> bool:
+    """The signed-in session is still this user's: its generation is current (not signed
+    out since, anywhere), it was used within the idle lifetime and began within the
+    absolute one. A session that holds is marked used now."""
+    import time
+
+    from flask import current_app, session
+
+    settings = current_app.extensions["outreach.settings"]
+    now = time.time()
+    began, seen = session.get("admin_began", 0.0), session.get("admin_seen", 0.0)
+    holds = (
+        session.get("admin_generation") == user.session_generation
+        and now - began < settings.session_hours * 3600
+        and now - seen < settings.session_idle_minutes * 60
+    )
+    if holds:
+        session["admin_seen"] = now
+    return holds
+
+
+def begin_admin_session(user: Any) -> None:
+    """Mark the session just signed in (see session_holds)."""
+    import time
+
+    from flask import session
+
+    session["admin_generation"] = user.session_generation
+    session["admin_began"] = session["admin_seen"] = time.time()
 
 
 def init_app(app: Flask) -> None:

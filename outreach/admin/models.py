@@ -21,6 +21,9 @@ class AdminUser(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Every signed-in session carries the generation it began in; signing out (or a
+    # password change, a deactivation) moves it on, and every copy of the session ends.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     # flask-login protocol
     @property

@@ -18,6 +18,7 @@ from outreach.groups.service import list_groups
 from outreach.ops.checks import startup_warnings
 from outreach.ops.service import last_heartbeat
 from outreach.outbox.service import counts as outbox_counts
+from outreach.web import begin_admin_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PUBLIC_ENDPOINTS = {"admin.login"}
@@ -85,6 +86,7 @@ def login() -> Any:
             return render_template("admin/login.html", error=exc.message), 401
         session.commit()
         login_user(user)
+        begin_admin_session(user)
         return redirect(safe_next(request.args.get("next")))
     return render_template("admin/login.html", error=None)
 
@@ -92,7 +94,12 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
-    """Sign out."""
+    """Sign out: every copy of this session ends, here and on any other device."""
+    session = get_session()
+    user = session.get(type(current_user._get_current_object()), current_user.id)
+    if user is not None:
+        user.session_generation += 1
+        session.commit()
     logout_user()
     flash("Signed out.")
     return redirect(url_for("admin.login"))
