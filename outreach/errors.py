@@ -36,6 +36,13 @@ class ValidationError(OutreachError):
     code = "invalid"
 
 
+class MalformedBody(OutreachError):
+    """A request body refused before it is parsed (nested too deep, too large)."""
+
+    status = 400
+    code = "malformed"
+
+
 class NotFound(OutreachError):
     """The thing asked for does not exist."""
 

@@ -9,6 +9,7 @@ from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
+from outreach.api.limits import bounded_json
 from outreach.errors import AuthenticationError
 
 API_PREFIX = "/api/v1"
@@ -77,6 +78,7 @@ def api_blueprint(name: str, description: str) -> Blueprint:
         name, f"outreach.api.{name}", url_prefix=f"{API_PREFIX}/{name}", description=description
     )
     blp.before_request(require_token)
+    blp.before_request(bounded_json)
     return blp
 
 
