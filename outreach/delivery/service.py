@@ -28,7 +28,6 @@ from outreach.db import utcnow
 from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
-from outreach.ops.models import Worker
 from outreach.tracking.tallies import recount
 
 BATCH_SIZE = 500
@@ -268,20 +267,13 @@ def release_claims(session: Session, tokens: list[str]) -> list[int]:
     return sorted({r[0] for r in rows})
 
 
-def dead_workers() -> sa.Select[str]:
-    """Workers that stopped, or missed three heartbeats."""
-    return sa.select(Worker.id).where(
-        sa.or_(Worker.expires_at < utcnow(), Worker.stopped_at.is_not(None))
-    )
-
-
-def reclaim_from_dead(session: Session) -> list[int]:
-    """Give back at once what dead workers held; the first row in flight of each of their
-    claims is marked a suspected duplicate (its message may have reached the server
+def reclaim_from(session: Session, workers: list[str]) -> list[int]:
+    """Give back at once what these dead workers held; the first row in flight of each of
+    their claims is marked a suspected duplicate (its message may have reached the server
     before the worker died). Returns the campaigns concerned."""
-    held = sa.and_(
-        Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by.in_(dead_workers())
-    )
+    if not workers:
+        return []
+    held = sa.and_(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by.in_(workers))
     in_flight = sa.select(sa.func.min(Delivery.id)).where(held).group_by(Delivery.claim_token)
     session.execute(
         sa.update(Delivery)

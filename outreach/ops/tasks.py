@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dramatiq
-import sqlalchemy as sa
 
 from outreach import runtime
 from outreach.db import Database, utcnow
 from outreach.ops.service import daily_jobs_if_due, record_heartbeat
-
-WORKERS_KEPT = timedelta(days=1)
 
 
 @dramatiq.actor(queue_name="ops", max_retries=0)
@@ -26,13 +21,11 @@ def every_tick(database: Database, origin: str) -> dict[str, int]:
     are due or stalled, and a nudge for the outbox when an email is due (whatever its
     broker messages became)."""
     from outreach.delivery.tasks import sweep
-    from outreach.ops.models import Worker
     from outreach.outbox.service import next_due, nudge
 
     with database.session() as session:
         record_heartbeat(session, origin)
         daily_jobs_if_due(session, database.settings)
-        session.execute(sa.delete(Worker).where(Worker.expires_at < utcnow() - WORKERS_KEPT))
         due = next_due(session)
     swept = sweep()
     if due is not None and due <= utcnow():

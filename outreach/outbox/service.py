@@ -5,6 +5,7 @@ delivered twice, or two workers draining at once, sends nothing twice."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -163,13 +164,11 @@ def renew(session: Session, tokens: list[str], lease: timedelta) -> None:
         )
 
 
-def release_claims(session: Session, tokens: list[str], *, dead: bool = False) -> int:
-    """Give back what is left of claims that ended on an error, or (`dead`) of every
-    claim of a dead worker; returns how many emails."""
-    if dead:
-        from outreach.delivery.service import dead_workers
-
-        held = OutboxMessage.claimed_by.in_(dead_workers())
+def release_claims(session: Session, tokens: list[str], workers: Sequence[str] = ()) -> int:
+    """Give back what is left of claims that ended on an error (`tokens`), or every claim of
+    dead `workers`; returns how many emails."""
+    if workers:
+        held = OutboxMessage.claimed_by.in_(workers)
     elif tokens:
         held = OutboxMessage.claim_token.in_(tokens)
     else:

@@ -24,24 +24,31 @@ def make_subscriber(app: Flask) -> Callable[..., int]:
     """Create a confirmed subscriber, optionally in groups (names); returns its id."""
 
     def make(email: str, *groups: str, first_name: str = "Ana", sector: str | None = None) -> int:
-        with get_db(app).session() as session:
-            if sector:
-                sector_group_ids(session, [sector])
-            signup = sign_up(
-                session,
-                {"email": email, "first_name": first_name, "sector": sector},
-                [Purpose.NEWSLETTER],
-                Evidence("test"),
-                resend_after=timedelta(0),
-            )
-            confirm(session, signup.contact, Evidence("test"))
-            contact_id = signup.contact.id
-            forget_arranged_mail(session, contact_id)
-            for group in groups:
-                add_members(session, group, [email])
-        return contact_id
+        return subscribe(app, email, *groups, first_name=first_name, sector=sector)
 
     return make
+
+
+def subscribe(
+    app: Flask, email: str, *groups: str, first_name: str = "Ana", sector: str | None = None
+) -> int:
+    """A confirmed subscriber (its consent emails dropped), in `groups`; its id."""
+    with get_db(app).session() as session:
+        if sector:
+            sector_group_ids(session, [sector])
+        signup = sign_up(
+            session,
+            {"email": email, "first_name": first_name, "sector": sector},
+            [Purpose.NEWSLETTER],
+            Evidence("test"),
+            resend_after=timedelta(0),
+        )
+        confirm(session, signup.contact, Evidence("test"))
+        contact_id = signup.contact.id
+        forget_arranged_mail(session, contact_id)
+        for group in groups:
+            add_members(session, group, [email])
+    return contact_id
 
 
 from tests.conftest import forget_arranged_mail  # noqa: E402

@@ -17,16 +17,15 @@ from flask import Flask
 from outreach.campaigns.service import create_campaign, get_campaign, set_variant
 from outreach.claims import DELIVERY, Unrecorded, claims, worker_id
 from outreach.config import Settings
-from outreach.consent.models import Purpose
 from outreach.consent.service import Evidence, unsubscribe
 from outreach.contacts.models import Contact
 from outreach.db import get_db, utcnow
 from outreach.delivery import service
 from outreach.delivery.engine import Engine
 from outreach.delivery.models import Delivery, DeliveryStatus
-from outreach.ops.heartbeat import Heartbeat
+from outreach.ops.heartbeat import Heartbeat, reap_dead_workers
 from outreach.ops.models import Worker
-from tests.campaigns.conftest import MJML
+from tests.campaigns.conftest import MJML, subscribe
 from tests.conftest import SmtpSink, queued_app
 from tests.delivery.conftest import drain, send
 
@@ -126,7 +125,11 @@ def test_a_dead_workers_claims_go_back_at_once_its_message_in_flight_suspected(
             )
         )
     with get_db(app).session() as session:
-        assert service.reclaim_from_dead(session) == [campaign]
+        dead = reap_dead_workers(session)
+        assert dead == [worker_id()]
+        assert service.reclaim_from(session, dead) == [campaign]
+    with get_db(app).reader() as session:
+        assert session.get(Worker, worker_id()) is None  # reaped: searched for once
     rows = _rows(app, campaign)
     assert [str(r.status) for r in rows] == ["sent"] + ["queued"] * 8
     assert [r.id for r in rows if r.suspected_duplicate] == [ids[1], ids[4]]
@@ -269,7 +272,9 @@ def test_an_unsubscribe_under_a_send_rate_stops_the_next_message(
     """The consent re-check comes after the pacer's wait, right before the message goes:
     an unsubscribe the moment the first message arrives spares the second recipient."""
     with queued_app(tmp_path, database_url, smtp_sink, send_rate=1.5, worker_threads=1) as app:
-        people = [subscriber(app, f"r{i}@example.org") for i in range(3)]
+        people = [
+            subscribe(app, f"r{i}@example.org", first_name="", sector="Thinkers") for i in range(3)
+        ]
         with get_db(app).session() as session:
             campaign = create_campaign(session, "Paced", "a@example.org", groups=["Thinkers"])
             set_variant(session, campaign, "Thinkers", subject="Hi", mjml=MJML)
@@ -283,26 +288,6 @@ def test_an_unsubscribe_under_a_send_rate_stops_the_next_message(
             unsubscribe(session, session.get(Contact, people[1]), Evidence("test"))
         drain(app)
     assert [str(m["To"]) for m in smtp_sink.received()] == ["r0@example.org", "r2@example.org"]
-
-
-def subscriber(app: Flask, email: str) -> int:
-    """A confirmed Thinker (the consent emails of the arrangement dropped)."""
-    from outreach.consent.service import confirm, sign_up
-    from outreach.groups.service import sector_group_ids
-    from tests.conftest import forget_arranged_mail
-
-    with get_db(app).session() as session:
-        sector_group_ids(session, ["Thinkers"])
-        signup = sign_up(
-            session,
-            {"email": email, "sector": "Thinkers"},
-            [Purpose.NEWSLETTER],
-            Evidence("test"),
-            resend_after=timedelta(0),
-        )
-        confirm(session, signup.contact, Evidence("test"))
-        forget_arranged_mail(session, signup.contact.id)
-        return signup.contact.id
 
 
 def test_a_batch_is_smaller_under_a_send_rate(tmp_path: Path) -> None:
