@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
 from outreach.contacts.identity import normalize_email
+from outreach.contacts.models import Contact
 from outreach.db import as_id, settings_of
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import get_group
 from outreach.rendering.pipeline import CompiledVariant, compile_variant
 from outreach.rendering.templates import ContactView, SampleContact, TemplateProblem, trial_render
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
 
@@ -128,12 +132,7 @@ def compile_checked(campaign: Campaign, variant: Variant, label: str) -> Compile
             variant.subject, variant.preheader or "", variant.mjml, variant.text_source
         )
         context = sample_context(campaign, label)
-        for part, template in (
-            ("subject", compiled.subject),
-            ("preheader", compiled.preheader),
-            ("mjml", compiled.html),
-            ("text", compiled.text),
-        ):
+        for part, template in _parts(compiled):
             trial_render(template, part, context)
     except TemplateProblem as exc:
         raise TemplateProblem(f"variant {label}: {exc.message}", field=exc.field) from exc
@@ -178,9 +177,50 @@ def set_variant(
         session.add(variant)
     variant.subject, variant.mjml = subject.strip(), mjml
     variant.text_source, variant.preheader = (text or None), preheader or ""
-    compile_checked(campaign, variant, label)
+    compiled = compile_checked(campaign, variant, label)
+    check_with_members(session, campaign, compiled, label, group_id)
     session.flush()
     return variant
+
+
+MEMBER_SAMPLE = 25
+
+
+def check_with_members(
+    session: Session,
+    campaign: Campaign,
+    compiled: CompiledVariant,
+    label: str,
+    group_id: int | None,
+) -> None:
+    """Render a variant for the group's contacts with the most data (any contacts for the
+    fallback): a template that only goes over a bound on real data is refused on save."""
+    from outreach.groups.models import GroupMembership
+
+    query = sa.select(Contact)
+    if group_id is not None:
+        query = query.join(GroupMembership, GroupMembership.contact_id == Contact.id).where(
+            GroupMembership.group_id == group_id
+        )
+    size = sa.func.length(sa.cast(Contact.attributes, sa.Text))
+    for contact in session.scalars(query.order_by(size.desc(), Contact.id).limit(MEMBER_SAMPLE)):
+        context = sample_context(campaign, label, contact)
+        try:
+            for part, template in _parts(compiled):
+                trial_render(template, part, context)
+        except TemplateProblem as exc:
+            raise TemplateProblem(
+                f"variant {label}, for contact #{contact.id}: {exc.message}", field=exc.field
+            ) from exc
+
+
+def _parts(compiled: CompiledVariant) -> tuple[tuple[str, Template], ...]:
+    return (
+        ("subject", compiled.subject),
+        ("preheader", compiled.preheader),
+        ("mjml", compiled.html),
+        ("text", compiled.text),
+    )
 
 
 def variants(session: Session, campaign: Campaign) -> list[tuple[str, Variant]]:
@@ -277,8 +317,11 @@ def preview(
     contact = get_contact(session, contact_email) if contact_email else None
     group_name = label if label != "fallback" else (group or "fallback")
     context = sample_context(campaign, group_name, contact)
-    context["preheader"] = compiled.preheader.render(context)
-    return compiled.html.render(context)
+    try:
+        context["preheader"] = trial_render(compiled.preheader, "preheader", context)
+        return trial_render(compiled.html, "mjml", context)
+    except TemplateProblem as exc:
+        raise TemplateProblem(f"variant {label}: {exc.message}", field=exc.field) from exc
 
 
 def queue_test_messages(

@@ -16,6 +16,7 @@ from email.utils import formataddr, formatdate
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from outreach.rendering.bounds import MAX_LINE_OUTPUT, bounded, render_bounded
 from outreach.rendering.pipeline import CompiledVariant
 from outreach.rendering.qp import encode
 from outreach.rendering.templates import ContactView
@@ -117,18 +118,22 @@ class MessageBuilder:
     def build(
         self, contact: Recipient, links: Links, tracking: Tracking | None = None
     ) -> tuple[str, bytes]:
-        """(Message-ID, message bytes) for one contact."""
+        """(Message-ID, message bytes) for one contact; within the template bounds, or
+        LimitExceeded naming the one this contact's data went over."""
         context = self.context(contact, links)
         compiled = self.compiled
-        subject = compiled.subject.render(context)
-        if self.test:
-            subject = f"[TEST] {subject}"
-        context["preheader"] = compiled.preheader.render(context)
-        if tracking is None:
-            html = compiled.html_qp.render(context)
-        else:
-            html = encode(_tracked(compiled.html.render(context), tracking))
-        text = compiled.text_qp.render(context)
+        with bounded():
+            subject = render_bounded(compiled.subject.generate(context), MAX_LINE_OUTPUT, "subject")
+            if self.test:
+                subject = f"[TEST] {subject}"
+            context["preheader"] = render_bounded(
+                compiled.preheader.generate(context), MAX_LINE_OUTPUT, "preheader"
+            )
+            if tracking is None:
+                html = compiled.html_qp.render(context)
+            else:
+                html = encode(_tracked(render_bounded(compiled.html.generate(context)), tracking))
+            text = compiled.text_qp.render(context)
         message_id = f"<{self.campaign_id}.{contact.id}.{secrets.token_hex(6)}@{self.domain}>"
         name = f"{contact.first_name} {contact.last_name}".strip()
         boundary = f"=_outreach_{secrets.token_hex(12)}"

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from jinja2 import Template
-from mjml import mjml2html
 from premailer import Premailer
 
+from outreach.rendering.mjml_compiler import compile_mjml
 from outreach.rendering.qp import QuotedPrintableTemplate
 from outreach.rendering.templates import TemplateProblem, check_source, environment
 from outreach.rendering.text import html_to_text
@@ -82,10 +82,7 @@ def restore(text: str, tokens: dict[str, str], part: str, *, require_all: bool =
 
 def mjml_to_html(mjml_source: str, part: str = "mjml") -> str:
     """Compile MJML (no web fonts fetched) and inline its CSS (no network)."""
-    try:
-        html = mjml2html(mjml_source, fonts={})
-    except ValueError as exc:
-        raise TemplateProblem(f"{part}: MJML error: {exc}", field=part) from exc
+    html = compile_mjml(mjml_source, part)
     return str(
         Premailer(
             html,

@@ -13,6 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, Template, nodes
 
+from outreach.rendering.bounds import MAX_OUTPUT, LimitExceeded
+
 MAX_LINE = 76
 
 
@@ -34,8 +36,11 @@ class QuotedPrintableTemplate:
         """
         static = self.static
         parts: list[bytes] = []
-        column = 0
+        column = size = 0
         for chunk in self.template.generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise LimitExceeded(f"the rendered message is over {MAX_OUTPUT:,} characters")
             encoded = static.get(chunk)
             if encoded is None:
                 encoded = _encode(chunk)

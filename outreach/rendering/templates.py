@@ -9,9 +9,11 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from outreach.errors import ValidationError
+from outreach.rendering import bounds
 
 MAX_TEMPLATE = 512 * 1024  # characters of MJML or text source
 MAX_RENDER_SECONDS = 0.2
@@ -32,12 +34,66 @@ class TemplateProblem(ValidationError):
     code = "template"
 
 
+_RUNTIME_IMPORT = "from jinja2.runtime import "
+_BOUNDED_JOINS = (
+    "concat, str_join, markup_join = "
+    "environment.bounded_concat, environment.bounded_str_join, environment.bounded_markup_join"
+)
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with every size-multiplying operation bounded (see bounds)."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    bounded_concat = staticmethod(bounds.bounded_concat)
+    bounded_str_join = staticmethod(bounds.bounded_str_join)
+    bounded_markup_join = staticmethod(bounds.bounded_markup_join)
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        del self.globals["lipsum"]  # n paragraphs of filler: nothing a newsletter needs
+        self.filters = {name: bounds.bounded_filter(name, f) for name, f in self.filters.items()}
+        self.filters["outreach_loop"] = bounds.counted_loop
+        self.finalize = bounds.counted_output
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """`*`, `**`, `+` and `%`, refused before computing a value over the bounds."""
+        bounds.check_binop(operator, left, right)
+        return bounds.checked_result(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        """Every call in a template: string methods that grow are checked first."""
+        args = bounds.check_call(__obj, args, kwargs)
+        return bounds.checked_result(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """`str.format` and `format_map`, refused for a format string with huge widths."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            bounds.check_format(value.__self__)
+        return wrapped
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for loop in list(tree.find_all(nodes.For)):
+            loop.iter = nodes.Filter(
+                loop.iter, "outreach_loop", [], [], None, None, lineno=loop.lineno
+            )
+        return tree
+
+    def _generate(self, source: nodes.Template, *args: Any, **kwargs: Any) -> str:
+        code = super()._generate(source, *args, **kwargs)
+        head, found, rest = code.partition(_RUNTIME_IMPORT)
+        line, newline, tail = rest.partition("\n")
+        if not found:
+            raise RuntimeError("the Jinja code generator changed: cannot bound joins")
+        return f"{head}{found}{line}\n{_BOUNDED_JOINS}{newline}{tail}"
+
+
 @lru_cache(maxsize=2)
-def environment(html: bool) -> ImmutableSandboxedEnvironment:
+def environment(html: bool) -> BoundedSandbox:
     """The sandbox: autoescaping for HTML, none for text and subjects; strict undefined."""
-    return ImmutableSandboxedEnvironment(
-        autoescape=html, undefined=StrictUndefined, keep_trailing_newline=True
-    )
+    return BoundedSandbox(autoescape=html, undefined=StrictUndefined, keep_trailing_newline=True)
 
 
 def check_source(source: str, part: str, *, html: bool) -> None:
@@ -55,6 +111,7 @@ def check_source(source: str, part: str, *, html: bool) -> None:
 
 def _check_names(tree: nodes.Template, part: str) -> None:
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    assigned |= {macro.name for macro in tree.find_all(nodes.Macro)}
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name not in TOP_LEVEL | assigned | _BUILTINS:
             raise TemplateProblem(
@@ -90,7 +147,6 @@ _BUILTINS = frozenset(
         "True",
         "False",
         "None",
-        "lipsum",
         "dict",
         "cycler",
         "joiner",
@@ -106,8 +162,10 @@ _BUILTINS = frozenset(
 def trial_render(template: Template, part: str, context: dict[str, Any]) -> str:
     """Render once with a sample context: sandbox violations and slow templates are refused."""
     started = time.perf_counter()
+    limit = bounds.MAX_LINE_OUTPUT if part in {"subject", "preheader"} else bounds.MAX_OUTPUT
     try:
-        result = template.render(context)
+        with bounds.bounded(MAX_RENDER_SECONDS * 5):
+            result = bounds.render_bounded(template.generate(context), limit, part)
     except SecurityError as exc:
         raise TemplateProblem(f"{part}: not allowed in a template: {exc}", field=part) from exc
     except UndefinedError as exc:
