@@ -53,6 +53,12 @@ class Settings:
     batch_size: int = 500  # deliveries per broker message (fewer under a send rate)
     session_idle_minutes: int = 120  # an admin session unused this long ends
     session_hours: int = 12  # and any admin session ends this long after sign-in
+    # Sign-in throttle (outreach.admin.throttle): failures free per account and per client
+    # address within the window, then delays doubling from 1 s up to the cap.
+    sign_in_free_failures: int = 5
+    sign_in_ip_free_failures: int = 20
+    sign_in_window_minutes: int = 15
+    sign_in_max_delay_seconds: int = 900
     heartbeat_seconds: float = 5.0  # a worker silent for 3 beats has its claims released
     confirm_token_hours: int = 48
     pending_retention_days: int = 14

@@ -64,6 +64,18 @@ class AuthenticationError(OutreachError):
     code = "unauthorized"
 
 
+class TooManyAttempts(OutreachError):
+    """Too many failed sign-ins (or bad API tokens): refused unchecked until `retry_after`."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, retry_after: int, what: str = "sign-ins") -> None:
+        unit = "second" if retry_after == 1 else "seconds"
+        super().__init__(f"Too many failed {what}; try again in {retry_after} {unit}")
+        self.retry_after = retry_after
+
+
 class ImportFileError(ValidationError):
     """A CSV file cannot be imported at all (not a bad row: a bad file)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outreach.admin.models import AdminUser, ApiToken
+from outreach.admin.models import AdminUser, ApiToken, SignInThrottle
 from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
 from outreach.consent.models import (
     ConsentAction,
@@ -58,6 +58,7 @@ __all__ = [
     "RequestKind",
     "RequestState",
     "Setting",
+    "SignInThrottle",
     "Suppression",
     "TrackingHit",
     "UsedToken",

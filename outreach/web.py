@@ -9,7 +9,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from outreach.errors import OutreachError
+from outreach.errors import OutreachError, TooManyAttempts
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -111,10 +111,13 @@ def wants_json() -> bool:
 
 
 def _outreach_error(exc: OutreachError) -> Any:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 and wants_json() else {}
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
     if wants_json():
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         return jsonify(error=exc.to_dict()), exc.status, headers
-    return render_template("error.html", status=exc.status, message=exc.message), exc.status
+    page = render_template("error.html", status=exc.status, message=exc.message)
+    return page, exc.status, headers
 
 
 def _csrf_error(exc: CSRFError) -> Any:

@@ -1,4 +1,4 @@
-"""`outreach admin create` and `admin token`, used through the web and API."""
+"""`outreach admin create` and `admin token [create|list|revoke]`, used through the web and API."""
 
 from __future__ import annotations
 
@@ -96,3 +96,55 @@ def test_password_is_stored_hashed(app: Flask, runner: FlaskCliRunner) -> None:
         stored = session.scalar(sa.select(AdminUser.password_hash))
     assert stored is not None and stored.startswith("scrypt:")
     assert "long enough password" not in stored
+
+
+def _admin_with_token(runner: FlaskCliRunner, *args: str) -> str:
+    runner.invoke(
+        args=["admin", "create", "a@example.org", "--password-stdin"],
+        input="long enough password\n",
+    )
+    result = runner.invoke(args=["admin", "token", "a@example.org", *args])
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def test_tokens_are_named_and_listed_without_their_secret(runner: FlaskCliRunner) -> None:
+    import json
+
+    named = _admin_with_token(runner, "--name", "CRM sync")
+    explicit = runner.invoke(args=["admin", "token", "create", "a@example.org", "--name", "CI"])
+    assert explicit.exit_code == 0 and explicit.output.startswith("otk_")
+
+    table = runner.invoke(args=["admin", "token", "list"])
+    assert table.exit_code == 0, table.output
+    header, *rows = table.output.splitlines()
+    assert header.split() == ["id", "name", "owner", "prefix", "created", "last", "used", "revoked"]
+    assert "CI" in rows[0] and "CRM sync" in rows[1] and named[:12] in rows[1]
+    assert named not in table.output
+    listed = json.loads(runner.invoke(args=["admin", "token", "list", "--json"]).output)
+    assert [(t["id"], t["name"], t["owner"]) for t in listed] == [
+        (2, "CI", "a@example.org"),
+        (1, "CRM sync", "a@example.org"),
+    ]
+    assert listed[0]["revoked_at"] is None and listed[0]["created_at"]
+
+
+def test_a_token_revoked_from_the_cli_is_refused_at_once(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    token = _admin_with_token(runner, "--name", "laptop")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/groups", headers=headers).status_code == 200
+
+    result = runner.invoke(args=["admin", "token", "revoke", token[:12]])
+
+    assert result.exit_code == 0, result.output
+    assert f"API token 1 ({token[:12]}) of a@example.org revoked" in result.output
+    assert client.get("/api/v1/groups", headers=headers).status_code == 401
+    listed = runner.invoke(args=["admin", "token", "list"]).output.splitlines()[1]
+    assert listed.split()[-2:] != ["-", "-"]  # last used and revoked are both set
+    again = runner.invoke(args=["admin", "token", "revoke", "1"])
+    assert again.exit_code == 1 and "revoked already" in again.output
+    unknown = runner.invoke(args=["admin", "token", "revoke", "otk_nothing1"])
+    assert unknown.exit_code == 1 and "no API token otk_nothing1" in unknown.output

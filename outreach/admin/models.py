@@ -1,4 +1,4 @@
-"""Administrators and their API tokens."""
+"""Administrators, their API tokens and the sign-in throttle."""
 
 from __future__ import annotations
 
@@ -50,6 +50,26 @@ class ApiToken(Base):
     admin_id: Mapped[int] = mapped_column(sa.ForeignKey("admin_users.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     prefix: Mapped[str] = mapped_column(sa.String(12))
+    name: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins (or bad API tokens) counted for one account or one client address.
+
+    In the database, so that every web process and worker counts alike (see
+    outreach.admin.throttle for the policy).
+    """
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (sa.UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))  # account, ip, api-ip
+    key: Mapped[str] = mapped_column(sa.String(320))  # a normalized address or an IP
+    failures: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # After this the row means nothing: the count starts again (and the row may go).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

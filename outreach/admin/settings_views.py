@@ -1,4 +1,5 @@
-"""Admin › Settings: controller identity and notice texts, each change a new version."""
+"""Admin › Settings: controller identity and notice texts, each change a new version; the
+API tokens, made and revoked."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
+from outreach.admin.service import get_admin, issue_token, list_tokens, revoke_token
 from outreach.admin.views import bp
 from outreach.consent.models import NoticeVersion
 from outreach.consent.notice import (
@@ -16,7 +19,7 @@ from outreach.consent.notice import (
     save_notice,
 )
 from outreach.db import get_session
-from outreach.errors import ValidationError
+from outreach.errors import OutreachError, ValidationError
 
 
 @bp.get("/settings")
@@ -35,6 +38,8 @@ def _page(
     current_id: int,
     error: str | None = None,
     status: int = 200,
+    new_token: str | None = None,
+    token_error: str | None = None,
 ) -> Any:
     versions = (
         get_session()
@@ -51,6 +56,9 @@ def _page(
         error=error,
         controller_fields=CONTROLLER_FIELDS,
         first_layer_fields=FIRST_LAYER_FIELDS,
+        tokens=list_tokens(get_session()),
+        new_token=new_token,
+        token_error=token_error,
     ), status
 
 
@@ -74,3 +82,43 @@ def save_settings() -> Any:
         else "Nothing changed: the notice in force is the same."
     )
     return redirect(url_for("admin.settings"))
+
+
+@bp.post("/settings/tokens")
+def create_api_token() -> Any:
+    """Make a named API token for the signed-in administrator; its secret is shown once."""
+    session = get_session()
+    try:
+        secret = issue_token(
+            session, get_admin(session, current_user.email), request.form.get("name", "")
+        )
+    except ValidationError as exc:
+        session.rollback()
+        return _notice_page(status=422, token_error=exc.message)
+    session.commit()
+    # Shown on this page, not flashed: a flashed message travels in the session cookie.
+    page, status = _notice_page(new_token=secret)
+    return page, status, {"Cache-Control": "no-store"}
+
+
+def _notice_page(**extra: Any) -> Any:
+    """The settings page with the notice in force and `extra` (see _page)."""
+    session = get_session()
+    notice = current_notice(session)
+    session.commit()
+    return _page(notice.controller, notice.first_layer, notice.full_text, notice.id, **extra)
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+def revoke_api_token(token_id: int) -> Any:
+    """Revoke an API token: it is refused from the next request on."""
+    session = get_session()
+    try:
+        token = revoke_token(session, token_id, by=current_user.email)
+    except OutreachError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("admin.settings", _anchor="api-tokens"))
+    session.commit()
+    flash(f"API token {token.prefix}… ({token.name or 'unnamed'}) of {token.owner} revoked.")
+    return redirect(url_for("admin.settings", _anchor="api-tokens"))

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from outreach.admin.service import authenticate
+from outreach.admin.throttle import sign_in
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import get_session, settings_of
-from outreach.errors import AuthenticationError
+from outreach.errors import AuthenticationError, TooManyAttempts
 from outreach.groups.service import list_groups
 from outreach.ops.checks import startup_warnings
 from outreach.ops.service import last_heartbeat
@@ -75,20 +75,30 @@ def safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """Sign in with address and password."""
+    """Sign in with address and password (throttled: outreach.admin.throttle)."""
     if request.method == "POST":
         session = get_session()
+        form = request.form
         try:
-            user = authenticate(
-                session, request.form.get("email", ""), request.form.get("password", "")
+            user = sign_in(
+                session, form.get("email", ""), form.get("password", ""), _client_address()
             )
+        except TooManyAttempts as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            return render_template("admin/login.html", error=exc.message), 429, headers
         except AuthenticationError as exc:
+            session.commit()  # the failure counts
             return render_template("admin/login.html", error=exc.message), 401
         session.commit()
         login_user(user)
         begin_admin_session(user)
         return redirect(safe_next(request.args.get("next")))
     return render_template("admin/login.html", error=None)
+
+
+def _client_address() -> str:
+    """The client's address as the WSGI server (or a ProxyFix in front) reports it."""
+    return request.remote_addr or "unknown"
 
 
 @bp.post("/logout")

@@ -59,8 +59,9 @@ def _flatten(problems: Any) -> list[Any]:
 
 
 def require_token() -> None:
-    """Authenticate the bearer token of an API request (every API blueprint calls this)."""
-    from outreach.admin.service import user_for_token
+    """Authenticate the bearer token of an API request (every API blueprint calls this);
+    wrong tokens are throttled per client address (outreach.admin.throttle)."""
+    from outreach.admin.throttle import token_user
     from outreach.db import get_session
 
     header = request.headers.get("Authorization", "")
@@ -68,8 +69,10 @@ def require_token() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("send 'Authorization: Bearer <token>' (outreach admin token)")
     session = get_session()
-    g.api_user = user_for_token(session, token.strip())
-    session.commit()
+    try:
+        g.api_user = token_user(session, token.strip(), request.remote_addr or "unknown")
+    finally:
+        session.commit()  # the last use, or the failure counted
 
 
 def api_blueprint(name: str, description: str) -> Blueprint:
@@ -90,6 +93,7 @@ def init_api(app: Flask) -> None:
     from outreach.api.outbox import blp as outbox_blp
     from outreach.api.privacy import blp as privacy_blp
     from outreach.api.stats import blp as stats_blp
+    from outreach.api.tokens import blp as tokens_blp
     from outreach.web import csrf
 
     app.config.update(
@@ -106,7 +110,15 @@ def init_api(app: Flask) -> None:
             "security": [{"bearer": []}],
         },
     )
-    for blp in (contacts_blp, groups_blp, campaigns_blp, stats_blp, privacy_blp, outbox_blp):
+    for blp in (
+        contacts_blp,
+        groups_blp,
+        campaigns_blp,
+        stats_blp,
+        privacy_blp,
+        outbox_blp,
+        tokens_blp,
+    ):
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.extensions["outreach.api"] = api

@@ -42,6 +42,8 @@ ENDPOINTS = {
     "/api/v1/privacy/erase": {"post"},
     "/api/v1/statistics/{campaign_id}": {"get"},
     "/api/v1/statistics/{campaign_id}.csv": {"get"},
+    "/api/v1/tokens": {"get", "post"},
+    "/api/v1/tokens/{token_id}": {"delete"},
 }
 # Operations whose success is not a JSON document: path, method, content type.
 NOT_JSON = {
