@@ -16,6 +16,7 @@ from werkzeug.datastructures import CombinedMultiDict, FileStorage
 from werkzeug.utils import secure_filename
 
 from outreach.api import api_blueprint
+from outreach.api.campaigns import MAX_ID
 from outreach.contacts.importer import ImportOptions, import_csv
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.contacts.service import (
@@ -98,7 +99,7 @@ class PageArgsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    page = fields.Int(load_default=1, validate=Range(min=1))
+    page = fields.Int(load_default=1, validate=Range(min=1, max=MAX_ID))
     per_page = fields.Int(load_default=50, validate=Range(min=1, max=500))
 
 
@@ -201,7 +202,7 @@ class Contacts(MethodView):
         return document
 
 
-@blp.route("/<int:contact_id>")
+@blp.route(f"/<int(max={MAX_ID}):contact_id>")
 class ContactItem(MethodView):
     @blp.response(200, ContactSchema)
     @blp.alt_response(404, response="NOT_FOUND")

@@ -1,18 +1,25 @@
-"""Bounds on API request bodies, checked before any JSON parser sees them.
+"""Bounds on API requests, checked before the request parser sees them.
 
 Python's json module recurses once per nesting level: a body of 5,000 `[` made the request
 parser raise RecursionError (a 500). The depth is counted over the raw bytes instead — the
 brackets outside strings — and a body nested deeper than MAX_JSON_DEPTH, or larger than
-MAX_JSON_BYTES, is refused with a 400 saying which bound it broke.
+MAX_JSON_BYTES, is refused with a 400 saying which bound it broke. A body of another type
+is refused too (webargs read a text or form body as no JSON at all: a PATCH then changed
+nothing and answered 200); multipart/form-data is the CSV import's. And U+0000 is refused
+wherever a request carries text (path, query, form, JSON names and strings): PostgreSQL
+text cannot hold it, so a group or campaign named "x\\u0000" was a 500 there.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from flask import request
 
-from outreach.errors import MalformedBody
+from outreach.errors import MalformedBody, ValidationError
 
 MAX_JSON_DEPTH = 32  # a contact's attributes are flat; 32 leaves room for any real document
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -33,8 +40,10 @@ def json_depth(body: bytes) -> int:
 
 
 def bounded_json() -> None:
-    """Refuse an API request whose JSON body is too large or nested too deep."""
+    """Refuse an API request whose JSON body is too large or nested too deep, or not JSON."""
+    _refuse_nul(_request_texts())
     if not request.is_json:
+        _refuse_other_bodies()
         return
     if (request.content_length or 0) > MAX_JSON_BYTES:
         raise MalformedBody(f"the JSON body is over {MAX_JSON_BYTES // (1024 * 1024)} MB")
@@ -45,3 +54,51 @@ def bounded_json() -> None:
         raise MalformedBody(
             f"the JSON body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
         )
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return  # the request parser answers with its own 400
+    _refuse_nul(_json_texts(document, ""))
+
+
+def _refuse_other_bodies() -> None:
+    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    )
+    if has_body and request.mimetype != "multipart/form-data":
+        raise MalformedBody(
+            f"the body must be JSON (Content-Type: application/json), "
+            f"not {request.mimetype or 'untyped'}"
+        )
+
+
+def _request_texts() -> Iterable[tuple[str, str]]:
+    """(field, text) of the path values, query and form fields of the request."""
+    yield from ((k, v) for k, v in (request.view_args or {}).items() if isinstance(v, str))
+    for name, value in request.args.items(multi=True):
+        yield name, name + value
+    if request.mimetype == "multipart/form-data":
+        for name, value in request.form.items(multi=True):
+            yield name, name + value
+
+
+def _json_texts(value: Any, field: str) -> Iterable[tuple[str, str]]:
+    """(field, text) of every string and member name of a JSON document (nesting bounded)."""
+    if isinstance(value, str):
+        yield field or "body", value
+    elif isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            name = f"{field}.{key}" if field else str(key)
+            yield name, str(key)
+            yield from _json_texts(item, name)
+
+
+def _refuse_nul(texts: Iterable[tuple[str, str]]) -> None:
+    for field, text in texts:
+        if "\x00" in text:
+            shown = field.replace("\x00", "\\x00")
+            raise ValidationError(
+                f"{shown} contains a NUL character (U+0000), which no text can hold",
+                field=shown,
+            )

@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, fields
 from marshmallow.validate import OneOf, Range
 
 from outreach.api import api_blueprint
+from outreach.api.campaigns import MAX_ID
 from outreach.db import get_session
 from outreach.outbox.models import OutboxStatus
 from outreach.outbox.service import listing, retry, to_dict
@@ -24,7 +25,10 @@ class OutboxArgsSchema(Schema):
 
     status = fields.Str(validate=OneOf([s.value for s in OutboxStatus]))
     limit = fields.Int(load_default=100, validate=Range(min=1, max=1000))
-    before = fields.Int(metadata={"description": "Only emails with a smaller id (paging)."})
+    before = fields.Int(
+        validate=Range(min=1, max=MAX_ID),
+        metadata={"description": "Only emails with a smaller id (paging)."},
+    )
 
 
 class OutboxEmailSchema(Schema):
@@ -57,7 +61,7 @@ class Outbox(MethodView):
         return rows
 
 
-@blp.route("/<int:outbox_id>/retry")
+@blp.route(f"/<int(max={MAX_ID}):outbox_id>/retry")
 class OutboxRetry(MethodView):
     @blp.response(200, OutboxEmailSchema)
     @blp.alt_response(404, response="NOT_FOUND")

@@ -17,6 +17,8 @@ PROFILE_LIMITS = {
 PROFILE_FIELDS = tuple(PROFILE_LIMITS)
 MAX_ATTRIBUTE_VALUE = 10_000
 MAX_ATTRIBUTES = 100
+# A CSV file: the address, the profile fields and one column per attribute.
+MAX_IMPORT_COLUMNS = 1 + len(PROFILE_FIELDS) + MAX_ATTRIBUTES
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -50,8 +52,7 @@ def clean_profile(values: dict[str, Any]) -> dict[str, Any]:
 
 def clean_attributes(values: dict[str, Any]) -> dict[str, Any]:
     """Validated free attributes: safe names usable as `contact.attributes.NAME`."""
-    if len(values) > MAX_ATTRIBUTES:
-        raise ValidationError(f"more than {MAX_ATTRIBUTES} attributes", field="attributes")
+    check_attribute_count(len(values))
     cleaned: dict[str, Any] = {}
     for name, value in values.items():
         key = str(name).strip()
@@ -67,6 +68,15 @@ def clean_attributes(values: dict[str, Any]) -> dict[str, Any]:
             )
         cleaned[key] = value
     return cleaned
+
+
+def check_attribute_count(count: int) -> None:
+    """Refuse a contact with more than MAX_ATTRIBUTES free attributes."""
+    if count > MAX_ATTRIBUTES:
+        raise ValidationError(
+            f"{count} attributes, more than the {MAX_ATTRIBUTES} a contact may have",
+            field="attributes",
+        )
 
 
 def clean_attribute_value(name: str, value: str) -> str:

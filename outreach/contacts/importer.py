@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from outreach.bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
 from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
-from outreach.contacts.fields import PROFILE_FIELDS, clean_attribute_value, clean_profile
+from outreach.contacts.fields import (
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    MAX_IMPORT_COLUMNS,
+    PROFILE_FIELDS,
+    check_attribute_count,
+    clean_attribute_value,
+    clean_profile,
+)
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
@@ -23,11 +31,16 @@ from outreach.groups.models import Group, GroupKind, GroupMembership
 from outreach.groups.service import group_key, sector_group_ids
 
 CHUNK = 2000
-MAX_CELL = 2 * 1024 * 1024  # bigger cells are read (then refused per row), not a file error
 MAX_REPORTED = 1000
+# Bytes: more than any row within the limits (every cell at its cap, 4 bytes a character).
+# A longer line is refused as a row without being read whole; so is a quoted cell that
+# spans lines beyond it (csv's field limit). Shorter oversize cells are read, then refused
+# naming their column.
+MAX_LINE = MAX_IMPORT_COLUMNS * (4 * MAX_ATTRIBUTE_VALUE + 3)
 _ATTRIBUTE = re.compile(r"[^a-z0-9_]+")
+_FIELD_LIMIT = "field larger than field limit"
 
-csv.field_size_limit(MAX_CELL)
+csv.field_size_limit(max(MAX_LINE, csv.field_size_limit()))
 
 
 class ByteLines(Protocol):
@@ -89,12 +102,18 @@ class _Row:
 
 
 class ColumnMap:
-    """Which header column feeds which contact field."""
+    """Which header column (by position) feeds which contact field."""
 
     def __init__(self, header: list[str] | None, options: ImportOptions) -> None:
         if not header:
             raise ImportFileError(f"{options.file_name}: the file is empty (no header row)")
-        names = [(h or "").strip() for h in header]
+        if len(header) > MAX_IMPORT_COLUMNS:
+            raise ImportFileError(
+                f"{options.file_name}: line 1: {len(header)} columns, more than the "
+                f"{MAX_IMPORT_COLUMNS} a file may have (email, {len(PROFILE_FIELDS)} profile "
+                f"fields and {MAX_ATTRIBUTES} attributes)"
+            )
+        self.names = names = [(h or "").strip() for h in header]
         lowered = [n.lower() for n in names]
         if "email" not in lowered:
             found = ", ".join(repr(n) for n in names) or "nothing"
@@ -103,15 +122,24 @@ class ColumnMap:
                 field="email",
             )
         sector = options.sector_column.strip().lower()
-        self.fields: dict[str, str] = {}
-        self.attributes: dict[str, str] = {}
-        for name, low in zip(names, lowered, strict=True):
+        self.fields: dict[str, int] = {}
+        self.attributes: dict[int, str] = {}
+        for index, (name, low) in enumerate(zip(names, lowered, strict=True)):
             target = "sector" if low == sector else low
             if target == "email" or target in PROFILE_FIELDS:
-                self.fields.setdefault(target, name)
+                self.fields.setdefault(target, index)
             elif name:
-                self.attributes[name] = _attribute_name(name, options.file_name)
+                self.attributes[index] = _attribute_name(name, options.file_name)
         self.email = self.fields.pop("email")
+
+    def column_of(self, field: str | None) -> str | None:
+        """The header name of the column a validation error is about (None: the whole row)."""
+        if field == "email":
+            return self.names[self.email]
+        if field == "attributes":
+            return None
+        index = self.fields.get(field or "")
+        return field if index is None else self.names[index]
 
 
 def _attribute_name(column: str, file_name: str) -> str:
@@ -124,58 +152,98 @@ def _attribute_name(column: str, file_name: str) -> str:
     return name[:63]
 
 
-def _decoded_lines(stream: ByteLines, file_name: str) -> Iterator[str]:
-    """Text lines of a UTF-8 byte stream (BOM dropped), naming the line that is not UTF-8."""
-    for number, raw in enumerate(iter(stream.readline, b""), start=1):
+class _Lines:
+    """Text lines of a UTF-8 byte stream (BOM dropped), each read up to MAX_LINE bytes.
+
+    An iterator object rather than a generator: a line refused with csv.Error leaves it
+    usable, so the reader goes on at the next line.
+    """
+
+    def __init__(self, stream: ByteLines, file_name: str) -> None:
+        self.stream = stream
+        self.file_name = file_name
+        self.number = 0  # the last line read
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        raw = self.stream.readline(MAX_LINE + 1)
+        if not raw:
+            raise StopIteration
+        self.number += 1
+        if len(raw) > MAX_LINE:
+            while raw and not raw.endswith(b"\n"):
+                raw = self.stream.readline(MAX_LINE)
+            raise csv.Error(f"the line is longer than {MAX_LINE} bytes")
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ImportFileError(
-                f"{file_name}: line {number}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                f"{self.file_name}: line {self.number}: not UTF-8 text "
+                f"({exc.reason} at byte {exc.start})"
             ) from exc
-        yield line.removeprefix("\ufeff") if number == 1 else line
+        return line.removeprefix("\ufeff") if self.number == 1 else line
 
 
 def read_rows(stream: ByteLines, options: ImportOptions, report: ImportReport) -> Iterator[_Row]:
-    """Valid rows of a CSV byte stream; invalid ones go into the report."""
-    reader = csv.DictReader(_decoded_lines(stream, options.file_name))
+    """Valid rows of a CSV byte stream; invalid ones (numbered by line) go into the report."""
+    lines = _Lines(stream, options.file_name)
+    reader = csv.reader(lines)
     try:
-        columns = ColumnMap(reader.fieldnames, options)  # type: ignore[arg-type]
-        for number, record in enumerate(reader, start=2):
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ImportFileError(f"{options.file_name}: line {lines.number}: {exc}") from exc
+    columns = ColumnMap(header, options)
+    while True:
+        number = lines.number + 1  # where the next record starts
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
             report.rows += 1
-            row = _parse(number, record, columns, report)
+            report.problem("invalid", number, None, _unreadable(exc))
+            continue
+        if cells is None:
+            return
+        if cells:  # a blank line is no row
+            report.rows += 1
+            row = _parse(number, cells, columns, report)
             if row is not None:
                 yield row
-    except csv.Error as exc:
-        raise ImportFileError(f"{options.file_name}: line {reader.line_num}: {exc}") from exc
 
 
-def _parse(
-    number: int, record: dict[str | None, Any], columns: ColumnMap, report: ImportReport
-) -> _Row | None:
-    if None in record:
+def _unreadable(exc: csv.Error) -> str:
+    """Why csv could not read a row, in the words of the limits."""
+    if str(exc).startswith(_FIELD_LIMIT):
+        # No line is longer than the field limit: only a quoted cell spanning lines gets
+        # there. Reading goes on at the next line, which may be the middle of that cell.
+        return (
+            f"a quoted cell runs on over lines, longer than {MAX_ATTRIBUTE_VALUE} characters "
+            "(a quote left open?)"
+        )
+    return str(exc)
+
+
+def _parse(number: int, cells: list[str], columns: ColumnMap, report: ImportReport) -> _Row | None:
+    if len(cells) > len(columns.names):
         report.problem("invalid", number, None, "more cells than header columns")
         return None
+    cells += [""] * (len(columns.names) - len(cells))
     try:
-        email, key = normalize_email(record.get(columns.email) or "")
-        profile = clean_profile({f: record.get(c) for f, c in columns.fields.items()})
+        email, key = normalize_email(cells[columns.email])
+        profile = clean_profile({f: cells[i] for f, i in columns.fields.items()})
         attributes = {}
-        for column, name in columns.attributes.items():
-            value = record.get(column)
-            if value:
-                attributes[name] = clean_attribute_value(column, value)
+        for index, name in columns.attributes.items():
+            if cells[index]:
+                attributes[name] = clean_attribute_value(columns.names[index], cells[index])
+        check_attribute_count(len(attributes))
     except ValidationError as exc:
-        column = (
-            columns.email
-            if exc.field == "email"
-            else columns.fields.get(exc.field or "", exc.field or "")
-        )
-        report.problem("invalid", number, column, exc.message)
+        report.problem("invalid", number, columns.column_of(exc.field), exc.message)
         return None
     return _Row(number, email, key, profile, attributes)
 
 
-def _merge_duplicates(rows: list[_Row]) -> list[_Row]:
+def _merge_duplicates(rows: list[_Row], report: ImportReport) -> list[_Row]:
     """One row per address; later non-empty values win."""
     merged: dict[str, _Row] = {}
     for row in rows:
@@ -183,9 +251,27 @@ def _merge_duplicates(rows: list[_Row]) -> list[_Row]:
         if first is None:
             merged[row.key] = row
             continue
+        if _too_many_attributes(first.attributes, row, report, "with earlier rows of the address"):
+            continue
         first.profile.update({k: v for k, v in row.profile.items() if v})
         first.attributes.update(row.attributes)
     return list(merged.values())
+
+
+def _too_many_attributes(
+    kept: dict[str, Any], row: _Row, report: ImportReport, together: str
+) -> bool:
+    """Report a row whose attributes, added to those kept, pass MAX_ATTRIBUTES (the API's)."""
+    count = len(kept.keys() | row.attributes.keys())
+    if count <= max(len(kept), MAX_ATTRIBUTES):  # adds nothing new, or stays within
+        return False
+    report.problem(
+        "invalid",
+        row.number,
+        None,
+        f"{count} attributes {together}, more than the {MAX_ATTRIBUTES} a contact may have",
+    )
+    return True
 
 
 class ContactImporter:
@@ -216,7 +302,7 @@ class ContactImporter:
 
     def merge(self, rows: list[_Row]) -> None:
         """Create or update the contacts of one chunk."""
-        rows = self._drop_suppressed(_merge_duplicates(rows))
+        rows = self._drop_suppressed(_merge_duplicates(rows, self.report))
         self._ensure_sectors(rows)
         existing = self._existing({r.key for r in rows})
         new = [r for r in rows if r.key not in existing]
@@ -308,6 +394,9 @@ class ContactImporter:
         confirmed: list[int] = []
         for row in rows:
             current = existing[row.key]
+            stored = current.attributes or {}
+            if _too_many_attributes(stored, row, self.report, "with those stored"):
+                continue
             change = _changes(current, row)
             if self._subscribing and current.status is ContactStatus.PENDING:
                 change["status"] = ContactStatus.SUBSCRIBED

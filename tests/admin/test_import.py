@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from outreach.consent.models import ConsentAction, ConsentEvent
+from outreach.contacts.fields import MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, MAX_IMPORT_COLUMNS
 from outreach.contacts.importer import CHUNK
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.groups.models import Group
@@ -135,3 +136,39 @@ def test_import_without_csrf_token_is_refused(auth: FlaskClient, db: Transaction
     )
     assert response.status_code == 400
     assert counts(db) == (0, 0, 0)
+
+
+def test_the_api_limits_hold_for_uploads(auth: FlaskClient, db: Transaction) -> None:
+    # A file of 10,000 columns is refused at its header: nothing is imported.
+    header = "email," + ",".join(f"a{i}" for i in range(9999)) + "\n"
+    status, html = upload(auth, (header + "wide@example.org" + ",v" * 9999 + "\n").encode())
+    assert status == 422
+    assert f"line 1: 10000 columns, more than the {MAX_IMPORT_COLUMNS}" in html
+    assert counts(db) == (0, 0, 0)
+
+    # Rows over a limit are reported by line; the others are imported.
+    width = MAX_IMPORT_COLUMNS - 1
+    content = (
+        "email,"
+        + ",".join(f"a{i}" for i in range(width))
+        + "\n"
+        + "many@example.org"
+        + ",v" * (MAX_ATTRIBUTES + 1)
+        + "," * (width - 101)
+        + "\n"
+        + "big@example.org,"
+        + "n" * 200 * 1024
+        + "," * (width - 1)
+        + "\n"
+        + "ok@example.org,fine"
+        + "," * (width - 1)
+        + "\n"
+    )
+    status, html = upload(auth, content.encode())
+    assert status == 200
+    assert rows_of(html, "problems") == [
+        "2 invalid 101 attributes, more than the 100 a contact may have",
+        f"3 a0 invalid a0 is longer than {MAX_ATTRIBUTE_VALUE} characters",
+    ]
+    with db() as session:
+        assert session.scalars(sa.select(Contact.email)).all() == ["ok@example.org"]

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from outreach.contacts.fields import MAX_ATTRIBUTES, MAX_IMPORT_COLUMNS
 from outreach.contacts.models import Contact
 from outreach.db import get_db
 from tests.api.conftest import Json, error_of
@@ -163,3 +164,26 @@ def test_the_uploaded_file_name_cannot_smuggle_a_path(
     with get_db(app).session() as db_session:
         source = db_session.get(Contact, contact_id).source  # type: ignore[union-attr]
     assert source == "import:tmp_x.csv (crm)"
+
+
+def test_the_api_attribute_limits_hold_for_csv_files(
+    client: FlaskClient, api_headers: dict[str, str], upload_csv: Upload
+) -> None:
+    header = "email," + ",".join(f"a{i}" for i in range(9999)) + "\n"
+    wide = upload_csv(header + "wide@example.org" + ",v" * 9999 + "\n", source="crm")
+
+    error = error_of(wide, 422)
+    assert error["code"] == "import_file"
+    assert f"10000 columns, more than the {MAX_IMPORT_COLUMNS}" in error["message"]
+    assert listed(client, api_headers)["total"] == 0
+
+    header = "email," + ",".join(f"a{i}" for i in range(MAX_ATTRIBUTES + 1)) + "\n"
+    many = upload_csv(
+        header + "many@example.org" + ",v" * (MAX_ATTRIBUTES + 1) + "\n"
+        "few@example.org,v" + "," * MAX_ATTRIBUTES + "\n",
+        source="crm",
+    )
+
+    assert many.status_code == 200, many.get_json()
+    assert [(p["row"], p["column"]) for p in many.get_json()["problems"]] == [(2, None)]
+    assert [c["email"] for c in listed(client, api_headers)["items"]] == ["few@example.org"]

@@ -12,8 +12,9 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy.orm import Session
 
 from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
+from outreach.contacts.fields import MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, MAX_IMPORT_COLUMNS
 from outreach.contacts.identity import email_hmac
-from outreach.contacts.importer import ImportOptions, import_csv
+from outreach.contacts.importer import MAX_LINE, ImportOptions, import_csv
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.delivery.models import Suppression
 from outreach.groups.models import Group, GroupMembership
@@ -245,3 +246,153 @@ def test_chunks_larger_than_one_batch(app: Flask, session: Session) -> None:
     session.commit()
     assert report.created == 4500
     assert session.scalar(sa.select(sa.func.count()).select_from(GroupMembership)) == 4500
+
+
+def attribute_header(count: int) -> str:
+    return "email," + ",".join(f"a{i}" for i in range(count)) + "\n"
+
+
+def attribute_row(email: str, filled: int, width: int) -> str:
+    return email + "," + ",".join("v" if i < filled else "" for i in range(width)) + "\n"
+
+
+def test_a_file_wider_than_the_limit_is_refused_before_anything_is_imported(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    # Given a file of 10,000 columns (which once put 9,999 attributes on one contact)
+    path = write(
+        tmp_path,
+        attribute_header(9999) + attribute_row("wide@example.org", 9999, 9999),
+        name="wide.csv",
+    )
+    # When it is imported, then it is refused at its header, naming the count and the limit
+    result = runner.invoke(args=["contacts", "import", str(path), "--source", "s"])
+    assert result.exit_code == 1
+    assert f"wide.csv: line 1: 10000 columns, more than the {MAX_IMPORT_COLUMNS}" in result.output
+    assert MAX_IMPORT_COLUMNS == 1 + 5 + MAX_ATTRIBUTES  # email, the profile, 100 attributes
+    assert contacts(session) == {}
+
+
+def test_a_row_with_more_attributes_than_the_api_allows_is_reported_and_the_rest_imported(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    width = MAX_IMPORT_COLUMNS - 1  # no profile columns: room for 105 attribute columns
+    path = write(
+        tmp_path,
+        attribute_header(width)
+        + attribute_row("many@example.org", MAX_ATTRIBUTES + 1, width)  # line 2
+        + attribute_row("full@example.org", MAX_ATTRIBUTES, width)  # line 3
+        + attribute_row("few@example.org", 3, width),  # line 4
+    )
+    report = run_import(runner, path)
+    assert (report["rows"], report["created"], report["invalid"]) == (3, 2, 1)
+    assert report["problems"] == [
+        {
+            "row": 2,
+            "kind": "invalid",
+            "column": None,
+            "reason": "101 attributes, more than the 100 a contact may have",
+        }
+    ]
+    found = contacts(session)
+    assert set(found) == {"full@example.org", "few@example.org"}
+    assert len(found["full@example.org"].attributes) == MAX_ATTRIBUTES
+
+
+def test_attributes_added_to_the_stored_ones_stay_within_the_limit(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    # Given a contact with 60 attributes
+    first = "email," + ",".join(f"a{i}" for i in range(60)) + "\n"
+    run_import(runner, write(tmp_path, first + "ana@example.org" + ",v" * 60 + "\n", "a.csv"))
+    # When a file brings 50 more for it (and one new attribute for another contact)
+    second = "email," + ",".join(f"b{i}" for i in range(50)) + "\n"
+    path = write(
+        tmp_path,
+        second + "ana@example.org" + ",w" * 50 + "\n" + "bo@example.org,x" + "," * 49 + "\n",
+        "b.csv",
+    )
+    report = run_import(runner, path)
+    # Then that row is refused (a contact never gets more than the API allows)
+    assert (report["created"], report["updated"], report["invalid"]) == (1, 0, 1)
+    assert report["problems"][0]["row"] == 2
+    assert report["problems"][0]["reason"] == (
+        "110 attributes with those stored, more than the 100 a contact may have"
+    )
+    found = contacts(session)
+    assert len(found["ana@example.org"].attributes) == 60
+    assert found["bo@example.org"].attributes == {"b0": "x"}
+
+
+def test_oversize_cells_and_lines_are_reported_by_line_and_the_rest_imported(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    header = "email,first_name,notes\n"
+    too_long = MAX_ATTRIBUTE_VALUE + 1
+    half = "q" * (MAX_LINE // 2 + 10)
+    path = write(
+        tmp_path,
+        header
+        + "first@example.org,First,fine\n"  # line 2
+        + f"cap@example.org,Cap,{'n' * MAX_ATTRIBUTE_VALUE}\n"  # line 3: at the cap
+        + f"over@example.org,Over,{'n' * too_long}\n"  # line 4
+        + f"twenty@example.org,Twenty,{'n' * 20_000}\n"  # line 5
+        + f"csv@example.org,Csv,{'n' * 200 * 1024}\n"  # line 6: over csv's default 131072
+        + f"three@example.org,Three,{'n' * 3 * 1024 * 1024}\n"  # line 7: over the old 2 MB
+        + f"line@example.org,Line,{'n' * (MAX_LINE + 1)}\n"  # line 8: over the line limit
+        + f'quoted@example.org,Quoted,"{half}\n{half}"\n'  # lines 9-10: one cell over the limit
+        + 'multi@example.org,Multi,"two\nlines"\n'  # lines 11-12
+        + "last@example.org,Last,\n",  # line 13
+    )
+    report = run_import(runner, path)
+    problems = {p["row"]: (p["column"], p["reason"]) for p in report["problems"]}
+    assert problems == {
+        4: ("notes", f"notes is longer than {MAX_ATTRIBUTE_VALUE} characters"),
+        5: ("notes", f"notes is longer than {MAX_ATTRIBUTE_VALUE} characters"),
+        6: ("notes", f"notes is longer than {MAX_ATTRIBUTE_VALUE} characters"),
+        7: ("notes", f"notes is longer than {MAX_ATTRIBUTE_VALUE} characters"),
+        8: (None, f"the line is longer than {MAX_LINE} bytes"),
+        9: (
+            None,
+            "a quoted cell runs on over lines, longer than 10000 characters (a quote left open?)",
+        ),
+    }
+    assert (report["rows"], report["created"], report["invalid"]) == (10, 4, 6)
+    found = contacts(session)
+    assert set(found) == {
+        "first@example.org",
+        "cap@example.org",
+        "multi@example.org",
+        "last@example.org",
+    }
+    assert found["multi@example.org"].attributes == {"notes": "two\nlines"}
+
+
+def test_oversize_cells_are_printed_for_people(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "email,notes\n" + f"big@example.org,{'n' * 200 * 1024}\n")
+    result = runner.invoke(args=["contacts", "import", str(path), "--source", "s"])
+    assert result.exit_code == 0, result.output
+    assert "row 2 [notes]: invalid: notes is longer than 10000 characters" in result.stderr
+
+
+def test_rows_of_one_address_merge_within_the_attribute_limit(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    width = MAX_IMPORT_COLUMNS - 1
+    cells = ["v" if i < 60 else "" for i in range(width)]
+    path = write(
+        tmp_path,
+        attribute_header(width)
+        + "carl@example.org,"
+        + ",".join(cells)
+        + "\n"  # line 2: a0..a59
+        + "carl@example.org,"
+        + ",".join(reversed(cells))
+        + "\n",  # line 3: a45..a104
+    )
+    report = run_import(runner, path)
+    assert (report["created"], report["invalid"]) == (1, 1)
+    assert [(p["row"], p["reason"]) for p in report["problems"]] == [
+        (3, "105 attributes with earlier rows of the address, more than the 100 a contact may have")
+    ]
+    assert len(contacts(session)["carl@example.org"].attributes) == 60
