@@ -67,11 +67,13 @@ def init_app(app: Flask) -> None:
 
     from outreach.admin.views import bp as admin_bp
     from outreach.api import init_api
+    from outreach.api.limits import refuse_nul_characters
     from outreach.cli import register
     from outreach.consent import views as consent_views
 
     csrf.init_app(app)
     login_manager.init_app(app)
+    app.before_request(refuse_nul_characters)  # PostgreSQL text cannot hold U+0000
     settings = app.extensions["outreach.settings"]
     storage = settings.broker_url if settings.broker_url.startswith("redis") else "memory://"
     app.extensions["outreach.limiter"] = Limiter(

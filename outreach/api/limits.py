@@ -41,7 +41,6 @@ def json_depth(body: bytes) -> int:
 
 def bounded_json() -> None:
     """Refuse an API request whose JSON body is too large or nested too deep, or not JSON."""
-    _refuse_nul(_request_texts())
     if not request.is_json:
         _refuse_other_bodies()
         return
@@ -72,12 +71,19 @@ def _refuse_other_bodies() -> None:
         )
 
 
+def refuse_nul_characters() -> None:
+    """Every request, every surface (the app's before_request): a NUL in the path, the query
+    or a form field is refused naming the field (JSON bodies: bounded_json)."""
+    _refuse_nul(_request_texts())
+
+
 def _request_texts() -> Iterable[tuple[str, str]]:
-    """(field, text) of the path values, query and form fields of the request."""
+    """(field, text) of the path, its values, the query and the form fields of the request."""
+    yield "path", request.path
     yield from ((k, v) for k, v in (request.view_args or {}).items() if isinstance(v, str))
     for name, value in request.args.items(multi=True):
         yield name, name + value
-    if request.mimetype == "multipart/form-data":
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         for name, value in request.form.items(multi=True):
             yield name, name + value
 
