@@ -11,11 +11,13 @@ import click
 
 from outreach.admin.service import (
     TokenInfo,
+    change_password,
     create_admin,
     get_admin,
     issue_token,
     list_tokens,
     revoke_token,
+    set_active,
 )
 from outreach.cli import OutreachGroup, emit_json, json_option, session_scope
 
@@ -27,13 +29,45 @@ admin_cli = OutreachGroup("admin", help="Administrators and API tokens.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_command(email: str, password_stdin: bool) -> None:
     """Create an administrator (password from a prompt or --password-stdin)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     with session_scope() as session:
         user = create_admin(session, email, password)
     click.echo(f"administrator {user.email} created")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@admin_cli.command("password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def password_command(email: str, password_stdin: bool) -> None:
+    """Set a new password; every signed-in session of the account ends."""
+    password = _read_password(password_stdin)
+    with session_scope() as session:
+        user = change_password(session, email, password)
+    click.echo(f"password of {user.email} changed; its sessions have ended")
+
+
+@admin_cli.command("deactivate")
+@click.argument("email")
+def deactivate_command(email: str) -> None:
+    """Lock an account out: its sessions end, sign-in and its API tokens are refused."""
+    with session_scope() as session:
+        user = set_active(session, email, False)
+    click.echo(f"administrator {user.email} deactivated")
+
+
+@admin_cli.command("activate")
+@click.argument("email")
+def activate_command(email: str) -> None:
+    """Let a deactivated account sign in again (its old sessions stay ended)."""
+    with session_scope() as session:
+        user = set_active(session, email, True)
+    click.echo(f"administrator {user.email} activated")
 
 
 class TokenGroup(OutreachGroup):

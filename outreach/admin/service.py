@@ -68,6 +68,26 @@ def create_admin(session: Session, email: str, password: str) -> AdminUser:
     return user
 
 
+def change_password(session: Session, email: str, password: str) -> AdminUser:
+    """A new password (checked like a first one); every signed-in session of the account ends."""
+    user = get_admin(session, email)
+    check_password(password, user.email)
+    user.password_hash = generate_password_hash(password)
+    user.session_generation += 1
+    session.flush()
+    return user
+
+
+def set_active(session: Session, email: str, active: bool) -> AdminUser:
+    """Deactivate (sessions end, sign-in and API tokens refused) or reactivate an account."""
+    user = get_admin(session, email)
+    if user.is_active and not active:
+        user.session_generation += 1
+    user.is_active = active
+    session.flush()
+    return user
+
+
 def get_admin(session: Session, email: str) -> AdminUser:
     """An administrator by address."""
     user = session.scalar(sa.select(AdminUser).where(AdminUser.email == normalize_email(email)[1]))

@@ -62,3 +62,55 @@ def test_a_session_ends_hours_after_sign_in_however_busy(app: Flask, admin_user:
     with client.session_transaction() as session:
         session["admin_began"] = time.time() - hours * 3600 - 1
     assert not is_in(client)
+
+
+def test_a_password_change_ends_every_session_and_the_new_password_works(
+    app: Flask, admin_user: str
+) -> None:
+    laptop, phone = signed_in(app, admin_user), signed_in(app, admin_user)
+    new = "Quiet-Orchard-Piano-58"
+
+    result = app.test_cli_runner().invoke(
+        args=["admin", "password", admin_user, "--password-stdin"], input=f"{new}\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "its sessions have ended" in result.output
+    assert not is_in(laptop) and not is_in(phone)
+    client = app.test_client()
+    token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+    old = {"email": admin_user, "password": ADMIN_PASSWORD, "csrf_token": token}
+    assert client.post("/admin/login", data=old).status_code == 401
+    assert client.post("/admin/login", data={**old, "password": new}).status_code == 302
+
+
+def test_a_guessable_new_password_is_refused_and_nothing_ends(app: Flask, admin_user: str) -> None:
+    client = signed_in(app, admin_user)
+
+    result = app.test_cli_runner().invoke(
+        args=["admin", "password", admin_user, "--password-stdin"], input="password1234\n"
+    )
+
+    assert result.exit_code != 0
+    assert "too easy to guess" in result.output
+    assert is_in(client)
+
+
+def test_deactivation_ends_sessions_and_refuses_sign_in_and_tokens(
+    app: Flask, admin_user: str, api_headers: dict[str, str]
+) -> None:
+    client = signed_in(app, admin_user)
+    cli = app.test_cli_runner()
+    assert app.test_client().get("/api/v1/groups", headers=api_headers).status_code == 200
+
+    assert cli.invoke(args=["admin", "deactivate", admin_user]).exit_code == 0
+
+    assert not is_in(client)
+    assert app.test_client().get("/api/v1/groups", headers=api_headers).status_code == 401
+    other = app.test_client()
+    token = csrf_from(other.get("/admin/login").get_data(as_text=True))
+    login = {"email": admin_user, "password": ADMIN_PASSWORD, "csrf_token": token}
+    assert other.post("/admin/login", data=login).status_code == 401
+    assert cli.invoke(args=["admin", "activate", admin_user]).exit_code == 0
+    assert other.post("/admin/login", data=login).status_code == 302
+    assert not is_in(client)  # the session that ended stays ended
