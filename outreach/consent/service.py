@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from outreach.consent.mail import queue_consent_email
 from outreach.consent.models import ConsentAction, ConsentEvent, NoticeVersion, Purpose, UsedToken
-from outreach.consent.notice import notice_to_dict
+from outreach.consent.notice import current_notice, notice_to_dict
 from outreach.contacts.fields import clean_profile
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact, ContactStatus
@@ -63,7 +63,8 @@ def record_event(
     confirmed_at: datetime | None = None,
     confirmation_ip: str | None = None,
 ) -> ConsentEvent:
-    """Append one event to the ledger."""
+    """Append one event to the ledger, citing the notice shown (or else the one in force)."""
+    notice_id = evidence.notice_version_id or current_notice(session).id
     event = ConsentEvent(
         contact_id=contact_id,
         purpose=purpose,
@@ -72,7 +73,7 @@ def record_event(
         ip=evidence.ip,
         user_agent=(evidence.user_agent or None) and evidence.user_agent[:500],
         source=evidence.source[:1000],
-        notice_version_id=evidence.notice_version_id,
+        notice_version_id=notice_id,
         confirmed_at=confirmed_at,
         confirmation_ip=confirmation_ip,
     )

@@ -238,7 +238,7 @@ def preferences(token: str) -> Any:
         return _link_problem(exc)
     saved = False
     if request.method == "POST":
-        evidence = _evidence("preferences page")
+        evidence = _evidence("preferences page", _shown_notice(session))
         if request.form.get("action") == "unsubscribe":
             unsubscribe(session, contact, evidence)
             session.commit()
@@ -246,10 +246,13 @@ def preferences(token: str) -> Any:
         _save_preferences(session, contact, evidence)
         session.commit()
         saved = True
+    notice = current_notice(session)
+    session.commit()  # the first use stores the default notice as version 1
     return render_template(
         "public/preferences.html",
         contact=contact,
         saved=saved,
+        notice=notice,
         **_preference_state(session, contact),
     )
 

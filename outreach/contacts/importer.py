@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from outreach.bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
 from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
+from outreach.consent.notice import current_notice
 from outreach.contacts.fields import (
     MAX_ATTRIBUTE_VALUE,
     MAX_ATTRIBUTES,
@@ -434,6 +435,7 @@ class ContactImporter:
         if not contact_ids:
             return
         now = utcnow()
+        notice = current_notice(self.session).id  # the version in force, as for every event
         insert_rows(
             self.session,
             table_of(ConsentEvent),
@@ -446,7 +448,7 @@ class ContactImporter:
                     "ip": None,
                     "user_agent": None,
                     "source": self.source[:1000],
-                    "notice_version_id": None,
+                    "notice_version_id": notice,
                     "confirmed_at": now,
                     "confirmation_ip": None,
                 }
