@@ -85,10 +85,12 @@ def login() -> Any:
             )
         except TooManyAttempts as exc:
             headers = {"Retry-After": str(exc.retry_after)}
-            return render_template("admin/login.html", error=exc.message), 429, headers
+            page = render_template("admin/login.html", error=exc.message, email=form.get("email"))
+            return page, 429, headers
         except AuthenticationError as exc:
             session.commit()  # the failure counts
-            return render_template("admin/login.html", error=exc.message), 401
+            page = render_template("admin/login.html", error=exc.message, email=form.get("email"))
+            return page, 401
         session.commit()
         login_user(user)
         begin_admin_session(user)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from outreach.config import Settings
 from outreach.consent import links
 from outreach.consent.lead_magnet import lead_magnet
-from outreach.consent.models import ConsentAction, NoticeVersion, Purpose
+from outreach.consent.models import ConsentAction, NoticeVersion, Purpose, UsedToken
 from outreach.consent.notice import current_notice
 from outreach.consent.service import (
     Evidence,
@@ -143,7 +143,23 @@ def confirm_page(token: str) -> Any:
             raise TokenError("this link is not valid any more")
     except TokenError as exc:
         return _link_problem(exc)
+    if _spent(payload):
+        return _already_confirmed(get_session().get(Contact, payload.get("c")))
     return render_template("public/confirm.html")
+
+
+def _spent(payload: dict[str, Any]) -> bool:
+    return get_session().get(UsedToken, str(payload.get("jti", ""))) is not None
+
+
+def _already_confirmed(contact: Contact | None) -> Any:
+    """A used confirmation link: what is true now, not a Confirm button that cannot work."""
+    if contact is None or contact.status is not ContactStatus.SUBSCRIBED:
+        return _link_problem(TokenError("this link has already been used"))
+    return render_template(
+        "public/already_confirmed.html",
+        preferences_url=links.preferences_url(_settings(), contact.id),
+    )
 
 
 @bp.post("/confirm/<token>")
@@ -155,6 +171,8 @@ def confirm_post(token: str) -> Any:
         contact = session.get(Contact, payload.get("c"))
         if contact is None:
             raise TokenError("this link is not valid any more")
+        if _spent(payload):
+            return _already_confirmed(contact)
         spend_token(session, str(payload.get("jti", "")), links.CONFIRM)
         evidence = _evidence(f"confirmation link:{request.url_root.rstrip('/')}/confirm")
         if payload.get("i"):
@@ -193,8 +211,12 @@ def unsubscribe_page(token: str) -> Any:
         payload = _token(links.SUBSCRIPTION, token)
     except TokenError as exc:
         return _link_problem(exc)
+    contact = get_session().get(Contact, payload.get("c"))
     return render_template(
-        "public/unsubscribe.html", preferences_url=links.preferences_url(_settings(), payload["c"])
+        "public/unsubscribe.html",
+        preferences_url=links.preferences_url(_settings(), payload["c"]),
+        already=contact is None
+        or contact.status not in (ContactStatus.SUBSCRIBED, ContactStatus.PENDING),
     )
 
 
