@@ -91,6 +91,7 @@ def register(app: Flask) -> None:
     from outreach.admin.cli import admin_cli
     from outreach.campaigns.cli import campaigns_cli
     from outreach.consent.cli import consent_cli
+    from outreach.consent.settings_cli import settings_cli
     from outreach.contacts.cli import contacts_cli
     from outreach.groups.cli import groups_cli
     from outreach.ops.cli import db_cli, demo_command, serve_command, worker_command
@@ -109,6 +110,7 @@ def register(app: Flask) -> None:
         demo_command,
         stats_command,
         privacy_cli,
+        settings_cli,
     ):
         app.cli.add_command(command)
 

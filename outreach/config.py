@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -37,6 +39,8 @@ class Settings:
     broker_url: str = "memory://"
     smtp_url: str = ""
     base_url: str = "http://127.0.0.1:5000"
+    # Links in mail to a loopback, private or http base URL: only for local trials (demo).
+    allow_insecure_links: bool = False
     secret_key: str = ""
     send_rate: float = 0.0
     mail_from: str = ""
@@ -135,6 +139,32 @@ def _coerce(name: str, raw: str, kind: Any) -> Any:
     except ValueError as exc:
         raise ConfigurationError(f"OUTREACH_{name.upper()}: {raw!r} is not a {kind}") from exc
     return raw
+
+
+def insecure_link_reasons(base_url: str) -> list[str]:
+    """Why links built on `base_url` would not work for recipients elsewhere: not https, or
+    a host that is this machine or a private network (empty: the links are fine). Names are
+    not resolved: only `localhost` (and `*.localhost`) count as loopback names."""
+    parts = urlsplit(base_url)
+    reasons = [] if parts.scheme == "https" else [f"{parts.scheme or 'no scheme'}, not https"]
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        return [*reasons, "without a host"]
+    if host == "localhost" or host.endswith(".localhost"):
+        return [*reasons, "a loopback host"]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return reasons
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        reasons.append("a loopback address")
+    elif address.is_link_local:
+        reasons.append("a link-local address")
+    elif address.is_private or address.is_reserved or address.is_unspecified:
+        reasons.append("a private address")
+    return reasons
 
 
 def _explicit_driver(url: str) -> str:

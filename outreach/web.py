@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -101,6 +101,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     init_api(app)
     register(app)
+    # Replaces flask-smorest's handler, which answered every HTTP error with JSON.
+    app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OutreachError, _outreach_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.after_request(_security_headers)
@@ -108,8 +110,30 @@ def init_app(app: Flask) -> None:
 
 
 def wants_json() -> bool:
-    """True for API requests: errors are JSON there."""
-    return request.path.startswith("/api/")
+    """True for API requests: errors are JSON there, and only there."""
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+HEADINGS = {
+    404: "Page not found",
+    405: "This page does not take that request",
+    500: "Something went wrong on our side",
+}
+SERVER_ERROR = "The error was logged. Try again in a moment; if it goes on, tell the administrator."
+
+
+def _http_error(exc: HTTPException) -> Any:
+    """An HTTP error (unknown URL, wrong method, an unexpected exception…): the API's JSON
+    document under /api, an HTML page everywhere else, never a traceback."""
+    if wants_json():
+        return current_app.extensions["outreach.api"].handle_http_exception(exc)
+    status = exc.code or 500
+    message = SERVER_ERROR if status >= 500 else (exc.description or exc.name)
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # a 405's Allow
+    page = render_template(
+        "error.html", status=status, heading=HEADINGS.get(status, exc.name), message=message
+    )
+    return page, status, headers
 
 
 def _outreach_error(exc: OutreachError) -> Any:
@@ -124,7 +148,10 @@ def _outreach_error(exc: OutreachError) -> Any:
 
 def _csrf_error(exc: CSRFError) -> Any:
     message = "The form expired or was not sent from this site; reload the page and try again."
-    return render_template("error.html", status=400, message=message), 400
+    if wants_json():  # the API is exempt; a stray CSRF check there still answers JSON
+        return jsonify(error={"code": "csrf", "message": message}), 400
+    page = render_template("error.html", status=400, heading="The form expired", message=message)
+    return page, 400
 
 
 def _security_headers(response: Any) -> Any:

@@ -59,6 +59,21 @@ BROKER_URL = _per_worker_redis(os.environ.get("OUTREACH_TEST_BROKER_URL", ""))
 SECRET = "test-secret-key-not-for-production"
 ADMIN_EMAIL = "admin@example.org"
 ADMIN_PASSWORD = "correct horse battery staple"
+# The controller every test database starts with, as an operator sets it before a first
+# campaign (the pre-send checks refuse to send while the notice names nobody). A test
+# marked `fresh_notice` starts with no notice at all, as a fresh installation does.
+CONTROLLER = {
+    "name": "Test Publisher Ltd",
+    "address": "1 Test Street, 28013 Madrid, Spain",
+    "email": "privacy@news.example.org",
+}
+# The pre-send warning of every test app (none configures DKIM).
+DKIM_NOT_CONFIGURED = {
+    "level": "warning",
+    "variant": "-",
+    "message": "DKIM is not configured: receivers checking DMARC may refuse or file the mail "
+    "as spam (set OUTREACH_DKIM_DOMAIN, _SELECTOR and _KEY_FILE)",
+}
 
 
 def missing_service(what: str) -> None:
@@ -72,9 +87,29 @@ def missing_service(what: str) -> None:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade(f"sqlite:///{path}")  # the last connection closing checkpoints the WAL
+    upgrade(f"sqlite:///{path}")
+    name_the_controller(f"sqlite:///{path}")  # the last connection closing checkpoints the WAL
     assert not path.with_name(path.name + "-wal").exists()
     return path
+
+
+def name_the_controller(url: str) -> None:
+    """Make version 1 of the notice name CONTROLLER (the default texts otherwise)."""
+    from outreach.consent.notice import DEFAULT_FIRST_LAYER, DEFAULT_FULL_TEXT, save_notice
+
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        save_notice(session, CONTROLLER, DEFAULT_FIRST_LAYER, DEFAULT_FULL_TEXT)
+    engine.dispose()
+
+
+def _forget_the_notice(url: str) -> None:
+    """No notice at all, as in a fresh installation (the defaults become version 1)."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM settings WHERE key = 'notice.current'")
+        conn.exec_driver_sql("DELETE FROM notice_versions")
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -123,13 +158,19 @@ def _truncate(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, migrated database of each backend."""
+    """A fresh, migrated database of each backend, its notice naming CONTROLLER (unless the
+    test is marked `fresh_notice`)."""
+    fresh = request.node.get_closest_marker("fresh_notice") is not None
     if request.param == "sqlite":
         path = tmp_path / "outreach.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        if fresh:
+            _forget_the_notice(f"sqlite:///{path}")
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     _truncate(url)
+    if not fresh:
+        name_the_controller(url)
     return url
 
 

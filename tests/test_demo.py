@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import mailbox
+import re
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from outreach import create_app
+from outreach.db import get_db
+from outreach.delivery.models import Delivery
 from tests.conftest import Queue, make_settings
 
 
@@ -36,12 +41,40 @@ def test_demo_imports_confirms_composes_and_sends(tmp_path: Path) -> None:
     campaign_mail = [m for m in mailbox.Maildir(outbox, create=False) if m["List-Unsubscribe-Post"]]
     assert len(campaign_mail) == confirmed
     assert "outbox:" in result.output and "/admin" in result.output
+    # The imported sectors are private; the demo publishes its four for the sign-up form.
+    form = app.test_client().get("/subscribe").get_data(as_text=True)
+    assert re.findall(r"<option >(\w+)</option>", form) == [
+        "Consultants",
+        "Journalists",
+        "Managers",
+        "Thinkers",
+    ]
     replay = next(line for line in lines if line.startswith("5. replayed"))
-    human_opens = int(replay.split(": ")[1].split()[0])
-    assert human_opens > 0
-    total = next(line for line in lines if line.startswith("all "))
-    assert int(total.split()[5]) == human_opens  # every replayed human open was counted
-    assert "% of " in total
-    unsubscribed = int(replay.split("clicks, ")[1].split()[0])
-    assert unsubscribed > 0 and int(total.split()[-1]) == unsubscribed
-    assert int(total.split()[-5]) == int(replay.split("scanners, ")[1].split()[0])  # clicks
+    said = {
+        name: int(count)
+        for count, name in re.findall(
+            r"(\d+) (human opens|machine opens|machine clicks|clicks|one-click unsubscribes)",
+            replay,
+        )
+    }
+    assert all(said.values()) and len(said) == 5, replay  # proxies and scanners among them
+    total = next(line for line in lines if line.startswith("all ")).split()
+    assert "%" in total[8] and total[9] == "of"
+    # The summary and the table say the same: human opens, machine opens, machine clicks
+    # (side by side), clicks and unsubscribes.
+    assert [int(total[i]) for i in (5, 6, 7, 11, 15)] == [
+        said[name]
+        for name in (
+            "human opens",
+            "machine opens",
+            "machine clicks",
+            "clicks",
+            "one-click unsubscribes",
+        )
+    ]
+    with app.app_context(), get_db(app).reader() as session:  # and so does the ledger
+        ledger = [
+            session.scalar(sa.select(sa.func.count()).where(condition))
+            for condition in (Delivery.machine_opens > 0, Delivery.machine_clicks > 0)
+        ]
+    assert ledger == [said["machine opens"], said["machine clicks"]]

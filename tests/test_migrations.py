@@ -69,3 +69,28 @@ def test_db_upgrade_command_creates_the_database(tmp_path: Path) -> None:
     assert _diff(url) == []
     # Running it again is harmless.
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+
+
+def test_group_visibility_keeps_the_sectors_that_were_offered(empty_url: str) -> None:
+    upgrade(empty_url, "0011")
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO groups (name, name_key, kind, description, created_at) "
+                "VALUES (:name, :key, :kind, '', CURRENT_TIMESTAMP)"
+            ),
+            [
+                {"name": "Thinkers", "key": "thinkers", "kind": "sector"},
+                {"name": "VIP", "key": "vip", "kind": "affinity"},
+            ],
+        )
+    upgrade(empty_url, "0012")
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT name, is_public FROM groups")).all())
+    engine.dispose()
+    # Sectors were on the sign-up form before: they stay there; every other group is private.
+    assert {name: bool(public) for name, public in rows.items()} == {
+        "Thinkers": True,
+        "VIP": False,
+    }

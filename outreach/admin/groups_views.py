@@ -1,4 +1,4 @@
-"""Admin pages for groups: counts, new affinity groups, membership by address."""
+"""Admin pages for groups: counts, visibility, new groups, membership by address."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from outreach.groups.service import (
     get_group,
     list_groups,
     remove_members,
+    update_group,
 )
 
 # Addresses come pasted from spreadsheets and mail clients: lines, commas or semicolons.
@@ -44,11 +45,18 @@ def groups() -> Any:
 
 @bp.post("/groups")
 def create_affinity_group() -> Any:
-    """Create an affinity group."""
+    """Create a group: affinity (or, with kind=sector, a sector for the sign-up list)."""
     session = get_session()
     try:
+        kind = request.form.get("kind") or "affinity"
+        if kind not in {k.value for k in GroupKind}:
+            raise ValidationError("choose affinity group or sector", field="kind")
         group = create_group(
-            session, request.form.get("name", ""), request.form.get("description", "").strip()
+            session,
+            request.form.get("name", ""),
+            request.form.get("description", "").strip(),
+            kind=GroupKind(kind),
+            public=bool(request.form.get("public")),
         )
     except OutreachError as exc:
         session.rollback()
@@ -57,6 +65,25 @@ def create_affinity_group() -> Any:
     session.commit()
     form_flash("new-group", f"Group {group.name!r} created.")
     return redirect(url_for("admin.groups", _anchor=f"group-{group.id}"))
+
+
+@bp.post("/groups/<int:group_id>/visibility")
+def change_visibility(group_id: int) -> Any:
+    """Publish (public=1) or unpublish (public=0) a group; its members stay."""
+    session = get_session()
+    try:
+        group = update_group(session, group_id, public=request.form.get("public") == "1")
+    except OutreachError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("admin.groups"))
+    session.commit()
+    if group.is_public:
+        where = "the sign-up form's sector list" if group.kind is GroupKind.SECTOR else "topics"
+        flash(f"{group.name} is public: subscribers can choose it ({where}).", "message")
+    else:
+        flash(f"{group.name} is private: only admins see it; its members stay.", "message")
+    return redirect(url_for("admin.groups", _anchor=f"row-{group.id}"))
 
 
 @bp.post("/groups/<int:group_id>/members")

@@ -17,6 +17,8 @@ from outreach.db import get_session, utcnow
 from outreach.errors import OutreachError, ValidationError
 from outreach.privacy.models import DataRequest, RequestKind
 from outreach.privacy.workflow import (
+    IDENTITY_METHODS,
+    MAX_IDENTITY_CHECK,
     RECTIFIABLE,
     RequestMail,
     contact_of,
@@ -27,6 +29,8 @@ from outreach.privacy.workflow import (
     history,
     is_overdue,
     lift_restriction,
+    parse_day,
+    receipt_bounds,
     rectification_rows,
     refuse_request,
     request_queue,
@@ -54,6 +58,7 @@ def requests() -> Any:
 
 
 def _new_form(session: Session, values: MultiDict[str, str], error: str | None = None) -> Any:
+    today = utcnow().date()
     return render_template(
         "admin/privacy_request_new.html",
         kinds=[k.value for k in RequestKind],
@@ -61,12 +66,17 @@ def _new_form(session: Session, values: MultiDict[str, str], error: str | None =
         sectors=sector_names(session),
         values=values,
         error=error,
+        today=today.isoformat(),
+        earliest=receipt_bounds(today)[0].isoformat(),
+        identity_methods=IDENTITY_METHODS,
+        max_identity=MAX_IDENTITY_CHECK,
     ), (422 if error else 200)
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
 def new_request() -> Any:
-    """Record a request on behalf of someone who wrote in; a verification link is sent."""
+    """Record a request on behalf of someone who wrote in, with its date of receipt; a
+    verification link is sent unless the administrator says how the identity was checked."""
     session = get_session()
     form = request.form
     if request.method == "GET":
@@ -80,12 +90,19 @@ def new_request() -> Any:
             actor=current_user.email,
             changes={name: form[name] for name in RECTIFIABLE if form.get(name)},
             note=form.get("note", ""),
+            received_on=parse_day(form.get("received_on")),
+            identity_checked=form.get("identity_checked", ""),
         )
     except OutreachError as exc:
         session.rollback()
         return _new_form(session, form, exc.message)
     session.commit()
-    form_flash("state", "Request recorded; a verification link was sent to the address.")
+    form_flash(
+        "state",
+        "Request recorded as verified; the requester was told it was received."
+        if data_request.verified_at
+        else "Request recorded; a verification link was sent to the address.",
+    )
     return redirect(url_for("admin.request_page", request_id=data_request.id))
 
 

@@ -11,15 +11,15 @@ from flask_login import current_user
 
 from outreach.admin.service import get_admin, issue_token, list_tokens, revoke_token
 from outreach.admin.views import bp
-from outreach.consent.models import NoticeVersion
+from outreach.consent.models import ConsentEvent, NoticeVersion
 from outreach.consent.notice import (
     CONTROLLER_FIELDS,
     FIRST_LAYER_FIELDS,
+    change_settings,
     current_notice,
-    save_notice,
 )
-from outreach.db import get_session
-from outreach.errors import OutreachError, ValidationError
+from outreach.db import as_id, get_session
+from outreach.errors import NotFound, OutreachError, ValidationError
 
 
 @bp.get("/settings")
@@ -64,24 +64,55 @@ def _page(
 
 @bp.post("/settings")
 def save_settings() -> Any:
-    """Store the edited notice as a new version (identical text keeps its version)."""
+    """Store the edited notice as a new version (identical normalized texts keep theirs)."""
     session = get_session()
     controller = {f: request.form.get(f"controller_{f}", "") for f in CONTROLLER_FIELDS}
     first_layer = {f: request.form.get(f"first_layer_{f}", "") for f in FIRST_LAYER_FIELDS}
     full_text = request.form.get("full_text", "")
-    before = current_notice(session).id
+    changes = {
+        "controller_name": controller["name"],
+        "postal_address": controller["address"],
+        "contact_email": controller["email"],
+        **{f"first_layer_{f}": text for f, text in first_layer.items()},
+        "full_text": full_text,
+    }
     try:
-        notice = save_notice(session, controller, first_layer, full_text)
+        notice, changed = change_settings(session, changes)
     except ValidationError as exc:
         session.rollback()
+        before = current_notice(session).id
         return _page(controller, first_layer, full_text, before, exc.message, 422)
     session.commit()
     flash(
         f"Notice version {notice.id} is now in force."
-        if notice.id != before
+        if changed
         else "Nothing changed: the notice in force is the same."
     )
     return redirect(url_for("admin.settings"))
+
+
+@bp.get("/settings/notices/<int(max=2147483647):notice_id>")  # beyond: 404, not a 500
+def notice_version(notice_id: int) -> Any:
+    """One notice version, in force or earlier, with every text it held."""
+    session = get_session()
+    number = as_id(notice_id)
+    notice = session.get(NoticeVersion, number) if number else None
+    if notice is None:
+        raise NotFound(f"no notice version {notice_id}")
+    in_force = current_notice(session).id
+    cited = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(ConsentEvent)
+        .where(ConsentEvent.notice_version_id == notice.id)
+    )
+    session.commit()
+    return render_template(
+        "admin/notice_version.html",
+        notice=notice,
+        in_force=notice.id == in_force,
+        cited=cited or 0,
+        first_layer_fields=FIRST_LAYER_FIELDS,
+    )
 
 
 @bp.post("/settings/tokens")

@@ -92,6 +92,7 @@ def init_api(app: Flask) -> None:
     from outreach.api.groups import blp as groups_blp
     from outreach.api.outbox import blp as outbox_blp
     from outreach.api.privacy import blp as privacy_blp
+    from outreach.api.settings import blp as settings_blp
     from outreach.api.stats import blp as stats_blp
     from outreach.api.tokens import blp as tokens_blp
     from outreach.web import csrf
@@ -118,6 +119,7 @@ def init_api(app: Flask) -> None:
         privacy_blp,
         outbox_blp,
         tokens_blp,
+        settings_blp,
     ):
         csrf.exempt(blp)
         api.register_blueprint(blp)

@@ -142,7 +142,12 @@ class ProblemSchema(Schema):
     """A pre-send finding: errors block sending, warnings are shown."""
 
     level = fields.Str(metadata={"enum": ["error", "warning"]})
-    variant = fields.Str(metadata={"description": "The variant's label, or - for the campaign."})
+    variant = fields.Str(
+        metadata={
+            "description": "The variant's label, or - for the campaign and the installation "
+            "(controller identity, base URL, DKIM)."
+        }
+    )
     message = fields.Str()
 
 

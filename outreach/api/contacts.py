@@ -148,10 +148,16 @@ class ImportFormSchema(Schema):
 
 
 class ImportProblemSchema(Schema):
-    """A skipped or invalid row."""
+    """A skipped, invalid or duplicate row."""
 
     row = fields.Int(metadata={"description": "Line number in the file (header is line 1)."})
-    kind = fields.Str(metadata={"enum": ["skipped", "invalid"]})
+    kind = fields.Str(
+        metadata={
+            "enum": ["skipped", "invalid", "duplicate"],
+            "description": "duplicate: a later row of an address already in the file, not "
+            "imported; its reason names the line whose values were kept.",
+        }
+    )
     column = fields.Str(allow_none=True)
     reason = fields.Str()
 
@@ -165,6 +171,13 @@ class ImportReportSchema(Schema):
     unchanged = fields.Int()
     skipped = fields.Int()
     invalid = fields.Int()
+    duplicates = fields.Int(
+        metadata={
+            "description": "Later rows of an address already in the file: not imported, the "
+            "first row's values kept. rows = created + updated + unchanged + skipped + "
+            "invalid + duplicates."
+        }
+    )
     groups_created = fields.List(fields.Str())
     problems = fields.List(fields.Nested(ImportProblemSchema))
 

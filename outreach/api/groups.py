@@ -7,37 +7,67 @@ from typing import Any
 
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
-from marshmallow.validate import Length
+from marshmallow.validate import Length, OneOf
 
 from outreach.api import api_blueprint
 from outreach.api.contacts import ContactPageSchema, PageArgsSchema, contact_page
 from outreach.contacts.service import ContactQuery
 from outreach.db import get_session
-from outreach.groups.service import add_members, create_group, list_groups, remove_members
+from outreach.groups.models import GroupKind
+from outreach.groups.service import (
+    MAX_DESCRIPTION,
+    add_members,
+    create_group,
+    get_group,
+    group_count,
+    list_groups,
+    remove_members,
+    update_group,
+)
 
-blp = api_blueprint("groups", "Sector and affinity groups")
+blp = api_blueprint(
+    "groups",
+    "Sector and affinity groups. A public group is offered to subscribers (a sector in the "
+    "sign-up form's list, an affinity group as a topic on the sign-up and preferences "
+    "pages); a private one is seen by admins only.",
+)
 
 MAX_EMAILS = 10_000  # one request stays within every database's bound-parameter limit
 
 
 class GroupSchema(Schema):
-    """A group with its member and subscribed counts."""
+    """A group with its visibility, member and subscribed counts."""
 
     id = fields.Int()
     name = fields.Str()
     kind = fields.Str(metadata={"enum": ["sector", "affinity"]})
+    public = fields.Bool(metadata={"description": "Offered to subscribers; else admins only."})
+    description = fields.Str(metadata={"description": "Shown to subscribers with a topic."})
     members = fields.Int()
     subscribed = fields.Int()
 
 
 class NewGroupSchema(Schema):
-    """An affinity group to create (sector groups follow the contacts' sector)."""
+    """A group to create: an affinity group by default, or a sector to add to the list
+    before any contact has it (sector membership follows the contacts' sector)."""
 
     class Meta:
         unknown = RAISE
 
     name = fields.Str(required=True)
-    description = fields.Str(load_default="")
+    description = fields.Str(load_default="", validate=Length(max=MAX_DESCRIPTION))
+    kind = fields.Str(load_default="affinity", validate=OneOf(["affinity", "sector"]))
+    public = fields.Bool(load_default=False)
+
+
+class GroupChangesSchema(Schema):
+    """What to change: publish (`public: true`) or unpublish a group, its description."""
+
+    class Meta:
+        unknown = RAISE
+
+    public = fields.Bool()
+    description = fields.Str(validate=Length(max=MAX_DESCRIPTION))
 
 
 class EmailsSchema(Schema):
@@ -65,23 +95,46 @@ class RemovedSchema(Schema):
 class Groups(MethodView):
     @blp.response(200, GroupSchema(many=True))
     def get(self) -> Any:
-        """List groups with their member and subscribed counts."""
+        """List groups with their visibility, member and subscribed counts."""
         return [asdict(g) for g in list_groups(get_session())]
 
     @blp.arguments(NewGroupSchema)
     @blp.response(201, GroupSchema)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any]) -> Any:
-        """Create an affinity group."""
+        """Create a group (an affinity group unless `kind` is `sector`; private unless
+        `public`)."""
         session = get_session()
-        group = create_group(session, data["name"], data["description"])
-        document = {
-            "id": group.id,
-            "name": group.name,
-            "kind": str(group.kind),
-            "members": 0,
-            "subscribed": 0,
-        }
+        group = create_group(
+            session,
+            data["name"],
+            data["description"],
+            kind=GroupKind(data["kind"]),
+            public=data["public"],
+        )
+        document = asdict(group_count(session, group))
+        session.commit()
+        return document
+
+
+# `path`: group names may contain a slash (sector names come from imported files).
+@blp.route("/<path:name_or_id>")
+class GroupItem(MethodView):
+    @blp.response(200, GroupSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, name_or_id: str) -> Any:
+        """One group, by id or name, with its visibility and counts."""
+        session = get_session()
+        return asdict(group_count(session, get_group(session, name_or_id)))
+
+    @blp.arguments(GroupChangesSchema)
+    @blp.response(200, GroupSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def patch(self, data: dict[str, Any], name_or_id: str) -> Any:
+        """Publish or unpublish a group, or change its description; members stay."""
+        session = get_session()
+        group = update_group(session, name_or_id, **data)
+        document = asdict(group_count(session, group))
         session.commit()
         return document
 

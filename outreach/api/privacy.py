@@ -16,8 +16,10 @@ from outreach.privacy.models import DataRequest, RequestKind, RequestState
 from outreach.privacy.service import access_export, erase
 from outreach.privacy.workflow import (
     MAX_EXTENSION_MONTHS,
+    MAX_IDENTITY_CHECK,
     MAX_TEXT,
     RECTIFIABLE,
+    SOURCES,
     RequestMail,
     entry_to_dict,
     extend_request,
@@ -62,14 +64,30 @@ class RequestSchema(Schema):
     email = fields.Str(
         allow_none=True, metadata={"description": "Null once erased or expired unverified."}
     )
-    source = fields.Str(allow_none=True, metadata={"enum": ["form", "preferences", "api", "admin"]})
+    source = fields.Str(allow_none=True, metadata={"enum": list(SOURCES)})
     changes = fields.Nested(ChangesSchema)
     note = fields.Str()
-    received_at = fields.Str(metadata={"format": "date-time"})
+    received_at = fields.Str(
+        metadata={
+            "format": "date-time",
+            "description": "When it reached us: the deadline runs from it.",
+        }
+    )
+    recorded_at = fields.Str(
+        metadata={"format": "date-time", "description": "When it was entered here."}
+    )
     verified_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    identity_checked = fields.Str(
+        allow_none=True,
+        metadata={"description": "How an administrator checked the requester's identity."},
+    )
     due_at = fields.Str(
         allow_none=True,
-        metadata={"format": "date-time", "description": "One month after receipt, once verified."},
+        metadata={
+            "format": "date-time",
+            "description": "One month after receipt: at once when an administrator recorded "
+            "it, once verified for a public request.",
+        },
     )
     days_left = fields.Int(
         allow_none=True, metadata={"description": "Whole days until due; negative when overdue."}
@@ -108,7 +126,9 @@ class QueueArgsSchema(Schema):
 
 
 class NewRequestSchema(Schema):
-    """A request recorded on someone's behalf; a verification link goes to the address."""
+    """A request recorded on someone's behalf, due one month after its date of receipt; a
+    verification link goes to the address unless `identity_checked` says how its identity
+    was checked (the request is then verified at once)."""
 
     class Meta:
         unknown = RAISE
@@ -117,6 +137,22 @@ class NewRequestSchema(Schema):
     email = fields.Str(required=True, metadata={"format": "email"})
     changes = fields.Nested(ChangesSchema, load_default=dict)
     note = fields.Str(load_default="", validate=Length(max=MAX_TEXT))
+    received_on = fields.Date(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "The date it was received (UTC), default today; not in the "
+            "future, at most a year ago."
+        },
+    )
+    identity_checked = fields.Str(
+        load_default="",
+        validate=Length(max=MAX_IDENTITY_CHECK),
+        metadata={
+            "description": "How the requester's identity was checked, e.g. 'letter "
+            "with a copy of an ID document'; empty: a verification link is emailed."
+        },
+    )
 
 
 class FulfilSchema(Schema):
@@ -207,6 +243,8 @@ class Requests(MethodView):
             actor=g.api_user.email,
             changes=data["changes"],
             note=data["note"],
+            received_on=data["received_on"],
+            identity_checked=data["identity_checked"],
         )
         return _answered(data_request, mails)
 

@@ -43,6 +43,12 @@ class GroupStatsSchema(Schema):
             "apart and never in the open rate."
         }
     )
+    machine_clicks = fields.Int(
+        metadata={
+            "description": "Recipients with a machine click (a link scanner, a burst of links "
+            "within seconds), counted apart and never in the click rate."
+        }
+    )
     open_tracked = fields.Int(
         metadata={
             "description": "The open rate's denominator: recipients sent the message who "
@@ -100,7 +106,7 @@ class CampaignStatistics(MethodView):
     @blp.response(200, CampaignStatsSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, campaign_id: int) -> Any:
-        """Per group and variant: reach, human and machine opens, clicks, unsubscribes."""
+        """Per group and variant: reach, human and machine opens and clicks, unsubscribes."""
         return report(campaign_id).to_dict()
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from outreach.campaigns.checks import (
+    Problem,
+    configuration_problems,
+    empty_placeholder_problems,
+    placeholder_text_problems,
+)
 from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
 from outreach.contacts.identity import normalize_email
 from outreach.contacts.models import Contact
@@ -237,17 +242,8 @@ def variants(session: Session, campaign: Campaign) -> list[tuple[str, Variant]]:
     return [(label, v) for (_, label), v in sorted(labelled, key=lambda item: item[0][0])]
 
 
-@dataclass(frozen=True)
-class Problem:
-    """A pre-send finding: errors block sending, warnings are shown."""
-
-    level: str
-    variant: str
-    message: str
-
-
 def presend_checks(session: Session, campaign: Campaign) -> list[Problem]:
-    """What would go wrong if this campaign were sent now."""
+    """What would go wrong if this campaign were sent now (errors block sending)."""
     problems: list[Problem] = []
     have = {v.group_id for _, v in variants(session, campaign)}
     targets = target_groups(session, campaign)
@@ -258,9 +254,11 @@ def presend_checks(session: Session, campaign: Campaign) -> list[Problem]:
             problems.append(
                 Problem("error", group.name, "no variant for this group and no fallback variant")
             )
-    for label, variant in variants(session, campaign):
+    labelled = variants(session, campaign)
+    for label, variant in labelled:
         problems += _variant_problems(campaign, label, variant)
-    return problems
+    problems += empty_placeholder_problems(session, campaign, labelled)
+    return problems + configuration_problems(session, campaign, settings_of(session))
 
 
 def _variant_problems(campaign: Campaign, label: str, variant: Variant) -> list[Problem]:
@@ -281,7 +279,7 @@ def _variant_problems(campaign: Campaign, label: str, variant: Variant) -> list[
         if not re.search(r'\balt="[^"]+"', tag):
             found.append(Problem("warning", label, "an image has no alt text"))
             break
-    return found
+    return found + placeholder_text_problems(label, variant)
 
 
 def _variant_for(session: Session, campaign: Campaign, group: str | None) -> tuple[str, Variant]:
@@ -400,12 +398,21 @@ class _TestRecipient:
 
 def default_layout(session: Session) -> str:
     """The starting MJML of a new variant, signed with the controller's identity."""
-    from html import escape
-
     from outreach import ROOT
     from outreach.consent.notice import current_notice
 
     controller = current_notice(session).controller
-    identity = escape(f"{controller['name']} · {controller['address']}")
+    lines = [line.strip() for line in str(controller["address"]).splitlines()]
+    address = ", ".join(line for line in lines if line)
+    identity = _as_markup_text(f"{controller['name']} · {address}")
     layout = (ROOT / "templates" / "email" / "newsletter.mjml").read_text(encoding="utf-8")
     return layout.replace("__CONTROLLER__", identity)
+
+
+def _as_markup_text(text: str) -> str:
+    """Text that reads the same in the editor and in the mail: only what markup or Jinja
+    would take for its own is escaped (`<`, `>`, an `&` that starts an entity, braces)."""
+    import re
+
+    text = re.sub(r"&(?=#?\w+;)", "&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([{}])(?=[{%#}])", lambda m: "&#123;" if m.group(1) == "{" else "&#125;", text)

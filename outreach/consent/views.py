@@ -16,6 +16,7 @@ from outreach.consent.models import ConsentAction, NoticeVersion, Purpose, UsedT
 from outreach.consent.notice import current_notice
 from outreach.consent.service import (
     Evidence,
+    SignupOutcome,
     confirm,
     latest_actions,
     set_tracking,
@@ -26,7 +27,8 @@ from outreach.consent.service import (
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import get_session
 from outreach.errors import OutreachError, ValidationError
-from outreach.groups.models import Group, GroupKind, GroupMembership
+from outreach.groups.models import GroupMembership
+from outreach.groups.service import join_topics, public_sectors, public_topics, set_topics
 from outreach.tokens import TokenError, TokenExpired, read_token
 
 bp = Blueprint("public", __name__)
@@ -51,12 +53,9 @@ def _evidence(source: str, notice: NoticeVersion | None = None) -> Evidence:
     )
 
 
-def _sectors(session: Session) -> list[str]:
-    return list(
-        session.scalars(
-            sa.select(Group.name).where(Group.kind == GroupKind.SECTOR).order_by(Group.name)
-        )
-    )
+def _chosen_groups() -> set[int]:
+    """The group ids ticked in the form (the service keeps only public topics)."""
+    return {int(v) for v in request.form.getlist("groups") if v.isdigit() and len(v) < 19}
 
 
 def _form_page(
@@ -70,7 +69,9 @@ def _form_page(
     return render_template(
         "public/subscribe.html",
         notice=notice,
-        sectors=_sectors(session),
+        sectors=public_sectors(session),
+        topics=public_topics(session),
+        chosen=_chosen_groups() if request.method == "POST" else set(),
         errors=errors or {},
         values=values or {},
     ), status
@@ -94,13 +95,17 @@ def subscribe() -> Any:
             _check_form(session, values)
             purposes = [p for name, p in FORM_PURPOSES.items() if request.form.get(name)]
             notice = _shown_notice(session)
-            sign_up(
+            signup = sign_up(
                 session,
                 values,
                 purposes,
                 _evidence(f"form:{request.referrer or request.url}", notice),
                 resend_after=timedelta(minutes=10),
             )
+            if signup.outcome is not SignupOutcome.ALREADY_SUBSCRIBED:
+                # Topics only add, and a subscribed contact changes its own on the
+                # preferences page: a stranger's sign-up never alters a subscription.
+                join_topics(session, signup.contact.id, _chosen_groups())
         except ValidationError as exc:
             session.rollback()
             return _form_page(session, 422, {exc.field or "form": exc.message}, values)
@@ -112,7 +117,8 @@ def _check_form(session: Session, values: dict[str, str]) -> None:
     for name, value in values.items():
         if len(value) > MAX_FIELD:
             raise ValidationError(f"{name.replace('_', ' ')} is too long", field=name)
-    if values["sector"] and values["sector"] not in _sectors(session):
+    if values["sector"] and values["sector"] not in public_sectors(session):
+        # Only the curated (public) sectors: a private one is refused like an unknown one.
         raise ValidationError("choose a sector from the list", field="sector")
 
 
@@ -280,9 +286,7 @@ def preferences(token: str) -> Any:
 
 
 def _preference_state(session: Session, contact: Contact) -> dict[str, Any]:
-    groups = session.scalars(
-        sa.select(Group).where(Group.kind == GroupKind.AFFINITY).order_by(Group.name)
-    ).all()
+    groups = public_topics(session)  # private groups are never shown nor changed here
     member_of = set(
         session.scalars(
             sa.select(GroupMembership.group_id).where(GroupMembership.contact_id == contact.id)
@@ -301,10 +305,7 @@ def _preference_state(session: Session, contact: Contact) -> dict[str, Any]:
 
 
 def _save_preferences(session: Session, contact: Contact, evidence: Evidence) -> None:
-    from outreach.groups.service import set_affinity_groups
-
-    wanted = {int(v) for v in request.form.getlist("groups") if v.isdigit()}
-    set_affinity_groups(session, contact.id, wanted)
+    set_topics(session, contact.id, _chosen_groups())
     set_tracking(
         session,
         contact,

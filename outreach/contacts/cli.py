@@ -74,16 +74,19 @@ def print_report(report: ImportReport) -> None:
     """The import summary for a person."""
     click.echo(
         f"{report.rows} rows: {report.created} created, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.skipped} skipped, {report.invalid} invalid"
+        f"{report.unchanged} unchanged, {report.skipped} skipped, {report.invalid} invalid, "
+        f"{report.duplicates} duplicates"
     )
     if report.groups_created:
         click.echo("new sector groups: " + ", ".join(report.groups_created))
     for p in report.problems:
+        if p["kind"] == "duplicate":  # its reason names both lines
+            click.echo(f"  line {p['row']}: {p['reason']}", err=True)
+            continue
         column = f" [{p['column']}]" if p["column"] else ""
         click.echo(f"  row {p['row']}{column}: {p['kind']}: {p['reason']}", err=True)
-    hidden = report.skipped + report.invalid - len(report.problems)
-    if hidden > 0:
-        click.echo(f"  … and {hidden} more", err=True)
+    if report.unlisted() > 0:
+        click.echo(f"  … and {report.unlisted()} more", err=True)
 
 
 @contacts_cli.command("export")

@@ -131,7 +131,8 @@ class Engine:
             from_email=campaign.from_email,
             reply_to=campaign.reply_to,
             group_name=group_name,
-            unsubscribe_mailto=self.settings.unsubscribe_mailto or campaign.from_email,
+            # Only an address Outreach (or a person) reads: never the From by default.
+            unsubscribe_mailto=self.settings.unsubscribe_mailto or None,
         )
         with self.lock:
             self.builders[key] = built

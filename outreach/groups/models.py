@@ -28,6 +28,9 @@ class Group(Base):
     name_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
     kind: Mapped[GroupKind] = mapped_column(str_enum(GroupKind, "group_kind"))
     description: Mapped[str] = mapped_column(sa.Text, default="")
+    # Public: a topic (affinity) or sector offered to subscribers on /subscribe and
+    # /preferences. Private (the default): seen and changed by admins only.
+    is_public: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

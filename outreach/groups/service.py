@@ -1,4 +1,10 @@
-"""Groups: sector groups on demand, affinity membership, counts."""
+"""Groups: sector groups on demand, affinity membership, visibility, counts.
+
+A group is private (admins only) unless an admin publishes it: public sector groups are
+the curated sector list of the sign-up form, public affinity groups are the topics a
+subscriber chooses on the sign-up and preferences pages. A sector first met in an import
+or an admin edit is created private.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +42,29 @@ def sector_group_ids(session: Session, sectors: Iterable[str]) -> dict[str, int]
     return found
 
 
-def create_group(session: Session, name: str, description: str = "") -> Group:
-    """Create an affinity group; the name must be new."""
+MAX_DESCRIPTION = 1000
+
+
+def _description(text: str) -> str:
+    clean = (text or "").strip()
+    if len(clean) > MAX_DESCRIPTION:
+        raise ValidationError(
+            f"a description is at most {MAX_DESCRIPTION} characters", field="description"
+        )
+    return clean
+
+
+def create_group(
+    session: Session,
+    name: str,
+    description: str = "",
+    *,
+    kind: GroupKind = GroupKind.AFFINITY,
+    public: bool = False,
+) -> Group:
+    """Create a group (affinity by default, private by default); the name must be new.
+
+    A sector group made by hand adds a sector to the list before any contact has it."""
     clean = " ".join((name or "").split())
     if not clean or len(clean) > 200:
         raise ValidationError("group name must be 1 to 200 characters", field="name")
@@ -47,7 +74,11 @@ def create_group(session: Session, name: str, description: str = "") -> Group:
     if session.scalar(sa.select(Group.id).where(Group.name_key == group_key(clean))):
         raise Conflict(f"group {clean!r} already exists", field="name")
     group = Group(
-        name=clean, name_key=group_key(clean), kind=GroupKind.AFFINITY, description=description
+        name=clean,
+        name_key=group_key(clean),
+        kind=kind,
+        description=_description(description),
+        is_public=public,
     )
     session.add(group)
     session.flush()
@@ -66,6 +97,47 @@ def get_group(session: Session, name_or_id: str | int) -> Group:
     return group
 
 
+def update_group(
+    session: Session,
+    name_or_id: str | int,
+    *,
+    public: bool | None = None,
+    description: str | None = None,
+) -> Group:
+    """Publish or unpublish a group and/or change its description (None: unchanged).
+
+    Unpublishing keeps every membership: it only stops offering the group to subscribers."""
+    group = get_group(session, name_or_id)
+    if description is not None:
+        group.description = _description(description)
+    if public is not None:
+        group.is_public = public
+    session.flush()
+    return group
+
+
+def public_sectors(session: Session) -> list[str]:
+    """The curated sector list of the sign-up form: the public sector groups, by name."""
+    return list(
+        session.scalars(
+            sa.select(Group.name)
+            .where(Group.kind == GroupKind.SECTOR, Group.is_public.is_(True))
+            .order_by(Group.name)
+        )
+    )
+
+
+def public_topics(session: Session) -> list[Group]:
+    """The topics a subscriber may choose: the public affinity groups, by name."""
+    return list(
+        session.scalars(
+            sa.select(Group)
+            .where(Group.kind == GroupKind.AFFINITY, Group.is_public.is_(True))
+            .order_by(Group.name)
+        )
+    )
+
+
 @dataclass(frozen=True)
 class GroupCount:
     """A group with its member and subscribed counts."""
@@ -75,19 +147,38 @@ class GroupCount:
     kind: str
     members: int
     subscribed: int
+    public: bool = False
+    description: str = ""
 
 
-def list_groups(session: Session) -> list[GroupCount]:
-    """Every group with its counts, sectors first, by name."""
+def list_groups(session: Session, *, only: int | None = None) -> list[GroupCount]:
+    """Every group (or only the one with this id) with its counts and visibility, sectors
+    first, by name."""
     subscribed = sa.func.count(Contact.id).filter(Contact.status == ContactStatus.SUBSCRIBED)
-    rows = session.execute(
-        sa.select(Group.id, Group.name, Group.kind, sa.func.count(Contact.id), subscribed)
+    query = (
+        sa.select(
+            Group.id,
+            Group.name,
+            Group.kind,
+            sa.func.count(Contact.id),
+            subscribed,
+            Group.is_public,
+            Group.description,
+        )
         .outerjoin(GroupMembership, GroupMembership.group_id == Group.id)
         .outerjoin(Contact, Contact.id == GroupMembership.contact_id)
-        .group_by(Group.id, Group.name, Group.kind)
+        .group_by(Group.id, Group.name, Group.kind, Group.is_public, Group.description)
         .order_by(Group.kind.desc(), Group.name)
     )
-    return [GroupCount(i, n, str(k), m, s) for i, n, k, m, s in rows]
+    if only is not None:
+        query = query.where(Group.id == only)
+    rows = session.execute(query)
+    return [GroupCount(i, n, str(k), m, s, bool(p), d) for i, n, k, m, s, p, d in rows]
+
+
+def group_count(session: Session, group: Group) -> GroupCount:
+    """One group with its counts and visibility."""
+    return list_groups(session, only=group.id)[0]
 
 
 def _affinity_group(session: Session, name: str, create: bool) -> Group:
@@ -161,17 +252,31 @@ def set_sector_membership(session: Session, contact_id: int, sector: str | None)
     session.flush()
 
 
-def set_affinity_groups(session: Session, contact_id: int, group_ids: set[int]) -> None:
-    """Make the contact a member of exactly these affinity groups (preferences page)."""
-    affinity = set(session.scalars(sa.select(Group.id).where(Group.kind == GroupKind.AFFINITY)))
-    wanted = group_ids & affinity
+def join_topics(session: Session, contact_id: int, group_ids: Iterable[int]) -> None:
+    """Add the contact to those of these groups that are public topics (sign-up form);
+    any other id is ignored and no membership is removed."""
+    topics = {g.id for g in public_topics(session)}
     current = set(
         session.scalars(
-            sa.select(GroupMembership.group_id).where(
-                GroupMembership.contact_id == contact_id, GroupMembership.group_id.in_(affinity)
-            )
+            sa.select(GroupMembership.group_id).where(GroupMembership.contact_id == contact_id)
         )
     )
+    new = (set(group_ids) & topics) - current
+    session.add_all(GroupMembership(group_id=g, contact_id=contact_id) for g in sorted(new))
+    session.flush()
+
+
+def set_topics(session: Session, contact_id: int, group_ids: Iterable[int]) -> None:
+    """Make the contact a member of exactly these public topics (preferences page).
+
+    Only public affinity groups change: an id of any other group is ignored, and the
+    contact's sector and private groups (VIP, imported lists) are kept as they are."""
+    topics = {g.id for g in public_topics(session)}
+    wanted = set(group_ids) & topics
+    member_of = session.scalars(
+        sa.select(GroupMembership.group_id).where(GroupMembership.contact_id == contact_id)
+    )
+    current = set(member_of) & topics
     if current - wanted:
         session.execute(
             sa.delete(GroupMembership).where(

@@ -122,7 +122,25 @@ def demo_command() -> None:
     from outreach.ops.embedded import stop_embedded
 
     upgrade(settings().database_url, secret_key=settings().secret_key)
+    app, own = _demo_app()
     try:
-        run_demo(web_app(), click.echo)
+        run_demo(app, click.echo)
     finally:
         stop_embedded()  # the workers table says this process stopped
+        if own:
+            from outreach.db import get_db
+
+            get_db(app).engine.dispose()
+
+
+def _demo_app() -> tuple[Any, bool]:
+    """The whole app, allowed to put links to this machine in mail (a local trial: its
+    base URL is http://127.0.0.1 unless configured); True when it was built here."""
+    from dataclasses import replace
+
+    from outreach import create_app
+
+    current = settings()
+    if current.allow_insecure_links:
+        return web_app(), False
+    return create_app(replace(current, allow_insecure_links=True)), True

@@ -26,6 +26,12 @@ from outreach.delivery.service import progress
 from outreach.errors import OutreachError
 
 SECTORS = ("Consultants", "Managers", "Thinkers", "Journalists")
+# The sample sender the demo's notice names when the installation has no controller yet.
+DEMO_CONTROLLER = {
+    "name": "Ana García Consulting",
+    "address": "Rua Augusta 100, 1100-053 Lisboa, Portugal",
+    "email": "privacy@outreach.example",
+}
 FIRST = (
     "Ana",
     "Bruno",
@@ -149,6 +155,11 @@ def run_demo(app: Flask, echo: Callable[[str], None]) -> None:
     settings: Settings = app.extensions["outreach.settings"]
     database = get_db(app)
     start_embedded(app, origin="outreach demo")
+    if _name_a_controller(app):
+        echo(
+            f"0. the privacy notice names a sample controller, {DEMO_CONTROLLER['name']} "
+            "(set your own in Admin › Settings before a real campaign)"
+        )
     sample = write_sample(settings.instance_path / "demo" / "contacts.csv")
     with database.session() as session, sample.open("rb") as stream:
         report = import_csv(
@@ -161,9 +172,13 @@ def run_demo(app: Flask, echo: Callable[[str], None]) -> None:
             ),
             secret=settings.secret_key,
         )
+        from outreach.groups.service import update_group
+
+        for sector in SECTORS:  # imported sectors are private: offer these on /subscribe
+            update_group(session, sector, public=True)
     echo(
         f"1. imported {sample.name}: {report.created} created, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.invalid} invalid"
+        f"{report.unchanged} unchanged, {report.invalid} invalid, {report.duplicates} duplicates"
     )
     for problem in report.problems:
         echo(f"     row {problem['row']} [{problem['column']}]: {problem['reason']}")
@@ -178,18 +193,21 @@ def run_demo(app: Flask, echo: Callable[[str], None]) -> None:
     echo(f"3. campaign {campaign_id} composed: one variant per sector group")
     total = _send(app, campaign_id)
     echo(f"4. sent through the queue: {total} messages into {settings.smtp_url}")
-    opens, machine, clicks, unsubscribed = _as_visitor(_replay, app, campaign_id)
-    echo(
-        f"5. replayed through the tracking endpoints: {opens} opens by people, {machine} by "
-        f"mail privacy proxies and scanners, {clicks} clicks, {unsubscribed} one-click "
-        "unsubscribes"
-    )
-    echo("")
+    _as_visitor(_replay, app, campaign_id)
     from outreach.tracking.cli import print_table
     from outreach.tracking.stats import campaign_stats
 
     with database.reader() as session:
-        print_table(campaign_stats(session, get_campaign(session, campaign_id)), echo)
+        stats = campaign_stats(session, get_campaign(session, campaign_id))
+    counted = stats.total  # the table's own figures: recipients, counted once (tracking.stats)
+    echo(
+        "5. replayed through the tracking endpoints (people, a mail privacy proxy, a link "
+        f"scanner): {counted.unique_human_opens} human opens, {counted.machine_opens} machine "
+        f"opens, {counted.unique_clicks} clicks, {counted.machine_clicks} machine clicks, "
+        f"{counted.unsubscribes} one-click unsubscribes (recipients, as in the table)"
+    )
+    echo("")
+    print_table(stats, echo)
     echo("")
     echo(f"outbox:   {settings.smtp_url.removeprefix('maildir://')}/new (one file per message)")
     echo(f"database: {settings.database_url}")
@@ -197,6 +215,20 @@ def run_demo(app: Flask, echo: Callable[[str], None]) -> None:
         "admin:    .venv/bin/outreach admin create you@example.org && "
         f".venv/bin/outreach serve, then open {settings.base_url}/admin"
     )
+
+
+def _name_a_controller(app: Flask) -> bool:
+    """Give the notice the sample controller, unless the installation has its own: a
+    campaign is not sent while the notice names nobody (True: it was set)."""
+    from outreach.campaigns.checks import controller_is_set
+    from outreach.consent.notice import current_notice, save_notice
+
+    with get_db(app).session() as session:
+        if controller_is_set(session):
+            return False
+        notice = current_notice(session)
+        save_notice(session, DEMO_CONTROLLER, notice.first_layer, notice.full_text)
+    return True
 
 
 def _double_opt_in(app: Flask) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""`outreach privacy requests|request|export|erase`"""
+"""`outreach privacy requests|request|record|export|erase`"""
 
 from __future__ import annotations
 
@@ -9,13 +9,18 @@ from typing import Any
 import click
 
 from outreach.cli import OutreachGroup, emit_json, json_option, session_scope
+from outreach.errors import ValidationError
+from outreach.privacy.models import RequestKind
 from outreach.privacy.service import access_export, erase
 from outreach.privacy.workflow import (
+    RECTIFIABLE,
     entry_to_dict,
     get_request,
     history,
+    parse_day,
     request_queue,
     request_to_dict,
+    submit_request,
 )
 
 privacy_cli = OutreachGroup(
@@ -65,6 +70,80 @@ def request_command(request_id: str) -> None:
         document = request_to_dict(data_request)
         document["history"] = [entry_to_dict(e) for e in history(session, data_request.id)]
     emit_json(document)
+
+
+def _changes(pairs: tuple[str, ...]) -> dict[str, str]:
+    changes: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.strip():
+            raise ValidationError(f"--change {pair!r}: write FIELD=VALUE", field="changes")
+        changes[name.strip()] = value
+    return changes
+
+
+@privacy_cli.command("record")
+@click.argument("kind", type=click.Choice([k.value for k in RequestKind]), metavar="KIND")
+@click.argument("email")
+@click.option(
+    "--received",
+    "received_on",
+    metavar="YYYY-MM-DD",
+    help="Date of receipt (UTC), default today; at most a year ago.",
+)
+@click.option(
+    "--identity-checked",
+    metavar="HOW",
+    help="How you checked who wrote (e.g. 'phone call to the number we hold'): the request "
+    "is verified at once. Without it a verification link is emailed.",
+)
+@click.option(
+    "--change",
+    "changes",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help=f"Rectification: a correction asked for ({', '.join(RECTIFIABLE)}); repeatable.",
+)
+@click.option("--note", default="", help="What the person wrote, in short.")
+@json_option
+def record_command(
+    kind: str,
+    email: str,
+    received_on: str | None,
+    identity_checked: str | None,
+    changes: tuple[str, ...],
+    note: str,
+    as_json: bool,
+) -> None:
+    """Record a request received by letter or email, due one month after its receipt.
+
+    KIND: access, rectification, erasure, restriction or objection.
+    """
+    with session_scope() as session:
+        data_request, _mails = submit_request(
+            session,
+            kind,
+            email,
+            source="cli",
+            actor="cli",
+            changes=_changes(changes),
+            note=note,
+            received_on=parse_day(received_on),
+            identity_checked=identity_checked,
+        )
+        document = request_to_dict(data_request)
+    if as_json:
+        emit_json(document)
+        return
+    then = (
+        "verified (identity checked); the requester was told it was received"
+        if document["verified_at"]
+        else "a verification link was sent to the address"
+    )
+    click.echo(
+        f"request {document['id']} recorded: received {_day(document['received_at'])}, "
+        f"due {_day(document['due_at'])}; {then}"
+    )
 
 
 @privacy_cli.command("export")

@@ -23,6 +23,7 @@ KIND_LABELS = {
 SUBJECTS = {
     "verify": "Please confirm your request about your data",
     "acknowledged": "We have received your request about your data",
+    "recorded": "We have received your request about your data",
     "access": "Your data is ready to download",
     "erased": "Your data has been erased",
     "objected": "You will receive no more marketing from us",

@@ -45,7 +45,11 @@ class DataRequest(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     email_hmac: Mapped[str] = mapped_column(sa.String(64), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    # When the request reached the controller (the legal month runs from it: a letter's
+    # date of receipt, recorded later) and when it was entered here (unverified ones expire
+    # from then).
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

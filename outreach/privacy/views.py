@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from outreach.config import Settings
 from outreach.consent import links as consent_links
+from outreach.consent.notice import notice_paragraphs
 from outreach.consent.service import Evidence
 from outreach.contacts.models import Contact
 from outreach.db import get_session
 from outreach.errors import ValidationError
+from outreach.groups.service import public_sectors
 from outreach.privacy import links
 from outreach.privacy.models import DataRequest, RequestKind, RequestState
 from outreach.privacy.service import export_archive, subject_export
@@ -21,7 +23,6 @@ from outreach.privacy.workflow import (
     RECTIFIABLE,
     REQUESTER,
     audit,
-    sector_names,
     submit_request,
     verify_request,
 )
@@ -29,6 +30,12 @@ from outreach.tokens import TokenError, TokenExpired, read_token
 
 bp = Blueprint("rights", __name__)
 FORM_FIELDS = ("kind", "note", *RECTIFIABLE)
+
+
+@bp.app_template_filter("paragraphs")
+def paragraphs(text: str | None) -> list[str]:
+    """A notice text's paragraphs (blank-line separated), for /privacy and Admin › Settings."""
+    return notice_paragraphs(text or "")
 
 
 def _settings() -> Settings:
@@ -54,7 +61,7 @@ def _form(
     )
     return render_template(
         "public/privacy_request.html",
-        sectors=sector_names(session),
+        sectors=public_sectors(session),  # the public form offers the curated list
         errors=errors or {},
         values=values or {},
         action=action,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,8 +29,18 @@ AUTOMATIC = frozenset({RequestKind.ACCESS, RequestKind.ERASURE, RequestKind.OBJE
 OPEN = (RequestState.UNVERIFIED, RequestState.VERIFIED)
 RECTIFIABLE = ("first_name", "last_name", "sector", "organization", "language")
 PUBLIC_SOURCES = ("form", "preferences")
-SOURCES = (*PUBLIC_SOURCES, "api", "admin")
+SOURCES = (*PUBLIC_SOURCES, "api", "admin", "cli")
 MAX_TEXT = 2000
+MAX_IDENTITY_CHECK = 200
+# A date of receipt further back is a typo (the year, usually): such a request would be
+# eleven months overdue already.
+MAX_RECEIPT_AGE_MONTHS = 12
+# Suggested answers to "identity checked by" (any text will do; say how, never a number).
+IDENTITY_METHODS = (
+    "letter with a copy of an ID document",
+    "phone call to the number we hold",
+    "in person, ID document shown",
+)
 RESEND_AFTER = timedelta(minutes=10)
 MAX_EXTENSION_MONTHS = 2
 REQUESTER, SYSTEM = "requester", "system"
@@ -122,6 +132,63 @@ def clean_details(
     return {"changes": wanted, "note": text}
 
 
+def parse_day(value: str | None, field: str = "received_on") -> date | None:
+    """A date typed as YYYY-MM-DD, or None when nothing was typed."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError("give the date of receipt as YYYY-MM-DD", field=field) from exc
+
+
+def receipt_bounds(today: date) -> tuple[date, date]:
+    """The earliest and latest date of receipt an administrator may record today (UTC)."""
+    start = datetime.combine(today, time(), UTC)
+    return add_months(start, -MAX_RECEIPT_AGE_MONTHS).date(), today
+
+
+def receipt_time(received_on: date, now: datetime) -> datetime:
+    """When a request recorded `now` was received: 00:00 UTC of `received_on`, which is
+    today at the latest and a year ago at the earliest."""
+    earliest, today = receipt_bounds(now.astimezone(UTC).date())
+    if received_on > today:
+        raise ValidationError("the date of receipt cannot be in the future", field="received_on")
+    if received_on < earliest:
+        raise ValidationError(
+            f"the date of receipt is more than a year ago (before {earliest}): check the year",
+            field="received_on",
+        )
+    return datetime.combine(received_on, time(), UTC)
+
+
+def _recent_duplicate(
+    session: Session, digest: str, kind: RequestKind, now: datetime
+) -> DataRequest | None:
+    """An unverified request of the same kind from the public form just before."""
+    return session.scalar(
+        sa.select(DataRequest)
+        .where(
+            DataRequest.email_hmac == digest,
+            DataRequest.kind == kind,
+            DataRequest.state == RequestState.UNVERIFIED,
+            DataRequest.recorded_at > now - RESEND_AFTER,
+        )
+        .limit(1)
+    )
+
+
+def _identity_check(text: str | None) -> str:
+    checked = (text or "").strip()
+    if len(checked) > MAX_IDENTITY_CHECK:
+        raise ValidationError(
+            f"say how the identity was checked in at most {MAX_IDENTITY_CHECK} characters",
+            field="identity_checked",
+        )
+    return checked
+
+
 def submit_request(
     session: Session,
     kind: str,
@@ -131,39 +198,58 @@ def submit_request(
     actor: str = REQUESTER,
     changes: dict[str, Any] | None = None,
     note: str | None = None,
+    received_on: date | None = None,
+    identity_checked: str | None = None,
 ) -> tuple[DataRequest, list[RequestMail]]:
-    """Record an unverified request and owe it a verification link (throttled per address)."""
+    """Record a request and owe it a verification link (public ones throttled per address).
+
+    One an administrator records (source admin, api or cli) was received on `received_on`
+    (default today; 00:00 UTC that day) and is due a month later at once; with
+    `identity_checked` (how the administrator checked who wrote) it is verified at once and
+    the requester is told it was received instead of being sent a link."""
     request_kind = parse_kind(kind)
     if source not in SOURCES:
         raise ValidationError(f"unknown source {source!r}", field="source")
+    public = source in PUBLIC_SOURCES
+    if public and (received_on is not None or identity_checked):
+        raise ValidationError("only an administrator records a date of receipt", field="source")
     address, key = normalize_email(email)
     details = clean_details(session, request_kind, changes or {}, note)
+    checked, now = _identity_check(identity_checked), utcnow()
+    received = now if public else receipt_time(received_on or now.date(), now)
     digest = email_hmac(settings_of(session).secret_key, key)
-    if source in PUBLIC_SOURCES:  # so that the public form cannot flood a mailbox
-        recent = session.scalar(
-            sa.select(DataRequest)
-            .where(
-                DataRequest.email_hmac == digest,
-                DataRequest.kind == request_kind,
-                DataRequest.state == RequestState.UNVERIFIED,
-                DataRequest.received_at > utcnow() - RESEND_AFTER,
-            )
-            .limit(1)
-        )
+    if public:  # so that the public form cannot flood a mailbox
+        recent = _recent_duplicate(session, digest, request_kind, now)
         if recent is not None:
             return recent, []
     request = DataRequest(
         kind=request_kind,
-        state=RequestState.UNVERIFIED,
+        state=RequestState.VERIFIED if checked else RequestState.UNVERIFIED,
         email=address,
         email_hmac=digest,
-        details={**details, "source": source},
-        received_at=utcnow(),
+        details={**details, "source": source, **({"identity_checked": checked} if checked else {})},
+        received_at=received,
+        recorded_at=now,
+        verified_at=now if checked else None,
+        due_at=None if public else add_months(received, 1),
     )
     session.add(request)
     session.flush()
-    audit(session, request.id, "submitted", actor, kind=str(request_kind), source=source)
-    return request, [owe(session, request, "verify")]
+    return request, _recorded(session, request, actor, public, checked)
+
+
+def _recorded(
+    session: Session, request: DataRequest, actor: str, public: bool, checked: str
+) -> list[RequestMail]:
+    """Audit a new request; owe its verification link, or (identity checked) its receipt."""
+    source = request.details["source"]
+    dated = {} if public else {"received_on": request.received_at.date().isoformat()}
+    audit(session, request.id, "submitted", actor, kind=str(request.kind), source=source, **dated)
+    if not checked:
+        return [owe(session, request, "verify")]
+    # How it was checked stays on the request (erased with it), never in the audit log.
+    audit(session, request.id, "verified", actor, identity="checked by the administrator")
+    return [owe(session, request, "recorded")]
 
 
 def verify_request(
@@ -177,7 +263,8 @@ def verify_request(
     if request.state is not RequestState.UNVERIFIED or request.email is None:
         raise TokenError("this link is not valid any more")
     request.state, request.verified_at = RequestState.VERIFIED, utcnow()
-    request.due_at = add_months(request.received_at, 1)
+    if request.due_at is None:  # recorded by an administrator: due from receipt already
+        request.due_at = add_months(request.received_at, 1)
     audit(session, request.id, "verified", REQUESTER)
     if request.kind in AUTOMATIC and not settings_of(session).privacy_approval:
         return request, fulfil_request(session, request, actor=SYSTEM, evidence=evidence)
@@ -380,7 +467,7 @@ def expire_unverified(session: Session, max_age: timedelta) -> int:
     stale = session.scalars(
         sa.select(DataRequest).where(
             DataRequest.state == RequestState.UNVERIFIED,
-            DataRequest.received_at < utcnow() - max_age,
+            DataRequest.recorded_at < utcnow() - max_age,
         )
     ).all()
     for request in stale:
@@ -407,7 +494,7 @@ def request_queue(
     expire_unverified(session, timedelta(hours=settings_of(session).privacy_verify_hours))
     stmt = sa.select(DataRequest)
     if overdue:
-        stmt = stmt.where(DataRequest.state == RequestState.VERIFIED, DataRequest.due_at < utcnow())
+        stmt = stmt.where(DataRequest.state.in_(OPEN), DataRequest.due_at < utcnow())
     elif not everything:
         stmt = stmt.where(DataRequest.state.in_(OPEN))
     order = (DataRequest.due_at.is_(None), DataRequest.due_at, DataRequest.id)
@@ -416,7 +503,7 @@ def request_queue(
 
 def days_left(request: DataRequest, now: datetime) -> int | None:
     """Whole days until an open request is due (negative once overdue)."""
-    if request.state is not RequestState.VERIFIED or request.due_at is None:
+    if request.state not in OPEN or request.due_at is None:
         return None
     if request.due_at >= now:
         return (request.due_at - now) // timedelta(days=1)
@@ -424,8 +511,8 @@ def days_left(request: DataRequest, now: datetime) -> int | None:
 
 
 def is_overdue(request: DataRequest, now: datetime) -> bool:
-    """True when a verified request has passed its due date unanswered."""
-    return bool(request.state is RequestState.VERIFIED and request.due_at and request.due_at < now)
+    """True when an open request has passed its due date unanswered."""
+    return bool(request.state in OPEN and request.due_at and request.due_at < now)
 
 
 def history(session: Session, request_id: int) -> list[AuditEntry]:
@@ -471,7 +558,9 @@ def request_to_dict(request: DataRequest, now: datetime | None = None) -> dict[s
         "changes": details.get("changes", {}),
         "note": details.get("note", ""),
         "received_at": _iso(request.received_at),
+        "recorded_at": _iso(request.recorded_at),
         "verified_at": _iso(request.verified_at),
+        "identity_checked": details.get("identity_checked"),
         "due_at": _iso(request.due_at),
         "days_left": days_left(request, now),
         "overdue": is_overdue(request, now),

@@ -17,7 +17,7 @@ from outreach.tracking.stats import CampaignStats, campaign_stats, write_csv
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 def stats_command(campaign: str, as_json: bool, as_csv: bool) -> None:
-    """Per group and variant: reach, human and machine opens, clicks, unsubscribes."""
+    """Per group and variant: reach, human and machine opens and clicks, unsubscribes."""
     with session_scope() as session:
         stats = campaign_stats(session, get_campaign(session, campaign))
     if as_json:
@@ -37,8 +37,8 @@ def print_table(stats: CampaignStats, echo: Callable[[str], None]) -> None:
     echo(f"{stats.name} (campaign {stats.campaign_id})")
     head = (
         f"{'group':<14}{'variant':<13}{'recip.':>7}{'sent':>6}{'failed':>7}{'bounced':>8}"
-        f"{'human opens':>12}{'machine':>8}{'open rate':>16}{'clicks':>7}"
-        f"{'click rate':>16}{'unsub.':>7}"
+        f"{'human opens':>12}{'machine opens':>14}{'machine clicks':>15}{'open rate':>16}"
+        f"{'clicks':>7}{'click rate':>16}{'unsub.':>7}"
     )
     echo(head)
     echo("-" * len(head))
@@ -50,10 +50,14 @@ def print_table(stats: CampaignStats, echo: Callable[[str], None]) -> None:
         echo(
             f"{row.group:<14}{row.variant:<13}{row.recipients:>7}{row.sent:>6}"
             f"{row.failed:>7}{row.bounced:>8}{row.unique_human_opens:>12}"
-            f"{row.machine_opens:>8}{opens:>16}{row.unique_clicks:>7}{clicks:>16}"
-            f"{row.unsubscribes:>7}"
+            f"{row.machine_opens:>14}{row.machine_clicks:>15}{opens:>16}{row.unique_clicks:>7}"
+            f"{clicks:>16}{row.unsubscribes:>7}"
         )
-    echo("open and click rates count only recipients who allowed tracking (the 'of N').")
+    echo("open and click rates count only recipients who allowed tracking (the 'of N');")
+    echo(
+        "machine opens and clicks (mail privacy proxies, link scanners) are recipients "
+        "counted apart, never in the rates."
+    )
     print_troubles(stats.failures, stats.suspected_duplicates, echo)
 
 

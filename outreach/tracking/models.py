@@ -60,7 +60,8 @@ class DeliveryTally(Base):
 
 
 class EngagementTally(Base):
-    """Unique openers, machine openers, clickers and unsubscribes of one group and variant."""
+    """Unique openers, machine openers, clickers, machine clickers and unsubscribes of one
+    group and variant (outreach.tracking.stats says what each counts)."""
 
     __tablename__ = "engagement_tallies"
     __table_args__ = (sa.UniqueConstraint("campaign_id", "group_name", "variant_id"),)
@@ -73,6 +74,7 @@ class EngagementTally(Base):
     machine_openers: Mapped[int] = mapped_column(default=0)
     clickers: Mapped[int] = mapped_column(default=0)
     unsubscribes: Mapped[int] = mapped_column(default=0)
+    machine_clickers: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class HourlyTally(Base):

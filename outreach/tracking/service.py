@@ -172,6 +172,7 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
             Delivery.human_opens,
             Delivery.machine_opens,
             Delivery.clicks,
+            Delivery.machine_clicks,
         )
         .join(Contact, Contact.id == Delivery.contact_id)
         .where(_among(session, Delivery.id, ids))
@@ -210,7 +211,8 @@ def _newly_engaged(
     known: dict[int, sa.Row],
     totals: dict[int, dict[str, object]],  # type: ignore[type-arg]
 ) -> dict[tuple[int, str, int], dict[str, int]]:
-    """Deliveries whose first human open, machine open or click is in this batch."""
+    """Deliveries whose first human open, machine open, click or machine click is in this
+    batch."""
     counts: dict[tuple[int, str, int], dict[str, int]] = {}
     for delivery_id, entry in totals.items():
         row = known[delivery_id]
@@ -220,11 +222,13 @@ def _newly_engaged(
             "human_openers": sent and row.tracking_opens and not row.human_opens,
             "machine_openers": not row.machine_opens,
             "clickers": sent and row.tracking_clicks and not row.clicks,
+            "machine_clickers": not row.machine_clicks,
         }
         added = {
             "human_openers": entry["human_opens"],
             "machine_openers": entry["machine_opens"],
             "clickers": entry["clicks"],
+            "machine_clickers": entry["machine_clicks"],
         }
         new = {name: int(bool(firsts[name] and added[name])) for name in firsts}
         if any(new.values()):

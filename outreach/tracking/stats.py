@@ -1,5 +1,13 @@
 """Per-group, per-variant statistics of a campaign, honestly: human opens over the
-recipients who allowed tracking (the denominator is shown), machine opens apart."""
+recipients who allowed tracking (the denominator is shown), machine opens and clicks apart.
+
+Every figure counts recipients (deliveries), never hits: `unique_human_opens` the
+recipients with a human open, `machine_opens` those with a machine open and
+`machine_clicks` those with a machine click, as outreach.tracking.tallies defines them
+(machine_opened, machine_clicked). A recipient whose privacy proxy fetched the pixel and
+who then opened the message counts in both. The demo, `outreach stats`, the API and the
+admin all print these figures; none counts on its own.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +44,8 @@ class GroupStats:
     click_tracked: int
     click_rate: float | None
     unsubscribes: int
+    # Last, so the CSV's earlier columns keep their places; shown beside machine_opens.
+    machine_clicks: int = 0
 
 
 @dataclass
@@ -92,7 +102,7 @@ def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
         .group_by(DeliveryTally.group_name, DeliveryTally.variant_id)
     ).all()
     engaged = {
-        (row[0], row[1]): row[2:]
+        (row[0], row[1]): dict(zip(ENGAGEMENT_COUNTS, map(int, row[2:]), strict=True))
         for row in session.execute(
             sa.select(
                 EngagementTally.group_name,
@@ -102,11 +112,11 @@ def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
         )
     }
     labels = _labels(session, campaign.id)
+    none = dict.fromkeys(ENGAGEMENT_COUNTS, 0)
     report = []
     for group, variant, recipients, sent, failed, bounced, skipped, o_tracked, c_tracked in sorted(
         status, key=lambda r: (r[0], labels.get(r[1], ""))
     ):
-        openers, machine, clickers, unsubscribes = engaged.get((group, variant), (0, 0, 0, 0))
         report.append(
             _row(
                 group,
@@ -116,12 +126,9 @@ def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
                 int(failed),
                 int(bounced),
                 int(skipped),
-                openers,
-                machine,
                 int(o_tracked),
-                clickers,
                 int(c_tracked),
-                unsubscribes,
+                engaged.get((group, variant), none),
             )
         )
     return CampaignStats(
@@ -143,13 +150,11 @@ def _row(
     failed: int,
     bounced: int,
     skipped: int,
-    opens: int,
-    machine: int,
     open_tracked: int,
-    clicks: int,
     click_tracked: int,
-    unsubscribes: int,
+    engaged: dict[str, int],
 ) -> GroupStats:
+    opens, clicks = engaged["human_openers"], engaged["clickers"]
     return GroupStats(
         group,
         variant or "(removed)",
@@ -159,13 +164,14 @@ def _row(
         bounced,
         skipped,
         opens,
-        machine,
+        engaged["machine_openers"],
         open_tracked,
         _rate(opens, open_tracked),
         clicks,
         click_tracked,
         _rate(clicks, click_tracked),
-        unsubscribes,
+        engaged["unsubscribes"],
+        machine_clicks=engaged["machine_clickers"],
     )
 
 

@@ -3,8 +3,9 @@
 * `delivery_tallies`: status counts per block of BLOCK delivery ids, group and variant.
   They are recomputed from the ledger (replaced, never incremented) for the blocks a batch
   touched, so a batch that runs twice cannot count twice.
-* `engagement_tallies`: unique human openers, machine openers, clickers and unsubscribes
-  per group and variant, incremented in the transaction that changes the deliveries.
+* `engagement_tallies`: unique human openers, machine openers, clickers, machine clickers
+  and unsubscribes per group and variant, incremented in the transaction that changes the
+  deliveries.
 * `hourly_tallies`: human opens and clicks per hour (UTC).
 
 `recount` rebuilds all three from the ledger; the audience freeze, the end of sending and
@@ -40,7 +41,26 @@ BLOCK = 1024
 _CAMPAIGN_LOCK = 0x6F75_7400_0000_0000  # "out" in the high bytes: our advisory-lock space
 _REFRESH_LOCK = 0x6F75_7401_0000_0000
 STATUS_COUNTS = ("recipients", "sent", "failed", "bounced", "skipped")
-ENGAGEMENT_COUNTS = ("human_openers", "machine_openers", "clickers", "unsubscribes")
+ENGAGEMENT_COUNTS = (
+    "human_openers",
+    "machine_openers",
+    "clickers",
+    "unsubscribes",
+    "machine_clickers",
+)
+
+
+def machine_opened() -> sa.ColumnElement[bool]:
+    """A machine open, the one definition every figure uses: the delivery has at least one
+    open hit judged a machine's (outreach.tracking.service: a privacy proxy or scanner user
+    agent, Apple's proxy network, a HEAD request, seconds after delivery)."""
+    return Delivery.machine_opens > 0
+
+
+def machine_clicked() -> sa.ColumnElement[bool]:
+    """A machine click, likewise: at least one click hit judged a machine's (as above, or a
+    burst of links within seconds: a link scanner)."""
+    return Delivery.machine_clicks > 0
 
 
 def _lock_campaigns(session: Session, campaign_ids: Iterable[int], *, alone: bool) -> None:
@@ -76,9 +96,10 @@ def _ledger_counts(where: sa.ColumnElement[bool]) -> sa.Select[*tuple[Any, ...]]
             _count(sa.and_(sent, Delivery.tracking_opens, Delivery.human_opens > 0)).label(
                 "human_openers"
             ),
-            _count(Delivery.machine_opens > 0).label("machine_openers"),
+            _count(machine_opened()).label("machine_openers"),
             _count(sa.and_(sent, Delivery.tracking_clicks, Delivery.clicks > 0)).label("clickers"),
             _count(Delivery.unsubscribed_at.is_not(None)).label("unsubscribes"),
+            _count(machine_clicked()).label("machine_clickers"),
         )
         .where(where)
         .group_by(block, Delivery.group_name, variant)

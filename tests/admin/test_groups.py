@@ -59,7 +59,10 @@ def test_groups_page_lists_counts_and_forms(
     auth: FlaskClient, people: None, db: Transaction
 ) -> None:
     html = auth.get("/admin/groups").get_data(as_text=True)
-    assert rows_of(html) == ["Managers sector 2 2", "Thinkers sector 1 0"]
+    assert rows_of(html) == [
+        "Managers sector private 2 2 Publish",
+        "Thinkers sector private 1 0 Publish",
+    ]
     ids = group_ids(db)
     assert f'href="/admin/contacts?group={ids["Managers"]}"' in html
     assert 'id="new-group"' in html and "/members" not in html  # no affinity group yet
@@ -69,7 +72,7 @@ def test_create_group_then_add_members(auth: FlaskClient, people: None, db: Tran
     html = post(auth, "/admin/groups", name="  Press   friends ", description="met at fairs")
     assert messages_of(html, "new-group") == ["Group &#39;Press friends&#39; created."]
     vip = group_ids(db)["Press friends"]
-    assert "Press friends affinity 0 0" in rows_of(html)
+    assert "Press friends met at fairs affinity private 0 0 Publish" in rows_of(html)
 
     html = post(
         auth,
@@ -78,7 +81,7 @@ def test_create_group_then_add_members(auth: FlaskClient, people: None, db: Tran
         emails="ana@example.org\r\nCARLA@example.org, ana@example.org",
     )
     assert messages_of(html, f"group-{vip}") == ["2 of 3 added to Press friends."]
-    assert "Press friends affinity 2 1" in rows_of(html)
+    assert "Press friends met at fairs affinity private 2 1 Publish" in rows_of(html)
     assert messages_of(html, "new-group") == []  # each message sits next to its own form
 
     html = post(auth, f"/admin/groups/{vip}/members", action="remove", emails="ana@example.org")
@@ -140,3 +143,50 @@ def test_forms_without_csrf_token_are_refused(
     assert response.status_code == 400
     assert members(db, vip) == 0
     assert "Sneaky" not in group_ids(db)
+
+
+def test_publish_and_unpublish_from_the_groups_page(
+    auth: FlaskClient, people: None, db: Transaction
+) -> None:
+    managers = group_ids(db)["Managers"]
+    assert "Managers" not in auth.get("/subscribe").get_data(as_text=True)
+
+    html = post(auth, f"/admin/groups/{managers}/visibility", public="1")
+
+    assert "Managers is public: subscribers can choose it" in html
+    assert rows_of(html)[0] == "Managers sector public 2 2 Unpublish"
+    assert "<option >Managers</option>" in auth.get("/subscribe").get_data(as_text=True)
+
+    html = post(auth, f"/admin/groups/{managers}/visibility", public="0")
+
+    assert "Managers is private: only admins see it; its members stay." in html
+    assert rows_of(html)[0] == "Managers sector private 2 2 Publish"
+    assert "Managers" not in auth.get("/subscribe").get_data(as_text=True)
+    assert members(db, managers) == 2
+
+    html = post(auth, "/admin/groups/999/visibility", public="1")
+    assert '<p class="flash error" role="alert">no group named 999</p>' in html
+    response = auth.post(f"/admin/groups/{managers}/visibility", data={"public": "1"})
+    assert response.status_code == 400  # no CSRF token
+    with db() as session:
+        assert session.get(Group, managers).is_public is False  # type: ignore[union-attr]
+
+
+def test_create_a_public_topic_and_a_sector_for_the_sign_up_list(
+    auth: FlaskClient, people: None, db: Transaction
+) -> None:
+    html = post(
+        auth, "/admin/groups", name="Book club", description="A monthly reading list", public="1"
+    )
+    assert "Book club A monthly reading list affinity public 0 0 Unpublish" in rows_of(html)
+    post(auth, "/admin/groups", name="Designers", kind="sector", public="1")
+    html = post(auth, "/admin/groups", name="Odd", kind="rule")
+    assert messages_of(html, "new-group") == ["choose affinity group or sector"]
+
+    page = auth.get("/subscribe").get_data(as_text=True)
+    assert "<option >Designers</option>" in page and "Thinkers" not in page
+    assert "Book club" in page and "A monthly reading list" in page
+    with db() as session:
+        designers = session.scalar(sa.select(Group).where(Group.name == "Designers"))
+        assert designers is not None and designers.kind is GroupKind.SECTOR
+    assert "Odd" not in group_ids(db)

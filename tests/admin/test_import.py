@@ -68,14 +68,16 @@ def test_import_reports_numbers_and_problem_rows(auth: FlaskClient, db: Transact
         (0, "unchanged"),
         (0, "skipped"),
         (2, "invalid"),
+        (1, "duplicates"),  # 6 rows = 3 + 2 + 1: the repeated address is counted too
     ]:
         assert f"<strong>{number}</strong> {label}" in report, label
     assert "Imported fair.csv" in report
     assert "New sector groups: Consultants, Journalists" in report
     problems = rows_of(report, "problems")
-    assert len(problems) == 2
+    assert len(problems) == 3
     assert problems[0].startswith("3 email invalid")
     assert problems[1] == "4 invalid more cells than header columns"
+    assert problems[2] == "7 email duplicate same address as line 2; kept line 2&#39;s values"
 
     with db() as session:
         found = {c.email_key: c for c in session.scalars(sa.select(Contact))}

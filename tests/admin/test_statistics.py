@@ -48,13 +48,15 @@ class Recipient:
     human: int = 0
     machine: int = 0
     clicks: int = 0
+    machine_clicks: int = 0
     unsubscribed: bool = False
 
 
 # Thinkers receive their own variant, Managers the fallback.
 PEOPLE = [
     Recipient("t1@example.org", "Thinkers", (OPENS, CLICKS), human=3, clicks=2),
-    Recipient("t2@example.org", "Thinkers", (OPENS, CLICKS), machine=1),
+    # A privacy proxy fetched the pixel and a link scanner followed the links.
+    Recipient("t2@example.org", "Thinkers", (OPENS, CLICKS), machine=1, machine_clicks=1),
     Recipient("t3@example.org", "Thinkers", (OPENS,), human=1),
     Recipient("t4@example.org", "Thinkers", (), unsubscribed=True),
     Recipient("t5@example.org", "Thinkers", (OPENS,), status=DeliveryStatus.FAILED),
@@ -75,15 +77,15 @@ HITS = [
 ]
 
 # By hand: (group, variant, recipients, sent, failed, bounced, skipped, human opens,
-# machine opens, open rate of N, clicks, click rate of N, unsubscribes)
+# machine opens, machine clicks, open rate of N, clicks, click rate of N, unsubscribes)
 EXPECTED_ROWS = [
-    "Managers fallback 4 2 0 1 1 1 0 50.0% of 2 who allowed tracking "
+    "Managers fallback 4 2 0 1 1 1 0 0 50.0% of 2 who allowed tracking "
     "1 100.0% of 1 who allowed tracking 0",
-    "Thinkers Thinkers 5 4 1 0 0 2 1 66.7% of 3 who allowed tracking "
+    "Thinkers Thinkers 5 4 1 0 0 2 1 1 66.7% of 3 who allowed tracking "
     "1 50.0% of 2 who allowed tracking 1",
 ]
 EXPECTED_TOTAL = (
-    "All groups 9 6 1 1 1 3 1 60.0% of 5 who allowed tracking 2 66.7% of 3 who allowed tracking 1"
+    "All groups 9 6 1 1 1 3 1 1 60.0% of 5 who allowed tracking 2 66.7% of 3 who allowed tracking 1"
 )
 
 
@@ -136,6 +138,7 @@ def build_campaign(
                 human_opens=p.human,
                 machine_opens=p.machine,
                 clicks=p.clicks,
+                machine_clicks=p.machine_clicks,
                 unsubscribed_at=SENT_AT + timedelta(hours=2) if p.unsubscribed else None,
             )
         session.add_all(deliveries.values())
@@ -228,13 +231,14 @@ def test_the_table_shows_each_group_with_its_denominators_and_a_total(
         "Skipped",
         "Human opens (unique)",
         "Machine opens",
+        "Machine clicks",
         "Open rate",
         "Clicks (unique)",
         "Click rate",
         "Unsubscribes",
     ):
         assert column in head
-    assert "who allowed tracking" in page and "Machine opens (mail privacy proxies" in page
+    assert "who allowed tracking" in page and "Machine opens and machine clicks (mail" in page
     assert f'href="/admin/statistics/{campaign_id}.csv"' in page
     assert f'href="/admin/campaigns/{campaign_id}"' in page
     assert "no-recipients" not in page and "nothing-sent" not in page
@@ -349,8 +353,8 @@ def test_a_campaign_without_recipients_says_so(app: Flask, auth: FlaskClient) ->
     assert "<svg" not in page and 'id="group-stats"' not in page
     csv_rows = list(csv.reader(io.StringIO(page_of(auth, f"/admin/statistics/{campaign_id}.csv"))))
     assert csv_rows[1:] == [
-        ["all", "", "0", "0", "0", "0", "0", "0", "0", "0", "", "0", "0", "", "0"]
-    ]
+        ["all", "", "0", "0", "0", "0", "0", "0", "0", "0", "", "0", "0", "", "0", "0"]
+    ]  # the last 0: machine_clicks
 
 
 def test_a_campaign_not_sent_yet_says_so(app: Flask, auth: FlaskClient) -> None:
@@ -361,7 +365,7 @@ def test_a_campaign_not_sent_yet_says_so(app: Flask, auth: FlaskClient) -> None:
 
     assert "No message of this campaign has been sent yet." in page
     assert rows_of(page, "group-stats") == [
-        "Thinkers Thinkers 1 0 0 0 0 0 0 - of 0 who allowed tracking "
+        "Thinkers Thinkers 1 0 0 0 0 0 0 0 - of 0 who allowed tracking "
         "0 - of 0 who allowed tracking 0"
     ]
     assert 'id="no-open-tracking"' in page and 'id="no-hits"' in page and "<svg" not in page
@@ -379,9 +383,9 @@ def test_without_tracking_consent_the_rates_are_dashes_and_no_chart_is_drawn(
     page = page_of(auth, f"/admin/statistics/{campaign_id}")
 
     assert [r.replace(" (unique)", "") for r in rows_of(page, "group-stats")] == [
-        "Managers fallback 1 1 0 0 0 0 1 - of 0 who allowed tracking "
+        "Managers fallback 1 1 0 0 0 0 1 0 - of 0 who allowed tracking "
         "0 - of 0 who allowed tracking 0",
-        "Thinkers Thinkers 1 1 0 0 0 0 0 - of 0 who allowed tracking "
+        "Thinkers Thinkers 1 1 0 0 0 0 0 0 - of 0 who allowed tracking "
         "0 - of 0 who allowed tracking 0",
     ]
     assert (

@@ -16,7 +16,7 @@ from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
 from tests.api.conftest import Json, error_of
-from tests.conftest import SmtpSink
+from tests.conftest import CONTROLLER, DKIM_NOT_CONFIGURED, SmtpSink
 from tests.consent.helpers import html_of, text_of
 
 URL = "/api/v1/campaigns"
@@ -405,7 +405,7 @@ def test_audience_counts_recipients_and_exclusions_per_variant(
                 "excluded": {},
             },
         ],
-        "problems": [],
+        "problems": [DKIM_NOT_CONFIGURED],
     }
 
 
@@ -449,6 +449,7 @@ def test_audience_reports_priority_missing_variants_and_problems(
             "message": "no visible unsubscribe link: add {{ unsubscribe_url }}",
         },
         {"level": "warning", "variant": "Consultants", "message": "an image has no alt text"},
+        DKIM_NOT_CONFIGURED,
     ]
 
 
@@ -462,7 +463,8 @@ def test_audience_of_an_empty_campaign_says_what_is_missing(
     assert report == {
         "variants": [],
         "problems": [
-            {"level": "error", "variant": "-", "message": "the campaign targets no group"}
+            {"level": "error", "variant": "-", "message": "the campaign targets no group"},
+            DKIM_NOT_CONFIGURED,
         ],
     }
 
@@ -538,12 +540,12 @@ def test_layout_is_a_working_starting_point(
     assert layout.startswith("<mjml>")
     assert "{{ unsubscribe_url }}" in layout
     assert "__CONTROLLER__" not in layout
-    assert "publisher" in layout
+    assert f"{CONTROLLER['name']} · {CONTROLLER['address']}" in layout
     campaign = create(client, api_headers, groups=["Thinkers"])
     saved = put_variant(client, api_headers, campaign["id"], "Thinkers", subject="Hi", mjml=layout)
     assert ok(saved)["group"] == "Thinkers"
     report = ok(client.get(f"{URL}/{campaign['id']}/audience", headers=api_headers))
-    assert report["problems"] == []
+    assert report["problems"] == [DKIM_NOT_CONFIGURED]
     assert report["variants"][0]["recipients"] == 1
 
 

@@ -55,6 +55,8 @@ def test_create_an_affinity_group(client: FlaskClient, api_headers: dict[str, st
         "id": doc["id"],
         "name": "Board members",
         "kind": "affinity",
+        "public": False,
+        "description": "Who decides",
         "members": 0,
         "subscribed": 0,
     }
@@ -70,7 +72,9 @@ def test_create_an_affinity_group(client: FlaskClient, api_headers: dict[str, st
         ({"name": "x" * 201}, 422, "name"),
         ({}, 422, "name"),
         ({"name": 7}, 422, "name"),
-        ({"name": "VIPs", "kind": "sector"}, 422, "kind"),
+        ({"name": "VIPs", "kind": "rule"}, 422, "kind"),
+        ({"name": "VIPs", "public": "maybe"}, 422, "public"),
+        ({"name": "VIPs", "description": "x" * 1001}, 422, "description"),
     ],
 )
 def test_a_bad_group_is_refused(
@@ -226,3 +230,73 @@ def test_member_list_parameters_are_checked(
     for query, field in [({"per_page": 0}, "per_page"), ({"status": "pending"}, "status")]:
         response = client.get(members_url("Health"), query_string=query, headers=api_headers)
         assert error_of(response, 422)["field"] == field
+
+
+def test_publish_unpublish_and_describe_a_group(
+    client: FlaskClient, api_headers: dict[str, str], people: list[Json]
+) -> None:
+    health = groups(client, api_headers)["Health"]
+    assert (health["kind"], health["public"]) == ("sector", False)  # a sector from a contact
+    assert "Health" not in client.get("/subscribe").get_data(as_text=True)
+
+    published = client.patch(f"{URL}/Health", headers=api_headers, json={"public": True})
+
+    assert published.status_code == 200, published.get_json()
+    assert published.get_json() == {**health, "public": True}
+    assert "<option >Health</option>" in client.get("/subscribe").get_data(as_text=True)
+    assert client.get(f"{URL}/{health['id']}", headers=api_headers).get_json()["public"] is True
+
+    described = client.patch(
+        f"{URL}/{health['id']}",
+        headers=api_headers,
+        json={"public": False, "description": "  Clinics and hospitals "},
+    )
+
+    assert described.get_json() == {
+        **health,
+        "public": False,
+        "description": "Clinics and hospitals",
+    }
+    assert "Health" not in client.get("/subscribe").get_data(as_text=True)
+    assert member_emails(client, api_headers, "Health") == ["ann@example.org", "bob@example.org"]
+
+
+def test_a_public_topic_and_a_sector_can_be_created(
+    client: FlaskClient, api_headers: dict[str, str]
+) -> None:
+    topic = client.post(
+        URL,
+        headers=api_headers,
+        json={"name": "Book club", "description": "A monthly reading list", "public": True},
+    )
+    sector = client.post(URL, headers=api_headers, json={"name": "Designers", "kind": "sector"})
+
+    assert topic.status_code == 201 and topic.get_json()["public"] is True
+    assert (sector.get_json()["kind"], sector.get_json()["public"]) == ("sector", False)
+    page = client.get("/subscribe").get_data(as_text=True)
+    assert "A monthly reading list" in page and "Designers" not in page
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "status", "field"),
+    [
+        ("Nobody", {"public": True}, 404, "group"),
+        ("999", {"public": True}, 404, "group"),
+        ("Health", {"public": "yes please"}, 422, "public"),
+        ("Health", {"description": "x" * 1001}, 422, "description"),
+        ("Health", {"kind": "affinity"}, 422, "kind"),
+    ],
+)
+def test_bad_group_changes_are_refused(
+    client: FlaskClient,
+    api_headers: dict[str, str],
+    people: list[Json],
+    target: str,
+    body: Json,
+    status: int,
+    field: str,
+) -> None:
+    response = client.patch(f"{URL}/{target}", headers=api_headers, json=body)
+
+    assert error_of(response, status)["field"] == field
+    assert groups(client, api_headers)["Health"]["public"] is False

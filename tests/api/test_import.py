@@ -187,3 +187,33 @@ def test_the_api_attribute_limits_hold_for_csv_files(
     assert many.status_code == 200, many.get_json()
     assert [(p["row"], p["column"]) for p in many.get_json()["problems"]] == [(2, None)]
     assert [c["email"] for c in listed(client, api_headers)["items"]] == ["few@example.org"]
+
+
+def test_a_repeated_address_is_counted_and_its_first_row_kept(
+    app: Flask, client: FlaskClient, api_headers: dict[str, str], upload_csv: Upload
+) -> None:
+    response = upload_csv(
+        "email,first_name,city\n"
+        "ann@example.org,Ann,Lyon\n"  # line 2
+        "bob@example.org,Bob,\n"  # line 3
+        "ANN@example.org,Annie,Lyon\n",  # line 4: same address, another first name
+        source="trade fair 2024",
+    )
+
+    report = response.get_json()
+    assert response.status_code == 200, report
+    assert (report["rows"], report["created"], report["duplicates"]) == (3, 2, 1)
+    assert report["problems"] == [
+        {
+            "row": 4,
+            "kind": "duplicate",
+            "column": "email",
+            "reason": "same address as line 2; kept line 2's values "
+            "(this line's first_name not imported)",
+        }
+    ]
+    (ann,) = [c for c in listed(client, api_headers)["items"] if c["email"] == "ann@example.org"]
+    assert ann["first_name"] == "Ann"
+    document = client.get("/api/v1/openapi.json").get_json()
+    schema = document["components"]["schemas"]["ImportReport"]["properties"]
+    assert schema["duplicates"]["type"] == "integer"

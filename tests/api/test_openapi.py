@@ -31,6 +31,7 @@ ENDPOINTS = {
     "/api/v1/contacts/{contact_id}": {"get", "patch", "delete"},
     "/api/v1/contacts/import": {"post"},
     "/api/v1/groups": {"get", "post"},
+    "/api/v1/groups/{name_or_id}": {"get", "patch"},
     "/api/v1/groups/{name_or_id}/members": {"get", "post", "delete"},
     "/api/v1/privacy/requests": {"get", "post"},
     "/api/v1/privacy/requests/{request_id}": {"get"},
@@ -42,6 +43,7 @@ ENDPOINTS = {
     "/api/v1/privacy/erase": {"post"},
     "/api/v1/statistics/{campaign_id}": {"get"},
     "/api/v1/statistics/{campaign_id}.csv": {"get"},
+    "/api/v1/settings": {"get", "patch"},
     "/api/v1/tokens": {"get", "post"},
     "/api/v1/tokens/{token_id}": {"delete"},
 }

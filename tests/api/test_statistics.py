@@ -49,6 +49,7 @@ def test_statistics_are_the_report_of_outreach_stats_json(
         "click_tracked": 1,
         "click_rate": 1.0,
         "unsubscribes": 0,
+        "machine_clicks": 0,
     }
     assert (thinkers["group"], thinkers["variant"], thinkers["failed"]) == (
         "Thinkers",
@@ -56,6 +57,7 @@ def test_statistics_are_the_report_of_outreach_stats_json(
         1,
     )
     assert (thinkers["unique_human_opens"], thinkers["machine_opens"]) == (2, 1)
+    assert (thinkers["machine_clicks"], document["total"]["machine_clicks"]) == (1, 1)
     assert (thinkers["open_rate"], thinkers["open_tracked"]) == (0.6667, 3)
     assert (thinkers["click_rate"], thinkers["click_tracked"], thinkers["unsubscribes"]) == (
         0.5,

@@ -13,7 +13,7 @@ from flask import Flask
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
 from tests.campaigns.conftest import MJML
-from tests.conftest import SmtpSink
+from tests.conftest import DKIM_NOT_CONFIGURED, SmtpSink
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_audience_lists_each_variant(app: Flask, campaign: str) -> None:
         ("Thinkers", 1),
         ("Managers", 1),
     ]
-    assert document["problems"] == []
+    assert document["problems"] == [DKIM_NOT_CONFIGURED]
     table = app.test_cli_runner().invoke(args=["campaigns", "audience", campaign]).output
     assert "Thinkers" in table and "Managers" in table
 

@@ -15,10 +15,13 @@ from tests.conftest import SmtpSink, drain
 
 
 def seed_sectors(app: Flask, *names: str) -> None:
+    """Sector groups offered on the sign-up form (public, as an admin curates them)."""
+    from outreach.groups.models import Group
     from outreach.groups.service import sector_group_ids
 
     with get_db(app).session() as session:
-        sector_group_ids(session, names or ("Consultants", "Managers", "Thinkers"))
+        ids = sector_group_ids(session, names or ("Consultants", "Managers", "Thinkers"))
+        session.execute(sa.update(Group).where(Group.id.in_(ids.values())).values(is_public=True))
 
 
 def form(email: str = "ana@example.org", **extra: Any) -> dict[str, Any]:

@@ -118,11 +118,12 @@ def test_preferences_tracking_and_groups(app: Flask, contact_id: int) -> None:
     from outreach.groups.service import create_group
 
     with get_db(app).session() as session:
-        vip = create_group(session, "VIP").id
+        vip = create_group(session, "Book club", "A monthly reading list", public=True).id
     path = links.preferences_url(settings(app), contact_id).removeprefix(settings(app).base_url)
     client = app.test_client()
     page = client.get(path).get_data(as_text=True)
-    assert "VIP" in page and "ana@example.org" in page
+    assert "Book club" in page and "A monthly reading list" in page
+    assert "ana@example.org" in page
     saved = client.post(
         path,
         data={

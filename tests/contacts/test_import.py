@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
 from outreach.contacts.fields import MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, MAX_IMPORT_COLUMNS
 from outreach.contacts.identity import email_hmac
-from outreach.contacts.importer import MAX_LINE, ImportOptions, import_csv
+from outreach.contacts.importer import CHUNK, MAX_LINE, ImportOptions, import_csv
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.delivery.models import Suppression
 from outreach.groups.models import Group, GroupMembership
@@ -119,7 +119,7 @@ def test_invalid_rows_are_printed_for_people(runner: FlaskCliRunner, tmp_path: P
     assert "row 2 [email]: invalid: 'oops' is not a valid address" in result.stderr
 
 
-def test_duplicates_in_file_and_database_merge(
+def test_the_first_row_of_an_address_merges_with_the_database_and_later_ones_are_reported(
     runner: FlaskCliRunner, session: Session, tmp_path: Path
 ) -> None:
     run_import(runner, write(tmp_path, HEADER + "ana@example.org,Ana,,Consultants,,,\n", "a.csv"))
@@ -129,18 +129,79 @@ def test_duplicates_in_file_and_database_merge(
         "b.csv",
     )
     report = run_import(runner, path)
-    assert (report["created"], report["updated"]) == (0, 1)
+    assert (report["rows"], report["created"], report["updated"], report["duplicates"]) == (
+        2,
+        0,
+        1,
+        1,
+    )
+    assert [(p["row"], p["kind"], p["reason"]) for p in report["problems"]] == [
+        (
+            3,
+            "duplicate",
+            "same address as line 2; kept line 2's values "
+            "(this line's first_name, sector not imported)",
+        )
+    ]
     ana = contacts(session)["ana@example.org"]
     assert (ana.first_name, ana.last_name, ana.sector, ana.language) == (
-        "Anita",
+        "Ana",  # line 2's empty cell erases nothing; line 3's "Anita" is not imported
         "García",
-        "Thinkers",
+        "Consultants",
         "es",
     )
     groups = session.scalars(
         sa.select(Group.name).join(GroupMembership).where(GroupMembership.contact_id == ana.id)
     ).all()
-    assert groups == ["Thinkers"]  # moved out of Consultants
+    assert groups == ["Consultants"]
+
+
+def test_a_duplicate_row_is_counted_and_printed_and_never_overwrites_the_first(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    """7 rows = 4 created + 2 invalid + 1 duplicate, the duplicate's name not imported."""
+    path = write(
+        tmp_path,
+        HEADER
+        + "ana@example.org,Ana,García,Consultants,,,\n"  # line 2
+        + "bo@example.org,Bo,,Managers,,,\n"
+        + "oops,Bad,,Thinkers,,,\n"
+        + "Ana@Example.org,Anabel,,,,,\n"  # line 5: line 2's address
+        + "cy@example.org,Cy,,Thinkers,,,\n"
+        + "dee@,Dee,,,,,\n"
+        + "eve@example.org,Eve,,,,,\n",
+    )
+    result = runner.invoke(args=["contacts", "import", str(path), "--source", "s"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "7 rows: 4 created, 0 updated, 0 unchanged, 0 skipped, 2 invalid, 1 duplicates"
+        in result.stdout
+    )
+    assert (
+        "  line 5: same address as line 2; kept line 2's values "
+        "(this line's first_name not imported)\n" in result.stderr
+    )
+    assert contacts(session)["ana@example.org"].first_name == "Ana"
+
+
+def test_a_duplicate_in_a_later_chunk_never_overwrites_the_first_row(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    """The file is merged a chunk at a time; the first row still wins across chunks."""
+    rows = "".join(f"p{i}@example.org,P{i},,Thinkers,,,\n" for i in range(CHUNK + 5))
+    path = write(tmp_path, HEADER + rows + "P1@example.org,Changed,,Managers,,,\n")
+    report = run_import(runner, path)
+    assert (report["created"], report["updated"], report["duplicates"]) == (CHUNK + 5, 0, 1)
+    assert report["problems"] == [
+        {
+            "row": CHUNK + 7,
+            "kind": "duplicate",
+            "column": "email",
+            "reason": "same address as line 3; kept line 3's values",
+        }
+    ]
+    found = contacts(session)["p1@example.org"]
+    assert (found.first_name, found.sector) == ("P1", "Thinkers")
 
 
 def test_reimport_changes_nothing(runner: FlaskCliRunner, session: Session, tmp_path: Path) -> None:
@@ -375,7 +436,7 @@ def test_oversize_cells_are_printed_for_people(runner: FlaskCliRunner, tmp_path:
     assert "row 2 [notes]: invalid: notes is longer than 10000 characters" in result.stderr
 
 
-def test_rows_of_one_address_merge_within_the_attribute_limit(
+def test_a_second_row_of_one_address_adds_no_attributes(
     runner: FlaskCliRunner, session: Session, tmp_path: Path
 ) -> None:
     width = MAX_IMPORT_COLUMNS - 1
@@ -391,8 +452,7 @@ def test_rows_of_one_address_merge_within_the_attribute_limit(
         + "\n",  # line 3: a45..a104
     )
     report = run_import(runner, path)
-    assert (report["created"], report["invalid"]) == (1, 1)
-    assert [(p["row"], p["reason"]) for p in report["problems"]] == [
-        (3, "105 attributes with earlier rows of the address, more than the 100 a contact may have")
-    ]
+    assert (report["created"], report["invalid"], report["duplicates"]) == (1, 0, 1)
+    assert [(p["row"], p["kind"]) for p in report["problems"]] == [(3, "duplicate")]
+    assert report["problems"][0]["reason"].startswith("same address as line 2; kept line 2's")
     assert len(contacts(session)["carl@example.org"].attributes) == 60

@@ -32,9 +32,10 @@ from tests.delivery.conftest import drain, send
 
 @pytest.fixture
 def slow_app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flask]:
-    """Four messages a second, a one-second lease: every batch outlives its lease."""
+    """Three messages a second, a two-second lease: every batch outlives its lease (a
+    one-second lease left too little margin for renewals on a loaded machine)."""
     with queued_app(
-        tmp_path, database_url, smtp_sink, send_rate=4.0, lease_seconds=1, retry_base_ms=50
+        tmp_path, database_url, smtp_sink, send_rate=3.0, lease_seconds=2, retry_base_ms=50
     ) as application:
         yield application
 
@@ -86,9 +87,9 @@ def test_a_batch_slower_than_its_lease_keeps_its_claim_and_sends_each_once(
     while sender.is_alive():  # another worker tries the same range all along
         time.sleep(0.3)
         with get_db(app).session() as session:
-            taken += service.claim(session, campaign_id, ids[0], ids[-1], timedelta(seconds=1))
+            taken += service.claim(session, campaign_id, ids[0], ids[-1], timedelta(seconds=2))
     sender.join()
-    assert taken == []  # the lease was renewed while the batch went on (2+ s for 1 s leases)
+    assert taken == []  # the lease was renewed while the batch went on (3 s for 2 s leases)
     counts = Counter(str(m["To"]) for m in smtp_sink.received())
     assert len(counts) == 9 and set(counts.values()) == {1}
 

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from tests.campaigns.test_dkim import PEM, PUBLIC
 from tests.conftest import (
     BROKER_URL,
+    CONTROLLER,
     PG_URL,
     XDIST_INDEX,
     SmtpSink,
@@ -94,6 +95,13 @@ class Product:
         if check and done.returncode != 0:
             pytest.fail(f"outreach {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
         return done
+
+    def name_the_controller(self) -> None:
+        """Name the controller in the privacy notice, as the operator does before a first
+        campaign (nothing is sent while it is the placeholder)."""
+        keys = {"name": "controller_name", "address": "postal_address", "email": "contact_email"}
+        for part, key in keys.items():
+            self.run("settings", "set", key, CONTROLLER[part])
 
     def json(self, *args: str) -> Any:
         """The JSON document a command prints with --json."""
@@ -328,6 +336,8 @@ def product(tmp_path: Path, backend: str, sink: SmtpSink) -> Iterator[Product]:
         "OUTREACH_RETRY_BASE_MS": "200",
         "OUTREACH_LEASE_SECONDS": "5",
         "OUTREACH_SUBSCRIBE_RATE_LIMIT": "1000 per minute",
+        # Links in the mail point at this machine's http://127.0.0.1:PORT, on purpose.
+        "OUTREACH_ALLOW_INSECURE_LINKS": "true",
     }
     if backend == "postgresql":
         env["OUTREACH_DATABASE_URL"] = _postgres_e2e_url()
@@ -335,5 +345,6 @@ def product(tmp_path: Path, backend: str, sink: SmtpSink) -> Iterator[Product]:
     installation = Product(tmp_path, env, backend, sink)
     installation.env["OUTREACH_BASE_URL"] = installation.base_url
     installation.run("db", "upgrade")
+    installation.name_the_controller()
     yield installation
     installation.stop()

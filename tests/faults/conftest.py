@@ -671,12 +671,14 @@ def fleet(
             "OUTREACH_MAIL_FROM": "Outreach <news@example.org>",
             "OUTREACH_RETRY_BASE_MS": "200",
             "OUTREACH_BATCH_SIZE": "100",  # batches spread over both workers' threads
+            "OUTREACH_ALLOW_INSECURE_LINKS": "true",  # links to http://127.0.0.1:PORT
             **env,
         }
         if os.environ.get("PYTHONPATH"):  # the same outreach as this process imports
             product.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         made.append(fleet := Fleet(product, faulty_sink, private_postgres, private_redis, echo))
         product.run("db", "upgrade")
+        product.name_the_controller()
         fleet.import_people(people)
         starting = fleet.spawn_workers(workers)  # they boot while the campaign is made
         fleet.campaign = product.campaign(groups=GROUP)

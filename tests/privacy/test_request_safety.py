@@ -182,7 +182,8 @@ def test_unverified_requests_expire_and_keep_no_address(
     ask(app.test_client(), UNKNOWN, "access")
     path = last_link(app, smtp_sink, UNKNOWN, "privacy/verify")
     with get_db(app).session() as session:
-        session.execute(sa.update(DataRequest).values(received_at=utcnow() - timedelta(hours=49)))
+        then = utcnow() - timedelta(hours=49)  # received and recorded then
+        session.execute(sa.update(DataRequest).values(received_at=then, recorded_at=then))
     assert "stranger" not in auth.get("/admin/requests?show=all").get_data(as_text=True)
     [request] = requests_of(app)
     assert request.state == "expired" and request.email is None and request.details == {}
@@ -196,7 +197,8 @@ def test_the_daily_job_expires_unverified_requests(app: Flask, smtp_sink: SmtpSi
 
     ask(app.test_client(), UNKNOWN, "erasure")
     with get_db(app).session() as session:
-        session.execute(sa.update(DataRequest).values(received_at=utcnow() - timedelta(hours=49)))
+        then = utcnow() - timedelta(hours=49)  # received and recorded then
+        session.execute(sa.update(DataRequest).values(received_at=then, recorded_at=then))
     with get_db(app).session() as session:
         done = daily_jobs_if_due(session, app.extensions["outreach.settings"])
     assert done["expired_requests"] == 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from email.message import EmailMessage
 
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
@@ -16,10 +18,12 @@ from outreach.tracking.models import DeliveryTally, TrackingHit
 from outreach.tracking.service import Hit, record_hits
 from outreach.tracking.stats import campaign_stats
 from outreach.tracking.tallies import BLOCK, recount
+from tests.admin.conftest import rows_of
 from tests.tracking.test_tracking import click_paths, flush, pixel_path
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Macintosh) Firefox/130"}
 GMAIL = {"User-Agent": "Mozilla/5.0 (via ggpht.com GoogleImageProxy)"}
+SCANNER = {"User-Agent": "Mimecast URL scanner"}
 
 
 def report(app: Flask) -> dict[str, object]:
@@ -133,3 +137,49 @@ def test_the_figures_outlive_the_individual_hits(app: Flask, sent: dict[str, Ema
         session.execute(sa.update(Delivery).values(contact_id=None, message_id=None))
     assert report(app) == before
     assert before["total"]["unique_human_opens"] == 1  # type: ignore[index]
+
+
+def test_machine_opens_and_clicks_are_one_figure_on_every_surface(
+    app: Flask, sent: dict[str, EmailMessage], auth: FlaskClient, api_headers: dict[str, str]
+) -> None:
+    """Given a link scanner following every link of one message (twice) and a privacy proxy
+    fetching another's pixel, when the statistics are read through `outreach stats`, its
+    JSON and CSV, the API and the admin page, then each shows the ledger's count: one
+    recipient with a machine open, one with a machine click, no human open or click."""
+    client = app.test_client()
+    for path in click_paths(sent["both@example.org"]) * 2:
+        client.get(path, headers=SCANNER)
+    client.get(pixel_path(sent["opens@example.org"]), headers=GMAIL)
+    flush(app)
+    with get_db(app).reader() as session:
+        campaign_id = session.scalar(sa.select(Delivery.campaign_id).limit(1))
+        hits = session.execute(
+            sa.select(TrackingHit.kind, sa.func.count()).group_by(TrackingHit.kind)
+        ).all()
+        clicked = session.scalar(sa.select(sa.func.count()).where(Delivery.machine_clicks > 0))
+    assert sorted((str(kind), n) for kind, n in hits) == [("click", 4), ("open", 1)]
+    assert clicked == 1  # four machine click hits, one recipient
+
+    runner = app.test_cli_runner()
+    document = json.loads(runner.invoke(args=["stats", str(campaign_id), "--json"]).output)
+    (row,) = document["groups"]
+    figures = ("unique_human_opens", "machine_opens", "unique_clicks", "machine_clicks")
+    assert [row[f] for f in figures] == [document["total"][f] for f in figures] == [0, 1, 0, 1]
+    assert client.get(f"/api/v1/statistics/{campaign_id}", headers=api_headers).json == document
+
+    table = runner.invoke(args=["stats", str(campaign_id)]).output
+    assert "machine opens" in table and "machine clicks" in table
+    line = next(line.split() for line in table.splitlines() if line.startswith("Thinkers"))
+    assert line[6:9] == ["0", "1", "1"]  # human opens, machine opens, machine clicks
+
+    csv_text = runner.invoke(args=["stats", str(campaign_id), "--csv"]).output.splitlines()
+    header, first = csv_text[0].split(","), csv_text[1].split(",")
+    assert first[header.index("machine_clicks")] == "1"
+
+    page = auth.get(f"/admin/statistics/{campaign_id}").get_data(as_text=True)
+    head = page.split('id="group-stats"', 1)[1].split("</thead>", 1)[0]
+    assert "Machine opens</th>" in head and "Machine clicks</th>" in head
+    # recipients 4, sent 4, failed, bounced, skipped 0, human opens 0, machine opens 1 and
+    # machine clicks 1, side by side
+    assert rows_of(page, "group-stats")[0].startswith("Thinkers Thinkers 4 4 0 0 0 0 1 1 ")
+    assert recounted(app) == report(app)
