@@ -50,6 +50,7 @@ class Settings:
     dkim_selector: str = ""
     dkim_key_file: str = ""
     unsubscribe_mailto: str = ""
+    language: str = "en"  # `lang` of campaign mail to contacts without a language
     worker_threads: int = 4
     pause_after: int = 50
     retry_base_ms: int = 5000
@@ -147,24 +148,29 @@ def insecure_link_reasons(base_url: str) -> list[str]:
     not resolved: only `localhost` (and `*.localhost`) count as loopback names."""
     parts = urlsplit(base_url)
     reasons = [] if parts.scheme == "https" else [f"{parts.scheme or 'no scheme'}, not https"]
-    host = (parts.hostname or "").rstrip(".").lower()
+    return [*reasons, *local_host_reasons(parts.hostname or "")]
+
+
+def local_host_reasons(host: str) -> list[str]:
+    """Why `host` names no machine others can reach (empty: it may be a public one)."""
+    host = host.strip("[]").rstrip(".").lower()
     if not host:
-        return [*reasons, "without a host"]
-    if host == "localhost" or host.endswith(".localhost"):
-        return [*reasons, "a loopback host"]
+        return ["without a host"]
+    if host == "localhost" or host.endswith((".localhost", ".localdomain")):
+        return ["a loopback host"]
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return reasons
+        return []
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     if address.is_loopback:
-        reasons.append("a loopback address")
-    elif address.is_link_local:
-        reasons.append("a link-local address")
-    elif address.is_private or address.is_reserved or address.is_unspecified:
-        reasons.append("a private address")
-    return reasons
+        return ["a loopback address"]
+    if address.is_link_local:
+        return ["a link-local address"]
+    if address.is_private or address.is_reserved or address.is_unspecified:
+        return ["a private address"]
+    return []
 
 
 def _explicit_driver(url: str) -> str:

@@ -129,3 +129,58 @@ def test_admin_dashboard_and_composer(
     report = check(page, f"{live_server}/admin/") | check(page, composer)
 
     assert report == {}
+
+
+@pytest.mark.browser
+def test_a_campaign_message_from_the_starter_layout(
+    app: Flask, smtp_sink: SmtpSink, browser_page: Any, tmp_path: Any
+) -> None:
+    """A real document: doctype, the subject as its title, a language; it fits a phone."""
+    from outreach.campaigns.service import default_layout
+    from outreach.db import get_db
+
+    with get_db(app).reader() as session:
+        (tmp_path / "letter.mjml").write_text(default_layout(session))
+    runner = app.test_cli_runner()
+    created = runner.invoke(
+        args=[
+            "campaigns",
+            "create",
+            "June letter",
+            "--from",
+            "Ana <ana@example.org>",
+            "--groups",
+            "Thinkers",
+        ]
+    )
+    assert created.exit_code == 0, created.output
+    campaign = created.output.strip()
+    added = runner.invoke(
+        args=[
+            "campaigns",
+            "variant",
+            campaign,
+            "--group",
+            "Thinkers",
+            "--subject",
+            "Ideas for {{ contact.first_name }}",
+            "--mjml",
+            str(tmp_path / "letter.mjml"),
+        ]
+    )
+    assert added.exit_code == 0, added.output
+    sent = runner.invoke(args=["campaigns", "test", campaign, "--to", "qa@example.org"])
+    assert sent.exit_code == 0, sent.output
+    [message] = mails_to(app, smtp_sink, "qa@example.org")
+    page = browser_page
+    report = {}
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.set_content(html_of(message))
+        assert page.title() == "[TEST] Ideas for Alex"
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.evaluate("document.doctype && document.doctype.name") == "html"
+        if found := problems(page):
+            report[f"campaign message @ {width}px"] = found
+
+    assert report == {}

@@ -60,3 +60,56 @@ def test_create_app_has_no_side_effects(tmp_path: Path) -> None:
     )
     assert app.config["SESSION_COOKIE_HTTPONLY"]
     assert not db_path.exists()  # no migration, no connection
+
+
+@pytest.mark.parametrize(
+    ("base_url", "mail_from", "expected"),
+    [
+        (
+            "http://127.0.0.1:5000",
+            "",
+            "no-reply@127.0.0.1 (a loopback address, taken from the host",
+        ),
+        ("http://localhost:5000", "", "no-reply@localhost.localdomain (a loopback host"),
+        ("https://news.example.org", "", None),
+        ("https://news.example.org", "News <news@example.org>", None),
+        (
+            "https://news.example.org",
+            "News <news@192.168.1.4>",
+            "(a private address, taken from OUTREACH_MAIL_FROM)",
+        ),
+        ("https://news.example.org", "news@93.184.216.34", "(an address, not a domain name"),
+    ],
+)
+def test_the_system_sender_must_be_an_address_receivers_accept(
+    base_url: str, mail_from: str, expected: str | None
+) -> None:
+    from outreach.ops.checks import startup_warnings
+
+    warnings = startup_warnings(Settings(base_url=base_url, mail_from=mail_from))
+    found = [w for w in warnings if w.startswith("confirmation and welcome mail")]
+    if expected is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and expected in found[0] and "set OUTREACH_MAIL_FROM" in found[0]
+
+
+def test_serve_and_the_dashboard_warn_about_a_loopback_system_sender(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "BROKER_URL", "SMTP_URL", "BASE_URL", "MAIL_FROM"):
+        monkeypatch.delenv(f"OUTREACH_{name}", raising=False)
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "outreach.cli", "serve", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "warning: confirmation and welcome mail would be sent from no-reply@127.0.0.1" in (
+        done.stderr
+    ), done.stderr

@@ -25,7 +25,8 @@ from outreach.tracking.stats import CampaignStats, GroupStats, campaign_stats, w
 
 # Geometry of the charts, in SVG user units (the CSS scales them to the page).
 BAR_SLOT, BAR_WIDTH, BAR_MIN_WIDTH = 96, 56, 420
-BAR_TOP, BAR_PLOT, BAR_LEFT, BAR_RIGHT, BAR_FOOT = 24, 180, 52, 16, 56
+# BAR_RIGHT leaves room for the overall rate's label, beside the plot (never over a bar).
+BAR_TOP, BAR_PLOT, BAR_LEFT, BAR_RIGHT, BAR_FOOT = 24, 180, 52, 84, 56
 SERIES_WIDTH, SERIES_TOP, SERIES_PLOT, SERIES_LEFT, SERIES_RIGHT, SERIES_FOOT = (
     720,
     36,

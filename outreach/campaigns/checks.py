@@ -27,6 +27,13 @@ PLACEHOLDER_CONTROLLER = {
     "address": "Set the postal address in Admin › Settings",
     "email": "privacy@example.org",
 }
+# The sample controller `outreach demo` names when an installation has none: fine for a
+# local trial (OUTREACH_ALLOW_INSECURE_LINKS), an error on a real instance.
+SAMPLE_CONTROLLER = {
+    "name": "Ana García Consulting",
+    "address": "Rua Augusta 100, 1100-053 Lisboa, Portugal",
+    "email": "privacy@outreach.example",
+}
 CONTROLLER_WHAT = {
     "name": ("identity (name)", "controller_name"),
     "address": ("postal address", "postal_address"),
@@ -54,6 +61,7 @@ def configuration_problems(
     """The controller's identity, the links' base URL, DKIM and the mailto address."""
     return [
         *_controller_problems(session),
+        *_sample_controller_problems(session, settings),
         *_link_problems(settings),
         *_dkim_problems(settings, campaign.from_email),
         *_mailto_problems(settings),
@@ -102,6 +110,26 @@ def _controller_problems(session: Session) -> list[Problem]:
             )
         )
     return found
+
+
+def _sample_controller_problems(session: Session, settings: Settings) -> list[Problem]:
+    controller = _controller_in_force(session)
+    if (
+        controller.get("name") != SAMPLE_CONTROLLER["name"]
+        or controller.get("email") != SAMPLE_CONTROLLER["email"]
+    ):
+        return []
+    said = f"the privacy notice names the demo's sample controller, {SAMPLE_CONTROLLER['name']}"
+    if settings.allow_insecure_links:
+        return [Problem("warning", "-", f"{said}: allowed for a local trial")]
+    return [
+        Problem(
+            "error",
+            "-",
+            f"{said}: set your own identity, postal address and contact email in Admin › "
+            "Settings (or `outreach settings set controller_name …`)",
+        )
+    ]
 
 
 def _link_problems(settings: Settings) -> list[Problem]:

@@ -21,6 +21,7 @@ from outreach.db import as_id, settings_of
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import get_group
+from outreach.rendering.message import language_tag
 from outreach.rendering.pipeline import CompiledVariant, compile_variant
 from outreach.rendering.templates import ContactView, SampleContact, TemplateProblem, trial_render
 
@@ -118,7 +119,9 @@ def target_groups(session: Session, campaign: Campaign) -> list[Group]:
     )
 
 
-def sample_context(campaign: Campaign, group_name: str, contact: Any = None) -> dict[str, Any]:
+def sample_context(
+    campaign: Campaign, group_name: str, contact: Any = None, site_language: str = "en"
+) -> dict[str, Any]:
     """The template variables for a preview (links point nowhere)."""
     return {
         "contact": ContactView.of(contact or SampleContact(sector=group_name, attributes={})),
@@ -127,6 +130,9 @@ def sample_context(campaign: Campaign, group_name: str, contact: Any = None) -> 
         "unsubscribe_url": "https://example.invalid/unsubscribe/preview",
         "preferences_url": "https://example.invalid/preferences/preview",
         "preheader": "",
+        # What the message builder adds for the document's head (rendering.pipeline).
+        "subject": "",
+        "language": language_tag(getattr(contact, "language", "")) or site_language,
     }
 
 
@@ -314,8 +320,9 @@ def preview(
     compiled = compile_checked(campaign, variant, label)
     contact = get_contact(session, contact_email) if contact_email else None
     group_name = label if label != "fallback" else (group or "fallback")
-    context = sample_context(campaign, group_name, contact)
+    context = sample_context(campaign, group_name, contact, settings_of(session).language)
     try:
+        context["subject"] = trial_render(compiled.subject, "subject", context)
         context["preheader"] = trial_render(compiled.preheader, "preheader", context)
         return trial_render(compiled.html, "mjml", context)
     except TemplateProblem as exc:
@@ -375,6 +382,7 @@ def test_messages(
             from_email=campaign.from_email,
             reply_to=campaign.reply_to,
             group_name=label if label != "fallback" else (group or "fallback"),
+            language=settings.language,
             test=True,
         )
         recipient = SampleContact(sector=label, attributes={}, email=address)

@@ -133,6 +133,7 @@ class Engine:
             group_name=group_name,
             # Only an address Outreach (or a person) reads: never the From by default.
             unsubscribe_mailto=self.settings.unsubscribe_mailto or None,
+            language=self.settings.language,
         )
         with self.lock:
             self.builders[key] = built

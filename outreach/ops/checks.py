@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from outreach.config import Settings
+import ipaddress
+
+from outreach.config import Settings, local_host_reasons
 from outreach.errors import ConfigurationError
 
 
@@ -21,6 +23,33 @@ def dkim_alignment(settings: Settings, from_address: str) -> str | None:
     )
 
 
+def system_sender_problem(settings: Settings) -> str | None:
+    """Why confirmation and welcome mail would come from an address receivers reject."""
+    from outreach.mail import sender
+
+    address = sender(settings)[1]
+    host = address.rpartition("@")[2]
+    reasons = local_host_reasons(host)
+    if not reasons and _is_address(host):
+        reasons = ["an address, not a domain name"]
+    if not reasons:
+        return None
+    origin = "OUTREACH_MAIL_FROM" if settings.mail_from else "the host of OUTREACH_BASE_URL"
+    return (
+        f"confirmation and welcome mail would be sent from {address} ({reasons[0]}, taken "
+        f"from {origin}): receivers reject it; set OUTREACH_MAIL_FROM to an address of "
+        "your domain"
+    )
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def startup_warnings(settings: Settings) -> list[str]:
     """Problems of the configuration as it stands."""
     from outreach.mail import sender
@@ -34,4 +63,7 @@ def startup_warnings(settings: Settings) -> list[str]:
     misaligned = dkim_alignment(settings, sender(settings)[1])
     if misaligned:
         found.append(f"{misaligned} (OUTREACH_MAIL_FROM)")
+    unreachable = system_sender_problem(settings)
+    if unreachable:
+        found.append(unreachable)
     return found

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+from outreach.campaigns.checks import SAMPLE_CONTROLLER
 from outreach.campaigns.models import Campaign
 from outreach.campaigns.service import get_campaign
 from outreach.config import Settings
@@ -27,11 +28,7 @@ from outreach.errors import OutreachError
 
 SECTORS = ("Consultants", "Managers", "Thinkers", "Journalists")
 # The sample sender the demo's notice names when the installation has no controller yet.
-DEMO_CONTROLLER = {
-    "name": "Ana García Consulting",
-    "address": "Rua Augusta 100, 1100-053 Lisboa, Portugal",
-    "email": "privacy@outreach.example",
-}
+DEMO_CONTROLLER = SAMPLE_CONTROLLER
 FIRST = (
     "Ana",
     "Bruno",

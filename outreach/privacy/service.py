@@ -69,6 +69,7 @@ def _deliveries(session: Session, contact_id: int) -> list[dict[str, Any]]:
             "human_opens": d.human_opens,
             "machine_opens": d.machine_opens,
             "clicks": d.clicks,
+            "machine_clicks": d.machine_clicks,
             "first_open_at": _iso(d.first_open_at),
             "unsubscribed_at": _iso(d.unsubscribed_at),
             "tracking": {"opens": d.tracking_opens, "clicks": d.tracking_clicks},

@@ -7,6 +7,7 @@ bytes, the unsubscribe headers of RFC 2369/8058 (DKIM is added by the transport)
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -88,6 +89,7 @@ class MessageBuilder:
         reply_to: str | None,
         group_name: str,
         unsubscribe_mailto: str | None = None,
+        language: str = "en",
         test: bool = False,
     ) -> None:
         self.compiled = compiled
@@ -95,6 +97,7 @@ class MessageBuilder:
         self.domain = from_email.rpartition("@")[2]
         self.mailto = unsubscribe_mailto
         self.test = test
+        self.language = language
         self.base_context = {"group": {"name": group_name}, "campaign": {"name": campaign_name}}
         fixed = [
             f"From: {formataddr((from_name, from_email), charset='utf-8')}",
@@ -129,6 +132,8 @@ class MessageBuilder:
             context["preheader"] = render_bounded(
                 compiled.preheader.generate(context), MAX_LINE_OUTPUT, "preheader"
             )
+            context["subject"] = subject
+            context["language"] = language_tag(getattr(contact, "language", "")) or self.language
             if tracking is None:
                 html = compiled.html_qp.render(context)
             else:
@@ -167,6 +172,15 @@ class MessageBuilder:
         )
         # Unsigned: the transport signs every outgoing message (one signing path).
         return message_id, head.encode() + body
+
+
+_TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+
+
+def language_tag(language: str | None) -> str:
+    """A contact's language as a BCP 47 tag (`pt_BR` → `pt-BR`), "" when it is none."""
+    value = (language or "").strip().replace("_", "-")
+    return value if _TAG.fullmatch(value) else ""
 
 
 def _tracked(html: str, tracking: Tracking) -> str:

@@ -109,6 +109,20 @@ def _with_preheader(html: str) -> str:
     return html[:at] + PREHEADER + html[at:]
 
 
+_DOCTYPE = re.compile(r"\s*<!doctype", re.I)
+_UNDETERMINED = re.compile(r'(<html\b[^>]*?\slang=")und(")', re.I)
+_EMPTY_TITLE = re.compile(r"<title>\s*</title>", re.I)
+
+
+def _with_head(html: str) -> str:
+    """A document screen readers and clients can name: a doctype, the language (the
+    layout's `<mjml lang>`, else the contact's or the site's: `{{ language }}`) and the
+    subject as its title (`{{ subject }}`) unless the layout has an `mj-title`."""
+    html = _UNDETERMINED.sub(r"\1{{ language }}\2", html, count=1)
+    html = _EMPTY_TITLE.sub("<title>{{ subject }}</title>", html, count=1)
+    return html if _DOCTYPE.match(html) else "<!DOCTYPE html>\n" + html
+
+
 def compile_variant(
     subject: str, preheader: str, mjml_source: str, text_source: str | None
 ) -> CompiledVariant:
@@ -130,7 +144,7 @@ def _compile(
     check_source(mjml_source, "mjml", html=True)
     protected, tokens = protect(mjml_source)
     inlined = mjml_to_html(protected)
-    html_source = _with_preheader(restore(inlined, tokens, "mjml"))
+    html_source = _with_head(_with_preheader(restore(inlined, tokens, "mjml")))
     if text_source is None:
         text_source = restore(html_to_text(inlined), tokens, "text", require_all=False)
     else:

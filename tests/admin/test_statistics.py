@@ -517,3 +517,45 @@ def test_no_hit_and_no_tracking_mean_no_chart() -> None:
         is None
     )
     assert bar_chart(report_with([])) is None
+
+
+OVERLAPS = """() => {
+  const label = document.querySelector('#open-rate-chart .overall-label').getBBox();
+  const hits = (b) => !(b.x + b.width <= label.x || label.x + label.width <= b.x
+    || b.y + b.height <= label.y || label.y + label.height <= b.y);
+  const marks = '#open-rate-chart .bar-group rect, #open-rate-chart .bar-group text';
+  return [...document.querySelectorAll(marks)]
+    .filter(e => hits(e.getBBox())).map(e => e.textContent || e.getAttribute('class'));
+}"""
+
+
+@pytest.mark.browser
+def test_the_overall_rate_label_is_drawn_beside_the_bars_not_over_them(
+    app: Flask, browser_page: object
+) -> None:
+    """The demo's five groups: "all 46.8%" was drawn over the last bar (Thinkers)."""
+    from outreach.admin.stats_views import percent
+
+    rates = {
+        "Consultants": 0.52,
+        "Journalists": 0.41,
+        "Managers": 0.44,
+        "Other": 0.39,
+        "Thinkers": 0.55,
+    }
+    rows = [
+        GroupStats(name, "", 100, 100, 0, 0, 0, round(rate * 100), 0, 100, rate, 0, 0, None, 0)
+        for name, rate in rates.items()
+    ]
+    total = GroupStats("all", "", 500, 500, 0, 0, 0, 234, 0, 500, 0.468, 0, 0, None, 0)
+    chart = bar_chart(CampaignStats(1, "c", rows, total, []))
+    with app.test_request_context():
+        macro = app.jinja_env.get_template("admin/statistics_charts.html").module.open_rate_chart
+        svg_markup = str(macro(chart, percent))
+    browser = browser_page
+
+    browser.set_content(f"<!DOCTYPE html><html><body>{svg_markup}</body></html>")  # type: ignore[attr-defined]
+
+    assert browser.evaluate(OVERLAPS) == []  # type: ignore[attr-defined]
+    label = browser.text_content("#open-rate-chart .overall-label")  # type: ignore[attr-defined]
+    assert label == "all 46.8%"

@@ -172,3 +172,39 @@ def test_compilation_is_cached_per_content() -> None:
 def test_a_missing_attribute_renders_empty() -> None:
     html = parsed(build(attributes={})).get_body(("html",)).get_content()
     assert "A letter for Thinkers ()." in html
+
+
+def _head(raw: bytes) -> str:
+    html = parsed(raw).get_body(("html",)).get_content()
+    return html[: html.index("</head>")]
+
+
+def test_the_document_has_a_doctype_the_subject_as_title_and_the_contacts_language() -> None:
+    head = _head(build(subject="Fish & chips for {{ contact.first_name }}")).replace("\r\n", "\n")
+    assert head.startswith('<!DOCTYPE html>\n<html lang="es" ')
+    assert "<title>Fish &amp; chips for Ana</title>" in head
+    assert '<html lang="pt-BR" ' in _head(build(language="pt_BR"))
+    # No language (or one that is not a tag): the site's, OUTREACH_LANGUAGE.
+    assert '<html lang="en" ' in _head(build(language=""))
+    assert '<html lang="en" ' in _head(build(language='"><script>'))
+
+
+def test_the_layouts_own_title_and_language_are_kept() -> None:
+    source = SOURCE.replace("<mjml>", '<mjml lang="fr">', 1).replace(
+        "<mj-head>", "<mj-head><mj-title>La lettre</mj-title>", 1
+    )
+    assert "<mj-head>" in SOURCE
+    compiled = compile_variant("Ideas", "", source, None)
+    builder = MessageBuilder(
+        compiled,
+        campaign_id=7,
+        campaign_name="June",
+        from_name="A",
+        from_email="a@example.org",
+        reply_to=None,
+        group_name="Thinkers",
+        language="de",
+    )
+    links = Links("https://news.example.org/u/T", "https://news.example.org/p/T")
+    head = _head(builder.build(contact(), links)[1])  # type: ignore[arg-type]
+    assert '<html lang="fr" ' in head and "<title>La lettre</title>" in head

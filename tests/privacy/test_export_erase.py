@@ -38,6 +38,8 @@ def test_access_export_holds_everything_about_the_person_only(
     assert document["notices"] and document["notices"][0]["full_text"]
     [delivery] = document["deliveries"]
     assert delivery["campaign"] == "June" and delivery["human_opens"] == 1
+    # Both tallies of machine traffic, as the statistics count them.
+    assert delivery["machine_opens"] == 0 and delivery["machine_clicks"] == 0
     assert delivery["hits"][0]["kind"] == "open"
     assert BO not in out.read_text()  # nothing about anyone else
     stdout = app.test_cli_runner().invoke(args=["privacy", "export", ANA]).stdout
