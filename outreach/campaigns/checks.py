@@ -114,20 +114,22 @@ def _controller_problems(session: Session) -> list[Problem]:
 
 def _sample_controller_problems(session: Session, settings: Settings) -> list[Problem]:
     controller = _controller_in_force(session)
-    if (
-        controller.get("name") != SAMPLE_CONTROLLER["name"]
-        or controller.get("email") != SAMPLE_CONTROLLER["email"]
-    ):
+    same = [
+        CONTROLLER_WHAT[key]
+        for key, value in SAMPLE_CONTROLLER.items()
+        if " ".join(str(controller.get(key) or "").split()) == value
+    ]
+    if not same:
         return []
-    said = f"the privacy notice names the demo's sample controller, {SAMPLE_CONTROLLER['name']}"
+    what = " and ".join(", ".join(w for w, _ in same).rsplit(", ", 1))
+    said = f"the controller's {what} {'is' if len(same) == 1 else 'are'} still the demo's sample"
     if settings.allow_insecure_links:
         return [Problem("warning", "-", f"{said}: allowed for a local trial")]
     return [
         Problem(
             "error",
             "-",
-            f"{said}: set your own identity, postal address and contact email in Admin › "
-            "Settings (or `outreach settings set controller_name …`)",
+            f"{said}: set your own in Admin › Settings (or `outreach settings set {same[0][1]} …`)",
         )
     ]
 

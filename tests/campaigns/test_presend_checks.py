@@ -128,6 +128,41 @@ def test_each_placeholder_field_of_the_controller_is_an_error(
     assert [m.split(" is ")[0] for m in errors(app, campaign)] == [f"the controller's {what}"]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "level"),
+    [
+        ({}, "error"),
+        ({"base_url": "http://127.0.0.1:5000", "allow_insecure_links": True}, "warning"),
+    ],
+)
+def test_the_demos_sample_controller_blocks_a_real_instance_only(
+    app: Flask, make_subscriber: Callable[..., int], tmp_path: Path, level: str
+) -> None:
+    """`outreach demo` names a sample controller when there is none; on an instance that
+    sends for real (no local-trial allowance), a campaign is not sent in its name."""
+    from outreach.campaigns.checks import SAMPLE_CONTROLLER
+
+    make_subscriber("tina@example.org", sector="Thinkers")
+    campaign = letter(app, tmp_path)
+    name_the_controller(app, **SAMPLE_CONTROLLER)
+
+    found = [(lv, m) for lv, _v, m in problems(app, campaign) if "demo's sample" in m]
+
+    assert [lv for lv, _m in found] == [level]
+    assert found[0][1].startswith(
+        "the controller's identity (name), postal address and contact email are still the "
+        "demo's sample"
+    )
+    assert (cli(app, "campaigns", "send", campaign).exit_code == 1) == (level == "error")
+    if level == "error":  # one field of the sample left is enough to refuse
+        name_the_controller(app, **{**CONTROLLER, "email": SAMPLE_CONTROLLER["email"]})
+        [message] = [m for _lv, _v, m in problems(app, campaign) if "demo's sample" in m]
+        assert message == (
+            "the controller's contact email is still the demo's sample: set your own in "
+            "Admin › Settings (or `outreach settings set contact_email …`)"
+        )
+
+
 @pytest.mark.fresh_notice
 def test_the_starter_layout_signs_with_the_controller_and_never_with_the_placeholder(
     app: Flask, client: FlaskClient, api_headers: dict[str, str], smtp_sink: SmtpSink
