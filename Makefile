@@ -32,6 +32,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check outreach tests bench migrations
 	$(BIN)/ruff format --check outreach tests bench migrations
 	$(BIN)/mypy outreach
+	$(BIN)/lint-imports  # the import contracts of pyproject.toml (docs/architecture.md)
 
 bench: $(TEST_STAMP)  ## benchmarks, printed beside their baselines (not part of the suite)
 	$(BIN)/python bench/import_contacts.py

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from outreach.config import Settings
+from outreach.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-
-__all__ = ["create_app", "ROOT"]
+__all__ = ["ROOT", "create_app"]
 
 
 def create_app(settings: Settings | None = None, *, web: bool = True, **overrides: Any) -> Flask:
@@ -32,14 +30,15 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
 
     import outreach.models  # noqa: F401  (every mapper is known before the first query)
     from outreach import db
+    from outreach.commands import register
 
     db.init_app(app, settings)
     if web:
         from outreach import web as surfaces
 
         surfaces.init_app(app)
-    else:
-        from outreach.cli import register
-
-        register(app)
+    register(app)
+    # Commands that need the whole app (serve, demo) build it with this, not by importing
+    # the package root: command groups never import what registers them.
+    app.extensions["outreach.factory"] = create_app
     return app

@@ -1,118 +1,13 @@
-"""The `outreach` command line (equivalent to `flask --app wsgi`)."""
+"""The `outreach` command line (equivalent to `flask --app wsgi`): the entry point only.
+The command groups are registered by create_app (outreach.commands); what they share is
+in outreach.cli_support."""
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import IO, Any
 
-import click
-from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
-from sqlalchemy.orm import Session
-
-from outreach.config import Settings
-from outreach.db import get_db
-from outreach.errors import OutreachError
-
-
-class OutreachCommand(click.Command):
-    """A command that turns OutreachError into a readable message and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OutreachError as exc:
-            where = f" ({exc.field})" if exc.field and exc.field not in exc.message else ""
-            raise click.ClickException(f"{exc.message}{where}") from exc
-
-
-class OutreachGroup(AppGroup):
-    """A command group whose commands run in the app context and report OutreachError."""
-
-    command_class = OutreachCommand
-
-
-def outreach_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
-    """A top-level command: app context and the OutreachError handler."""
-
-    def decorate(callback: Callable[..., Any]) -> click.Command:
-        return click.command(name, cls=OutreachCommand)(with_appcontext(callback))
-
-    return decorate
-
-
-def settings() -> Settings:
-    """The settings of the current app."""
-    return current_app.extensions["outreach.settings"]  # type: ignore[no-any-return]
-
-
-@contextmanager
-def session_scope() -> Iterator[Session]:
-    """A session for one command; it commits when the command succeeds."""
-    with get_db().session() as session:
-        yield session
-
-
-def emit_json(document: Any) -> None:
-    """Print one JSON document on stdout."""
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-
-
-@contextmanager
-def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr when it is a terminal; a no-op otherwise."""
-    if quiet or not sys.stderr.isatty():
-        yield lambda _done: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-
-    columns = (
-        *Progress.get_default_columns()[:1],
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda done: bar.update(task, completed=done)
-
-
-def register(app: Flask) -> None:
-    """Add every command group to the app's CLI."""
-    from outreach.admin.cli import admin_cli
-    from outreach.campaigns.cli import campaigns_cli
-    from outreach.consent.cli import consent_cli
-    from outreach.consent.settings_cli import settings_cli
-    from outreach.contacts.cli import contacts_cli
-    from outreach.groups.cli import groups_cli
-    from outreach.ops.cli import db_cli, demo_command, serve_command, worker_command
-    from outreach.privacy.cli import privacy_cli
-    from outreach.tracking.cli import stats_command
-
-    for command in (
-        db_cli,
-        admin_cli,
-        contacts_cli,
-        groups_cli,
-        consent_cli,
-        campaigns_cli,
-        worker_command,
-        serve_command,
-        demo_command,
-        stats_command,
-        privacy_cli,
-        settings_cli,
-    ):
-        app.cli.add_command(command)
+from flask import Flask
+from flask.cli import FlaskGroup
 
 
 def _make_app() -> Flask:
@@ -120,19 +15,6 @@ def _make_app() -> Flask:
 
     # Commands that serve pages (serve, demo) build the whole app themselves: web_app().
     return create_app(web=False)
-
-
-def web_app() -> Flask:
-    """The current app if it has its pages and API, otherwise a whole one with the same
-    settings (commands run on an app without them, see _make_app)."""
-    from outreach import create_app
-
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    if "admin" in app.blueprints:
-        return app
-    whole = create_app(app.extensions["outreach.settings"])
-    whole.extensions["outreach.db"] = app.extensions["outreach.db"]  # one engine, one pool
-    return whole
 
 
 cli = FlaskGroup(
@@ -148,14 +30,6 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     os.environ.setdefault("FLASK_RUN_FROM_CLI", "false")
     cli.main(args=argv, prog_name="outreach")
-
-
-def open_binary(path: Path) -> IO[bytes]:
-    """Open a file for reading bytes with a clear error when it cannot be."""
-    try:
-        return path.open("rb")
-    except OSError as exc:
-        raise OutreachError(f"{path}: {exc.strerror}") from exc
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
-from outreach import ROOT
 from outreach.config import Settings
 from outreach.db import settings_of, utcnow
 from outreach.delivery.transport import Envelope
 from outreach.outbox.models import OutboxMessage
 from outreach.outbox.service import queue_email
+from outreach.paths import ROOT
 
 
 @lru_cache(maxsize=1)

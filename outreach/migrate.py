@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from outreach import ROOT
+from outreach.paths import ROOT
 
 
 def alembic_config(database_url: str) -> Config:

@@ -1,4 +1,5 @@
-"""Web wiring: CSRF, login, blueprints and the error handlers of each surface."""
+"""Web wiring: CSRF, login, blueprints and the error handlers of each surface (the
+embedded runtime's start-up is outreach.ops.embedded's)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,6 @@ def init_app(app: Flask) -> None:
     from outreach.admin.views import bp as admin_bp
     from outreach.api import init_api
     from outreach.api.limits import refuse_nul_characters
-    from outreach.cli import register
     from outreach.consent import views as consent_views
 
     csrf.init_app(app)
@@ -100,13 +100,14 @@ def init_app(app: Flask) -> None:
     app.wsgi_app = TrackingFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
     app.register_blueprint(admin_bp)
     init_api(app)
-    register(app)
     # Replaces flask-smorest's handler, which answered every HTTP error with JSON.
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OutreachError, _outreach_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.after_request(_security_headers)
-    _start_runtime_on_first_request(app)
+    from outreach.ops.embedded import start_on_first_request
+
+    start_on_first_request(app)
 
 
 def wants_json() -> bool:
@@ -159,38 +160,3 @@ def _security_headers(response: Any) -> Any:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
-
-
-def http_error_json(exc: HTTPException) -> Any:
-    """An HTTP error as the API's JSON error document."""
-    code = (exc.name or "error").lower().replace(" ", "_")
-    return jsonify(error={"code": code, "message": exc.description}), exc.code
-
-
-def queue_campaign(app: Flask, campaign_id: int) -> int:
-    """Once a start or resume is committed: make sure workers run (the embedded broker has
-    them in this process), then enqueue the pending batches; returns how many."""
-    from outreach.db import get_db
-    from outreach.ops.embedded import start_embedded
-
-    start_embedded(app)
-    from outreach import tasks  # actors exist only once the broker is configured
-
-    with get_db(app).reader() as session:
-        return tasks.enqueue_pending(session, campaign_id)
-
-
-def _start_runtime_on_first_request(app: Flask) -> None:
-    """Any WSGI server: with the embedded broker, the first request starts the runtime if
-    the server did not (`outreach serve` and gunicorn's hook start it before)."""
-    from outreach.ops.embedded import start_embedded, uses_embedded_broker
-
-    settings = app.extensions["outreach.settings"]
-    if settings.testing or not uses_embedded_broker(app):
-        return
-    started: list[bool] = []
-
-    @app.before_request
-    def _start() -> None:
-        if not started:
-            started.append(start_embedded(app, origin="web server"))

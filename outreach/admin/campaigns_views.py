@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     current_app,
     flash,
@@ -26,15 +25,17 @@ from werkzeug.datastructures import MultiDict
 
 from outreach.admin.groups_views import form_flash
 from outreach.admin.views import bp, format_utc
+from outreach.application import campaigns as use
+from outreach.application.campaigns import FALLBACK, preview_group
 from outreach.campaigns.audience import audience_report
-from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
+from outreach.campaigns.models import Campaign, CampaignStatus, Variant
 from outreach.campaigns.service import (
+    campaigns_with_targets,
     create_campaign,
     default_layout,
     get_campaign,
     presend_checks,
     preview,
-    queue_test_messages,
     set_target_groups,
     set_variant,
     target_groups,
@@ -42,14 +43,12 @@ from outreach.campaigns.service import (
 )
 from outreach.contacts.models import Contact
 from outreach.contacts.service import ContactQuery, search_contacts
-from outreach.db import get_db, get_session, utcnow
+from outreach.db import get_db, get_session
 from outreach.delivery import service as delivery
-from outreach.errors import Conflict, NotFound, OutreachError, ValidationError
+from outreach.errors import Conflict, OutreachError, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import list_groups
-from outreach.outbox.sender import deliver_now
 
-FALLBACK = "fallback"
 PREVIEW_CONTACTS = 50
 # The preview is the user's own HTML: no scripts, no plugins, no requests but images, and
 # only framed by our pages (the global X-Frame-Options is DENY).
@@ -115,28 +114,13 @@ class Tab:
 # ---------------------------------------------------------------- list and new campaign
 
 
-def campaign_rows(session: Session) -> list[tuple[Campaign, list[str]]]:
-    """Every campaign, newest first, with its target group names in priority order."""
-    found = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()
-    names: dict[int, list[str]] = {c.id: [] for c in found}
-    rows = session.execute(
-        sa.select(CampaignGroup.campaign_id, Group.name)
-        .join(Group, Group.id == CampaignGroup.group_id)
-        .where(CampaignGroup.campaign_id.in_(names))
-        .order_by(CampaignGroup.campaign_id, CampaignGroup.position)
-    )
-    for campaign_id, name in rows:
-        names[campaign_id].append(name)
-    return [(c, names[c.id]) for c in found]
-
-
 def _list_page(
     typed: dict[str, str] | None = None, error: str | None = None, status: int = 200
 ) -> Any:
     session = get_session()
     return render_template(
         "admin/campaigns.html",
-        campaigns=campaign_rows(session),
+        campaigns=campaigns_with_targets(session),
         groups=list_groups(session),
         typed=typed or {},
         error=error,
@@ -173,11 +157,6 @@ def new_campaign() -> Any:
 # ---------------------------------------------------------------- the composer
 
 
-def fallback_receiver(targets: list[Group], own: dict[int | None, Variant]) -> Group | None:
-    """The first targeted group whose members receive the fallback (no variant of its own)."""
-    return next((g for g in targets if g.id not in own), None)
-
-
 def _members(session: Session, group: Group | None) -> list[Contact]:
     """The first members of a group, to preview the message with a real contact."""
     if group is None:
@@ -209,7 +188,7 @@ def _tabs(session: Session, campaign: Campaign) -> list[Tab]:
             "Fallback",
             fallback is not None,
             VariantForm.of(fallback) if fallback else blank,
-            fallback_receiver(targets, own) if fallback else None,
+            use.fallback_receiver(targets, own) if fallback else None,
         )
     )
     for tab in tabs:
@@ -248,7 +227,7 @@ def _composer(
         "audience": audience_report(session, campaign),
         "problems": presend_checks(session, campaign),
         "progress": progress,
-        "controls": CONTROLS[campaign.status],
+        "controls": use.allowed_actions(campaign.status),
         "failed": sum(g.counts.get("failed", 0) for g in progress.groups),
         "control_error": control_error,
         "typed_at": typed_at,
@@ -310,7 +289,7 @@ def campaign_preview(campaign_id: int) -> Any:
     campaign = get_campaign(session, campaign_id)
     contact = request.args.get("contact", "").strip() or None
     try:
-        group = _preview_group(session, campaign, request.args.get("group", ""))
+        group = preview_group(session, campaign, request.args.get("group", ""))
         html, status = preview(session, campaign, group_ref(group), contact), 200
     except OutreachError as exc:
         html = render_template("admin/campaign_preview_problem.html", message=exc.message)
@@ -322,21 +301,6 @@ def campaign_preview(campaign_id: int) -> Any:
     return response
 
 
-def _preview_group(session: Session, campaign: Campaign, key: str) -> Group:
-    """The targeted group to preview for: by id, or the first one receiving the fallback."""
-    targets = target_groups(session, campaign)
-    if key == FALLBACK:
-        own = {v.group_id: v for _, v in variants(session, campaign)}
-        group = fallback_receiver(targets, own)
-        if group is None:
-            raise NotFound("every targeted group has its own variant: nobody gets the fallback")
-        return group
-    group = next((g for g in targets if str(g.id) == key), None)
-    if group is None:
-        raise NotFound(f"group {key!r} is not targeted by this campaign", field="group")
-    return group
-
-
 @bp.post("/campaigns/<int:campaign_id>/test")
 def send_test(campaign_id: int) -> Any:
     """Send the test messages (one per variant, or the chosen group's) to an address."""
@@ -345,10 +309,10 @@ def send_test(campaign_id: int) -> Any:
     key = request.form.get("group", "").strip()
     try:
         campaign = get_campaign(session, campaign_id)
-        group = _preview_group(session, campaign, key) if key else None
-        ids = queue_test_messages(session, campaign, to, group_ref(group) if group else None)
+        group = preview_group(session, campaign, key) if key else None
+        ids = use.queue_tests(session, campaign.id, to, group_ref(group) if group else None)
         session.commit()  # in the outbox; no database lock held while talking to the server
-        sent = deliver_now(get_db(), ids)
+        sent = use.send_tests(current_app, ids)
     except OutreachError as exc:
         session.rollback()
         form_flash("test-send", exc.message, error=True)
@@ -360,21 +324,12 @@ def send_test(campaign_id: int) -> Any:
 # ---------------------------------------------------------------- sending
 
 
-# What an operator may do in each status (the services refuse the rest with a Conflict).
-CONTROLS: dict[CampaignStatus, tuple[str, ...]] = {
-    CampaignStatus.DRAFT: ("send", "schedule"),
-    CampaignStatus.SCHEDULED: ("send", "schedule", "pause", "cancel"),
-    CampaignStatus.SENDING: ("pause", "retry", "cancel"),
-    CampaignStatus.PAUSED: ("resume", "retry", "cancel"),
-    CampaignStatus.SENT: ("retry",),
-    CampaignStatus.CANCELLED: (),
-}
 MAX_UTC_OFFSET = 14 * 60  # minutes: UTC+14 (Kiribati) is the farthest zone
 
 
 def scheduled_time(typed: str, offset: str) -> datetime:
     """The UTC time of a datetime-local value read in the zone `offset` minutes east of UTC
-    (the browser fills it in; empty: the value is UTC); it must lie in the future."""
+    (the browser fills it in; empty: the value is UTC); `use.send_time` judges it."""
     try:
         minutes = int(offset.strip() or "0")
     except ValueError:
@@ -387,18 +342,7 @@ def scheduled_time(typed: str, offset: str) -> datetime:
         moment = (local if local.tzinfo else local.replace(tzinfo=zone)).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise ValidationError("choose the date and time to send at", field="at") from exc
-    if moment <= utcnow():
-        raise ValidationError(
-            f"{format_utc(moment)} has passed: choose a time in the future", field="at"
-        )
     return moment
-
-
-def queue_batches(campaign_id: int) -> int:
-    """Enqueue the pending batches of a started or resumed campaign."""
-    from outreach.web import queue_campaign
-
-    return queue_campaign(current_app._get_current_object(), campaign_id)  # type: ignore[attr-defined]
 
 
 def _sent_back(campaign_id: int, message: str) -> Any:
@@ -414,8 +358,7 @@ def send_campaign(campaign_id: int) -> Any:
     form = "send-now" if typed_at is None else "schedule"  # only the schedule form has `at`
     try:
         at = None if typed_at is None else scheduled_time(typed_at, offset)
-        campaign = get_campaign(session, campaign_id)
-        frozen = delivery.start(session, campaign, at)
+        outcome = use.send(session, campaign_id, at)
     except OutreachError as exc:
         session.rollback()
         return _composer(
@@ -424,51 +367,55 @@ def send_campaign(campaign_id: int) -> Any:
             typed_at=typed_at or "",
             status=refused(exc),
         )
-    scheduled = campaign.status is CampaignStatus.SCHEDULED
     session.commit()
-    if scheduled:
+    if outcome.status is CampaignStatus.SCHEDULED:
         # The embedded broker's sweeper (in this process) starts it when its time comes.
         from outreach.ops.embedded import start_embedded
 
         start_embedded(current_app)
-        return _sent_back(campaign_id, f"Scheduled for {format_utc(at)}.")
-    batches = queue_batches(campaign_id)
-    return _sent_back(campaign_id, f"Sending: {frozen} messages queued in {batches} batches.")
+        return _sent_back(campaign_id, f"Scheduled for {format_utc(outcome.scheduled_at)}.")
+    batches = use.enqueue(current_app, outcome)
+    if outcome.continued:
+        return _sent_back(campaign_id, f"Still sending: {batches} batches queued again.")
+    return _sent_back(
+        campaign_id, f"Sending: {outcome.frozen} messages queued in {batches} batches."
+    )
 
 
-CONTROL_ACTIONS: dict[str, Callable[[Session, Campaign], object]] = {
-    "pause": delivery.pause,
-    "resume": delivery.resume,
-    "cancel": delivery.cancel,
+CONTROL_ACTIONS: dict[str, Callable[[Session, int], use.Outcome]] = {
+    "pause": use.pause,
+    "resume": use.resume,
+    "cancel": use.cancel,
 }
 
 
-def _control(campaign_id: int, action: str) -> Any | None:
-    """Pause, resume or cancel and commit; on refusal, the composer saying why."""
+def _control(campaign_id: int, action: str) -> use.Outcome | Any:
+    """Pause, resume or cancel and commit (the outcome); on refusal, the composer saying
+    why (a response)."""
     session = get_session()
     try:
-        CONTROL_ACTIONS[action](session, get_campaign(session, campaign_id))
+        outcome = CONTROL_ACTIONS[action](session, campaign_id)
     except OutreachError as exc:
         session.rollback()
         return _composer(campaign_id, control_error=(action, exc.message), status=refused(exc))
     session.commit()
-    return None
+    return outcome
 
 
 @bp.post("/campaigns/<int:campaign_id>/pause")
 def pause_campaign(campaign_id: int) -> Any:
     """Workers stop claiming; the batches in flight stop within half a second."""
-    return _control(campaign_id, "pause") or _sent_back(campaign_id, "Paused.")
+    done = _control(campaign_id, "pause")
+    return _sent_back(campaign_id, "Paused.") if isinstance(done, use.Outcome) else done
 
 
 @bp.post("/campaigns/<int:campaign_id>/resume")
 def resume_campaign(campaign_id: int) -> Any:
     """Go on sending from the ledger: re-enqueue what is still pending."""
-    refusal = _control(campaign_id, "resume")
-    if refusal is not None:
-        return refusal
-    batches = queue_batches(campaign_id)
-    return _sent_back(campaign_id, f"Resumed: {batches} batches queued.")
+    done = _control(campaign_id, "resume")
+    if not isinstance(done, use.Outcome):
+        return done
+    return _sent_back(campaign_id, f"Resumed: {use.enqueue(current_app, done)} batches queued.")
 
 
 @bp.post("/campaigns/<int:campaign_id>/retry")
@@ -476,27 +423,25 @@ def retry_campaign(campaign_id: int) -> Any:
     """Queue the failed recipients again (those still mailable)."""
     session = get_session()
     try:
-        campaign = get_campaign(session, campaign_id)
-        count = delivery.retry_failed(
-            session, campaign, request.form.get("reason"), actor=current_user.email
-        )
+        outcome = use.retry(session, campaign_id, request.form.get("reason"), current_user.email)
     except OutreachError as exc:
         session.rollback()
         return _composer(campaign_id, control_error=("retry", exc.message), status=refused(exc))
-    paused = campaign.status is CampaignStatus.PAUSED
     session.commit()
+    count = outcome.retried
     if not count:
         return _sent_back(campaign_id, "No failed recipient to retry.")
-    if paused:
+    if not outcome.needs_enqueue:
         return _sent_back(campaign_id, f"{count} failed recipients queued again: resume to send.")
-    batches = queue_batches(campaign_id)
+    batches = use.enqueue(current_app, outcome)
     return _sent_back(campaign_id, f"{count} failed recipients queued again in {batches} batches.")
 
 
 @bp.post("/campaigns/<int:campaign_id>/cancel")
 def cancel_campaign(campaign_id: int) -> Any:
     """Stop for good: what was not sent is skipped."""
-    return _control(campaign_id, "cancel") or _sent_back(campaign_id, "Cancelled.")
+    done = _control(campaign_id, "cancel")
+    return _sent_back(campaign_id, "Cancelled.") if isinstance(done, use.Outcome) else done
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress.json")

@@ -19,7 +19,7 @@ from outreach.admin.service import (
     revoke_token,
     set_active,
 )
-from outreach.cli import OutreachGroup, emit_json, json_option, session_scope
+from outreach.cli_support import OutreachGroup, emit_json, json_option, session_scope
 
 admin_cli = OutreachGroup("admin", help="Administrators and API tokens.")
 

@@ -12,30 +12,23 @@ from werkzeug.datastructures import MultiDict
 
 from outreach.admin.groups_views import form_flash
 from outreach.admin.views import bp
-from outreach.consent.service import Evidence
+from outreach.application import privacy as use_cases
 from outreach.db import get_session, utcnow
 from outreach.errors import OutreachError, ValidationError
-from outreach.privacy.models import DataRequest, RequestKind
+from outreach.privacy.models import RequestKind
 from outreach.privacy.workflow import (
     IDENTITY_METHODS,
     MAX_IDENTITY_CHECK,
     RECTIFIABLE,
-    RequestMail,
     contact_of,
     days_left,
-    extend_request,
-    fulfil_request,
     get_request,
     history,
     is_overdue,
-    lift_restriction,
-    parse_day,
     receipt_bounds,
     rectification_rows,
-    refuse_request,
     request_queue,
     sector_names,
-    submit_request,
 )
 
 SHOW = ("open", "overdue", "all")
@@ -82,7 +75,7 @@ def new_request() -> Any:
     if request.method == "GET":
         return _new_form(session, form)
     try:
-        data_request, mails = submit_request(
+        recorded = use_cases.record_request(
             session,
             form.get("kind", ""),
             form.get("email", ""),
@@ -90,7 +83,7 @@ def new_request() -> Any:
             actor=current_user.email,
             changes={name: form[name] for name in RECTIFIABLE if form.get(name)},
             note=form.get("note", ""),
-            received_on=parse_day(form.get("received_on")),
+            received_on=form.get("received_on"),
             identity_checked=form.get("identity_checked", ""),
         )
     except OutreachError as exc:
@@ -100,10 +93,10 @@ def new_request() -> Any:
     form_flash(
         "state",
         "Request recorded as verified; the requester was told it was received."
-        if data_request.verified_at
+        if recorded.request["verified_at"]
         else "Request recorded; a verification link was sent to the address.",
     )
-    return redirect(url_for("admin.request_page", request_id=data_request.id))
+    return redirect(url_for("admin.request_page", request_id=recorded.request_id))
 
 
 @bp.get("/requests/<int:request_id>")
@@ -133,35 +126,29 @@ def _months(form: MultiDict[str, str]) -> int:
     return int(raw)
 
 
-def _fulfil(session: Session, data_request: DataRequest, actor: str) -> list[RequestMail]:
-    kind = data_request.kind
-    return fulfil_request(
-        session,
-        data_request,
-        actor=actor,
-        evidence=Evidence(
-            f"data-subject request {data_request.id} ({kind}), fulfilled by an administrator"
-        ),
-        fields=request.form.getlist("fields") if kind is RequestKind.RECTIFICATION else None,
-        note=request.form.get("note", ""),
-    )
-
-
-Action = Callable[[Session, DataRequest, str], list[RequestMail]]
+# Each action: the use case called with the form's values, and what to tell the admin.
+Action = Callable[[Session, int, MultiDict[str, str], str], use_cases.RequestStep]
 ACTIONS: dict[str, tuple[Action, str]] = {
-    "fulfil": (_fulfil, "Request fulfilled; the requester has been told."),
+    "fulfil": (
+        lambda s, i, form, actor: use_cases.fulfil_request(
+            s, i, actor=actor, fields=form.getlist("fields"), note=form.get("note", "")
+        ),
+        "Request fulfilled; the requester has been told.",
+    ),
     "refuse": (
-        lambda s, r, a: refuse_request(s, r, request.form.get("reason", ""), actor=a),
+        lambda s, i, form, actor: use_cases.refuse_request(
+            s, i, form.get("reason", ""), actor=actor
+        ),
         "Request refused; the reason was sent to the requester.",
     ),
     "extend": (
-        lambda s, r, a: extend_request(
-            s, r, _months(request.form), request.form.get("reason", ""), actor=a
+        lambda s, i, form, actor: use_cases.extend_request(
+            s, i, _months(form), form.get("reason", ""), actor=actor
         ),
         "Deadline extended; the requester has been told why.",
     ),
     "lift": (
-        lambda s, r, a: lift_restriction(s, r, actor=a),
+        lambda s, i, _form, actor: use_cases.lift_restriction(s, i, actor=actor),
         "Restriction lifted; the requester has been told.",
     ),
 }
@@ -174,10 +161,10 @@ ACTIONS: dict[str, tuple[Action, str]] = {
 def request_action(request_id: int, action: str) -> Any:
     """Fulfil, refuse, extend, or lift the restriction of one request."""
     session = get_session()
-    data_request = get_request(session, request_id)
+    get_request(session, request_id)  # no such request: the 404 page, not a message
     run, done = ACTIONS[action]
     try:
-        run(session, data_request, current_user.email)
+        run(session, request_id, request.form, current_user.email)
     except OutreachError as exc:
         session.rollback()
         # Shown at the top: the form may be gone (an extension made meanwhile, say).

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from datetime import UTC
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app, g, make_response
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
@@ -15,15 +14,16 @@ from marshmallow.validate import Length
 from sqlalchemy.orm import Session
 
 from outreach.api import api_blueprint
+from outreach.application import campaigns as use
 from outreach.campaigns.audience import REASONS, audience_report
-from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
+from outreach.campaigns.models import Campaign, CampaignStatus, Variant
 from outreach.campaigns.service import (
+    campaigns_with_targets,
     create_campaign,
     default_layout,
     get_campaign,
     presend_checks,
     preview,
-    queue_test_messages,
     set_target_groups,
     set_variant,
     target_groups,
@@ -209,7 +209,7 @@ class SendSchema(Schema):
         allow_none=True,
         metadata={
             "description": "ISO-8601 with a time zone, e.g. 2026-12-01T09:00:00+01:00; "
-            "omitted: now. A time already past starts at once."
+            "omitted: now. A time already past is refused (422), as on every surface."
         },
     )
 
@@ -311,15 +311,7 @@ def campaign_detail(session: Session, campaign: Campaign) -> dict[str, Any]:
 
 def campaign_list(session: Session) -> list[dict[str, Any]]:
     """Every campaign, newest first, with its target group names (two queries)."""
-    campaigns = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()
-    targets: dict[int, list[str]] = {}
-    for campaign_id, name in session.execute(
-        sa.select(CampaignGroup.campaign_id, Group.name)
-        .join(Group, Group.id == CampaignGroup.group_id)
-        .order_by(CampaignGroup.campaign_id, CampaignGroup.position)
-    ):
-        targets.setdefault(campaign_id, []).append(name)
-    return [campaign_document(c, targets.get(c.id, [])) for c in campaigns]
+    return [campaign_document(c, names) for c, names in campaigns_with_targets(session)]
 
 
 @blp.route("")
@@ -454,23 +446,13 @@ class CampaignTest(MethodView):
     @blp.alt_response(502, response="BAD_GATEWAY")
     def post(self, data: dict[str, Any], campaign_id: int) -> Any:
         """Send test messages (marked [TEST], counted nowhere) to one address."""
-        from outreach.outbox.sender import deliver_now
-
         session = get_session()
-        campaign = get_campaign(session, campaign_id)
-        ids = queue_test_messages(session, campaign, data["to"], data.get("group"))
+        ids = use.queue_tests(session, campaign_id, data["to"], data.get("group"))
         session.commit()  # in the outbox; no database lock held while talking to the server
-        return {"sent": deliver_now(get_db(), ids)}
+        return {"sent": use.send_tests(current_app, ids)}
 
 
 # ---------------------------------------------------------------- sending
-
-
-def queue_batches(campaign_id: int) -> int:
-    """Enqueue the pending batches of a started or resumed campaign."""
-    from outreach.web import queue_campaign
-
-    return queue_campaign(current_app._get_current_object(), campaign_id)  # type: ignore[attr-defined]
 
 
 def progress_document(campaign_id: int) -> dict[str, Any]:
@@ -488,18 +470,15 @@ class CampaignSend(MethodView):
     def post(self, data: dict[str, Any], campaign_id: int) -> Any:
         """Check, then send now or schedule; 422 lists what blocks sending."""
         session = get_session()
-        campaign = get_campaign(session, campaign_id)
-        delivery.start(session, campaign, data.get("at"))
-        scheduled = campaign.status is CampaignStatus.SCHEDULED
-        when = campaign.scheduled_at
+        outcome = use.send(session, campaign_id, data.get("at"))
         session.commit()
-        if scheduled and when is not None:
+        if outcome.scheduled_at is not None:
             return {
                 "campaign": campaign_id,
                 "status": "scheduled",
-                "scheduled_at": when.astimezone(UTC).isoformat(),
+                "scheduled_at": outcome.scheduled_at.astimezone(UTC).isoformat(),
             }
-        queue_batches(campaign_id)
+        use.enqueue(current_app, outcome)
         return progress_document(campaign_id)
 
 
@@ -520,7 +499,7 @@ class CampaignPause(MethodView):
     def post(self, campaign_id: int) -> Any:
         """Pause a sending or scheduled campaign: workers stop claiming batches."""
         session = get_session()
-        delivery.pause(session, get_campaign(session, campaign_id))
+        use.pause(session, campaign_id)
         session.commit()
         return progress_document(campaign_id)
 
@@ -533,9 +512,9 @@ class CampaignResume(MethodView):
     def post(self, campaign_id: int) -> Any:
         """Resume a paused campaign from its ledger (one never started starts now)."""
         session = get_session()
-        delivery.resume(session, get_campaign(session, campaign_id))
+        outcome = use.resume(session, campaign_id)
         session.commit()
-        queue_batches(campaign_id)
+        use.enqueue(current_app, outcome)
         return progress_document(campaign_id)
 
 
@@ -564,13 +543,10 @@ class CampaignRetry(MethodView):
     def post(self, data: dict[str, Any], campaign_id: int) -> Any:
         """Queue the failed recipients again (bounced and no longer mailable ones stay)."""
         session = get_session()
-        campaign = get_campaign(session, campaign_id)
-        count = delivery.retry_failed(session, campaign, data["reason"], actor=g.api_user.email)
-        paused = campaign.status is CampaignStatus.PAUSED
+        outcome = use.retry(session, campaign_id, data["reason"], g.api_user.email)
         session.commit()
-        if count and not paused:
-            queue_batches(campaign_id)
-        return {"retried": count, "progress": progress_document(campaign_id)}
+        use.enqueue(current_app, outcome)
+        return {"retried": outcome.retried, "progress": progress_document(campaign_id)}
 
 
 @blp.route(f"{CAMPAIGN}/cancel")
@@ -581,6 +557,6 @@ class CampaignCancel(MethodView):
     def post(self, campaign_id: int) -> Any:
         """Stop for good: deliveries not yet sent become skipped (cancelled)."""
         session = get_session()
-        delivery.cancel(session, get_campaign(session, campaign_id))
+        use.cancel(session, campaign_id)
         session.commit()
         return progress_document(campaign_id)

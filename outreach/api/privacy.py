@@ -11,8 +11,9 @@ from marshmallow.validate import Length, OneOf, Range
 
 from outreach.api import api_blueprint
 from outreach.api.campaigns import MAX_ID
+from outreach.application import privacy as use_cases
 from outreach.db import get_session
-from outreach.privacy.models import DataRequest, RequestKind, RequestState
+from outreach.privacy.models import RequestKind, RequestState
 from outreach.privacy.service import access_export, erase
 from outreach.privacy.workflow import (
     MAX_EXTENSION_MONTHS,
@@ -20,17 +21,6 @@ from outreach.privacy.workflow import (
     MAX_TEXT,
     RECTIFIABLE,
     SOURCES,
-    RequestMail,
-    entry_to_dict,
-    extend_request,
-    fulfil_request,
-    get_request,
-    history,
-    lift_restriction,
-    refuse_request,
-    request_queue,
-    request_to_dict,
-    submit_request,
 )
 
 blp = api_blueprint(
@@ -206,15 +196,9 @@ class ExportSchema(Schema):
     suppressed = fields.Str(allow_none=True)
 
 
-def _detail(data_request: DataRequest) -> dict[str, Any]:
-    session = get_session()
-    document = request_to_dict(data_request)
-    document["history"] = [entry_to_dict(e) for e in history(session, data_request.id)]
-    return document
-
-
-def _answered(data_request: DataRequest, mails: list[RequestMail]) -> dict[str, Any]:
-    document = _detail(data_request)
+def _answered(step: use_cases.RequestStep) -> dict[str, Any]:
+    """The request with its history; the step (and the emails it owes) then committed."""
+    document = step.with_history()
     get_session().commit()
     return document
 
@@ -226,16 +210,17 @@ class Requests(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Open requests, soonest due first (or only the overdue ones, or all)."""
         session = get_session()
-        found = request_queue(session, overdue=args["overdue"], everything=args["all"])
-        documents = [request_to_dict(r) for r in found]
-        session.commit()
+        documents = use_cases.list_requests(
+            session, overdue=args["overdue"], everything=args["all"]
+        )
+        session.commit()  # stale unverified requests were just expired
         return documents
 
     @blp.arguments(NewRequestSchema)
     @blp.response(201, RequestDetailSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Record a request on someone's behalf and email the address a verification link."""
-        data_request, mails = submit_request(
+        step = use_cases.record_request(
             get_session(),
             data["kind"],
             data["email"],
@@ -246,7 +231,7 @@ class Requests(MethodView):
             received_on=data["received_on"],
             identity_checked=data["identity_checked"],
         )
-        return _answered(data_request, mails)
+        return _answered(step)
 
 
 @blp.route(REQUEST)
@@ -255,7 +240,7 @@ class RequestItem(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, request_id: int) -> Any:
         """One request with its history."""
-        return _detail(get_request(get_session(), request_id))
+        return use_cases.show_request(get_session(), request_id).with_history()
 
 
 @blp.route(f"{REQUEST}/fulfil")
@@ -267,16 +252,14 @@ class RequestFulfil(MethodView):
     def post(self, data: dict[str, Any], request_id: int) -> Any:
         """Fulfil a verified request (rectification: the chosen corrections); the requester
         is emailed the outcome."""
-        session = get_session()
-        data_request = get_request(session, request_id)
-        mails = fulfil_request(
-            session,
-            data_request,
+        step = use_cases.fulfil_request(
+            get_session(),
+            request_id,
             actor=g.api_user.email,
             fields=data.get("fields_"),
             note=data["note"],
         )
-        return _answered(data_request, mails)
+        return _answered(step)
 
 
 @blp.route(f"{REQUEST}/refuse")
@@ -287,10 +270,10 @@ class RequestRefuse(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any], request_id: int) -> Any:
         """Refuse a verified request; the reason is emailed to the requester."""
-        session = get_session()
-        data_request = get_request(session, request_id)
-        mails = refuse_request(session, data_request, data["reason"], actor=g.api_user.email)
-        return _answered(data_request, mails)
+        step = use_cases.refuse_request(
+            get_session(), request_id, data["reason"], actor=g.api_user.email
+        )
+        return _answered(step)
 
 
 @blp.route(f"{REQUEST}/extend")
@@ -302,12 +285,10 @@ class RequestExtend(MethodView):
     def post(self, data: dict[str, Any], request_id: int) -> Any:
         """Extend the deadline once, by one or two months, before it passes; the reason is
         emailed to the requester at once."""
-        session = get_session()
-        data_request = get_request(session, request_id)
-        mails = extend_request(
-            session, data_request, data["months"], data["reason"], actor=g.api_user.email
+        step = use_cases.extend_request(
+            get_session(), request_id, data["months"], data["reason"], actor=g.api_user.email
         )
-        return _answered(data_request, mails)
+        return _answered(step)
 
 
 @blp.route(f"{REQUEST}/lift")
@@ -317,10 +298,8 @@ class RequestLift(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, request_id: int) -> Any:
         """Lift the restriction a request put in force; the requester is told."""
-        session = get_session()
-        data_request = get_request(session, request_id)
-        mails = lift_restriction(session, data_request, actor=g.api_user.email)
-        return _answered(data_request, mails)
+        step = use_cases.lift_restriction(get_session(), request_id, actor=g.api_user.email)
+        return _answered(step)
 
 
 @blp.route("/export")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from flask import current_app
 
+from outreach.application import campaigns as use
 from outreach.campaigns.audience import audience_report
 from outreach.campaigns.models import CampaignStatus
 from outreach.campaigns.service import (
@@ -16,11 +18,9 @@ from outreach.campaigns.service import (
     get_campaign,
     presend_checks,
     preview,
-    queue_test_messages,
     set_variant,
 )
-from outreach.cli import OutreachGroup, emit_json, json_option, session_scope, settings
-from outreach.db import get_db
+from outreach.cli_support import OutreachGroup, emit_json, json_option, session_scope, settings
 from outreach.errors import OutreachError
 
 campaigns_cli = OutreachGroup("campaigns", help="Campaigns with a variant per group.")
@@ -133,25 +133,20 @@ def preview_command(campaign: str, group: str, contact_email: str | None, out: P
 @click.option("--group")
 def test_command(campaign: str, to: str, group: str | None) -> None:
     """Send test messages (marked [TEST], counted nowhere) to an address, now."""
-    from outreach.outbox.sender import deliver_now
-
     with session_scope() as session:
-        target = get_campaign(session, campaign)
-        ids = queue_test_messages(session, target, to, group)
-    sent = deliver_now(get_db(), ids)  # through the outbox: stored, signed, sent once
+        ids = use.queue_tests(session, campaign, to, group)
+    sent = use.send_tests(current_app, ids)  # through the outbox: stored, signed, sent once
     click.echo(f"{sent} test messages sent to {to}")
 
 
 def _parse_at(value: str | None) -> datetime | None:
+    """The --at time as typed (use.send_time judges its zone and whether it has passed)."""
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is not an ISO-8601 time", param_hint="--at") from exc
-    if moment.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. 2026-12-01T09:00+01:00", param_hint="--at")
-    return moment.astimezone(UTC)
 
 
 @campaigns_cli.command("send")
@@ -161,40 +156,25 @@ def _parse_at(value: str | None) -> datetime | None:
 def send_command(campaign: str, at: str | None, wait: bool) -> None:
     """Start (or schedule) sending: freeze the audience, queue the batches. A campaign
     still sending (its workers gone) continues from the ledger."""
-    from outreach.delivery import service
-
     with session_scope() as session:
-        target = get_campaign(session, campaign)
-        continuing = target.status is CampaignStatus.SENDING and at is None
-        if continuing:
-            service.resume(session, target)
-            frozen = 0
-        else:
-            frozen = service.start(session, target, _parse_at(at))
-        campaign_id, status = target.id, str(target.status)
-    if status == "scheduled":
-        click.echo(f"campaign {campaign_id} scheduled for {at}")
+        outcome = use.send(session, campaign, _parse_at(at))
+    if outcome.status is CampaignStatus.SCHEDULED:
+        click.echo(f"campaign {outcome.campaign_id} scheduled for {at}")
         return
-    batches = _queue(campaign_id, wait)
-    if continuing:
-        click.echo(f"campaign {campaign_id} was still sending: {batches} batches queued again")
+    batches = _queue(outcome, wait)
+    if outcome.continued:
+        click.echo(
+            f"campaign {outcome.campaign_id} was still sending: {batches} batches queued again"
+        )
     else:
-        click.echo(f"{frozen} deliveries queued in {batches} batches")
-    _after_queueing(campaign_id, wait)
+        click.echo(f"{outcome.frozen} deliveries queued in {batches} batches")
+    _after_queueing(outcome.campaign_id, wait)
 
 
-def _queue(campaign_id: int, wait: bool) -> int:
+def _queue(outcome: use.Outcome, wait: bool) -> int:
     """Enqueue the pending batches (with --wait and the embedded broker, this process
-    runs the workers)."""
-    from flask import current_app
-
-    from outreach import tasks
-    from outreach.ops.embedded import start_embedded
-
-    if wait:
-        start_embedded(current_app._get_current_object(), origin="campaigns --wait")  # type: ignore[attr-defined]
-    with session_scope() as session:
-        return tasks.enqueue_pending(session, campaign_id)
+    runs the workers; without it, `serve` or `worker` does)."""
+    return use.enqueue(current_app, outcome, "campaigns --wait", start_workers=wait)
 
 
 def _after_queueing(campaign_id: int, wait: bool) -> None:
@@ -234,7 +214,7 @@ def follow(campaign_id: int, poll: float = 0.5) -> None:
 def _follow(campaign_id: int, poll: float) -> Any:
     import time
 
-    from outreach.cli import progress
+    from outreach.cli_support import progress
     from outreach.delivery import service
 
     with session_scope() as session:
@@ -300,10 +280,8 @@ def status_command(campaign: str, as_json: bool) -> None:
 @click.argument("campaign")
 def pause_command(campaign: str) -> None:
     """Workers stop claiming batches; those in flight stop within half a second."""
-    from outreach.delivery import service
-
     with session_scope() as session:
-        service.pause(session, get_campaign(session, campaign))
+        use.pause(session, campaign)
     click.echo("paused")
 
 
@@ -312,15 +290,11 @@ def pause_command(campaign: str) -> None:
 @click.option("--wait", is_flag=True, help="Follow the progress until the end.")
 def resume_command(campaign: str, wait: bool) -> None:
     """Go on sending from the ledger (also a campaign still sending whose workers are gone)."""
-    from outreach.delivery import service
-
     with session_scope() as session:
-        target = get_campaign(session, campaign)
-        service.resume(session, target)
-        campaign_id = target.id
-    batches = _queue(campaign_id, wait)
+        outcome = use.resume(session, campaign)
+    batches = _queue(outcome, wait)
     click.echo(f"resumed: {batches} batches queued")
-    _after_queueing(campaign_id, wait)
+    _after_queueing(outcome.campaign_id, wait)
 
 
 @campaigns_cli.command("retry")
@@ -329,29 +303,24 @@ def resume_command(campaign: str, wait: bool) -> None:
 @click.option("--wait", is_flag=True, help="Follow the progress until the end.")
 def retry_command(campaign: str, reason: str | None, wait: bool) -> None:
     """Queue the failed recipients again (those still mailable; bounces are not retried)."""
-    from outreach.delivery import service
-
     with session_scope() as session:
-        target = get_campaign(session, campaign)
-        count = service.retry_failed(session, target, reason, actor="cli")
-        campaign_id, status = target.id, target.status
+        outcome = use.retry(session, campaign, reason, "cli")
+    count = outcome.retried
     if count == 0:
         click.echo("no failed recipient to retry")
         return
-    if status is CampaignStatus.PAUSED:
+    if not outcome.needs_enqueue:
         click.echo(f"{count} failed recipients queued again; the campaign is paused: resume it")
         return
-    batches = _queue(campaign_id, wait)
+    batches = _queue(outcome, wait)
     click.echo(f"{count} failed recipients queued again in {batches} batches")
-    _after_queueing(campaign_id, wait)
+    _after_queueing(outcome.campaign_id, wait)
 
 
 @campaigns_cli.command("cancel")
 @click.argument("campaign")
 def cancel_command(campaign: str) -> None:
     """Stop for good; unsent deliveries become skipped (cancelled)."""
-    from outreach.delivery import service
-
     with session_scope() as session:
-        skipped = service.cancel(session, get_campaign(session, campaign))
-    click.echo(f"cancelled: {skipped} deliveries skipped")
+        outcome = use.cancel(session, campaign)
+    click.echo(f"cancelled: {outcome.skipped} deliveries skipped")

@@ -136,6 +136,21 @@ def sample_context(
     }
 
 
+def campaigns_with_targets(session: Session) -> list[tuple[Campaign, list[str]]]:
+    """Every campaign, newest first, with its target group names in priority order."""
+    found = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()
+    names: dict[int, list[str]] = {c.id: [] for c in found}
+    rows = session.execute(
+        sa.select(CampaignGroup.campaign_id, Group.name)
+        .join(Group, Group.id == CampaignGroup.group_id)
+        .where(CampaignGroup.campaign_id.in_(names))
+        .order_by(CampaignGroup.campaign_id, CampaignGroup.position)
+    )
+    for campaign_id, name in rows:
+        names[campaign_id].append(name)
+    return [(c, names[c.id]) for c in found]
+
+
 def compile_checked(campaign: Campaign, variant: Variant, label: str) -> CompiledVariant:
     """Compile a variant and render it once for a sample contact; errors name the variant."""
     try:
@@ -406,8 +421,8 @@ class _TestRecipient:
 
 def default_layout(session: Session) -> str:
     """The starting MJML of a new variant, signed with the controller's identity."""
-    from outreach import ROOT
     from outreach.consent.notice import current_notice
+    from outreach.paths import ROOT
 
     controller = current_notice(session).controller
     lines = [line.strip() for line in str(controller["address"]).splitlines()]

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import click
 
-from outreach.cli import OutreachGroup, emit_json, session_scope, settings
-from outreach.consent.service import invitable, invite, proof, purge_pending
-from outreach.contacts.service import get_contact
-from outreach.groups.service import get_group
+from outreach.application import consent as use_cases
+from outreach.cli_support import OutreachGroup, emit_json, session_scope, settings
 
 consent_cli = OutreachGroup("consent", help="Consent proof, opt-in invitations, retention.")
 
@@ -19,7 +15,7 @@ consent_cli = OutreachGroup("consent", help="Consent proof, opt-in invitations, 
 def proof_command(email: str) -> None:
     """Print the contact's complete consent history as JSON, with the notice texts."""
     with session_scope() as session:
-        emit_json(proof(session, get_contact(session, email)))
+        emit_json(use_cases.consent_proof(session, email))
 
 
 @consent_cli.command("invite")
@@ -30,11 +26,9 @@ def invite_command(group_name: str, wait: bool) -> None:
 
     A contact counts as invited once its invitation is in the outbox; the workers send it.
     """
-    lifetime = timedelta(hours=settings().confirm_token_hours)
     with session_scope() as session:
-        group = get_group(session, group_name)
-        ids = invite(session, invitable(session, group.id, lifetime))
-        name = group.name
+        invitations = use_cases.invite(session, group_name)
+    name, ids = invitations.group, list(invitations.outbox_ids)
     if not ids:
         click.echo(f"0 invitations queued for {name}: nobody pending left to invite")
         return
@@ -66,7 +60,6 @@ def _who_sends() -> str:
 )
 def purge_command(days: int | None) -> None:
     """Delete pending sign-ups that did not confirm in time, with their data."""
-    age = timedelta(days=days if days is not None else settings().pending_retention_days)
     with session_scope() as session:
-        removed = purge_pending(session, age)
+        removed = use_cases.purge_unconfirmed(session, days)
     click.echo(f"{removed} unconfirmed sign-ups deleted")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from outreach import ROOT
 from outreach.config import Settings
+from outreach.paths import ROOT
 
 BUNDLED = ROOT / "templates" / "lead_magnet" / "segment-dont-spray.html"
 

@@ -24,6 +24,11 @@ from outreach.groups.service import set_sector_membership
 from outreach.tokens import TokenError
 
 TRACKING = (Purpose.OPEN_TRACKING, Purpose.CLICK_TRACKING)
+# A public form sends one address at most one email per RESEND_AFTER (a sign-up's
+# confirmation, a data-subject request's verification link): nobody floods a mailbox.
+RESEND_AFTER = timedelta(minutes=10)
+# The statuses an unsubscribe changes: any other contact receives nothing already.
+UNSUBSCRIBABLE = (ContactStatus.SUBSCRIBED, ContactStatus.PENDING)
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,30 @@ def latest_actions(
     for contact_id, purpose, action in rows:
         state[contact_id][purpose] = action
     return state
+
+
+def tracking_choices(session: Session, contact_id: int) -> dict[Purpose, bool]:
+    """What the tracking boxes of the preferences page show: ticked only while that consent
+    is confirmed (given but unconfirmed, or withdrawn, shows unticked)."""
+    actions = latest_actions(session, [contact_id])[contact_id]
+    return {purpose: actions.get(purpose) is ConsentAction.CONFIRMED for purpose in TRACKING}
+
+
+def member_groups(session: Session, contact_id: int) -> set[int]:
+    """The ids of every group the contact belongs to (the preferences page ticks its topics)."""
+    from outreach.groups.models import GroupMembership
+
+    return set(
+        session.scalars(
+            sa.select(GroupMembership.group_id).where(GroupMembership.contact_id == contact_id)
+        )
+    )
+
+
+def shown_notice(session: Session, version_id: int | None) -> NoticeVersion:
+    """The notice version a form displayed, or the one in force when it names none we hold."""
+    notice = session.get(NoticeVersion, version_id) if version_id is not None else None
+    return notice or current_notice(session)
 
 
 def has_consent(session: Session, contact_id: int, purpose: Purpose) -> bool:
@@ -212,12 +241,34 @@ def sign_up(
     return Signup(contact, SignupOutcome.CONFIRMATION_SENT, purposes)
 
 
+def token_spent(session: Session, jti: str) -> bool:
+    """True when the single-use token with this id was used already."""
+    return session.get(UsedToken, jti) is not None
+
+
 def spend_token(session: Session, jti: str, purpose: str) -> None:
     """Mark a single-use token as used; TokenError when it was used before."""
     if not jti or session.get(UsedToken, jti) is not None:
         raise TokenError("this link has already been used")
     session.add(UsedToken(jti=jti, purpose=purpose))
     session.flush()
+
+
+def record_invitation_acceptance(
+    session: Session, contact_id: int, evidence: Evidence
+) -> ConsentEvent:
+    """The newsletter consent an invited contact gives by following its invitation (which
+    recorded no `given` event), citing the notice in force; `confirm` then confirms it."""
+    notice = current_notice(session)
+    return record_event(
+        session,
+        contact_id,
+        Purpose.NEWSLETTER,
+        ConsentAction.GIVEN,
+        Evidence(
+            f"invitation accepted:{evidence.source}", evidence.ip, evidence.user_agent, notice.id
+        ),
+    )
 
 
 def confirm(session: Session, contact: Contact, evidence: Evidence) -> list[Purpose]:
@@ -281,7 +332,7 @@ def unsubscribe(
     from outreach.tracking.tallies import add_engagement, lock_for_hits
 
     withdraw(session, contact, list(Purpose), evidence)
-    if contact.status in (ContactStatus.SUBSCRIBED, ContactStatus.PENDING):
+    if contact.status in UNSUBSCRIBABLE:
         contact.status = ContactStatus.UNSUBSCRIBED
     if campaign_id is not None:
         lock_for_hits(session, [campaign_id])  # before the row lock, as the recorder does
@@ -390,6 +441,13 @@ def invite(session: Session, contact_ids: list[int]) -> list[int]:
         queued.append(queue_consent_email(session, contact, "invite"))
     session.flush()
     return [row.id for row in queued]
+
+
+def invite_pending(session: Session, group_id: int) -> list[int]:
+    """Invite the group's pending contacts not invited within a confirmation link's
+    lifetime (never twice while a link still works); returns the outbox ids."""
+    lifetime = timedelta(hours=settings_of(session).confirm_token_hours)
+    return invite(session, invitable(session, group_id, lifetime))
 
 
 def purge_pending(session: Session, older_than: timedelta) -> int:

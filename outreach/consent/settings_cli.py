@@ -7,7 +7,7 @@ from typing import IO
 
 import click
 
-from outreach.cli import OutreachGroup, emit_json, json_option, session_scope
+from outreach.cli_support import OutreachGroup, emit_json, json_option, session_scope
 from outreach.consent.notice import (
     SETTING_KEYS,
     change_settings,

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file
 from sqlalchemy.orm import Session
 
+from outreach.application import consent as use_cases
 from outreach.config import Settings
 from outreach.consent import links
 from outreach.consent.lead_magnet import lead_magnet
-from outreach.consent.models import ConsentAction, NoticeVersion, Purpose, UsedToken
+from outreach.consent.models import Purpose
 from outreach.consent.notice import current_notice
-from outreach.consent.service import (
-    Evidence,
-    SignupOutcome,
-    confirm,
-    latest_actions,
-    set_tracking,
-    sign_up,
-    spend_token,
-    unsubscribe,
-)
-from outreach.contacts.models import Contact, ContactStatus
+from outreach.consent.service import Evidence
 from outreach.db import get_session
 from outreach.errors import OutreachError, ValidationError
-from outreach.groups.models import GroupMembership
-from outreach.groups.service import join_topics, public_sectors, public_topics, set_topics
-from outreach.tokens import TokenError, TokenExpired, read_token
+from outreach.groups.service import public_sectors, public_topics
+from outreach.tokens import TokenError, TokenExpired
 
 bp = Blueprint("public", __name__)
 FORM_PURPOSES = {
@@ -37,24 +25,26 @@ FORM_PURPOSES = {
     "consent_tracking": Purpose.OPEN_TRACKING,
     "consent_click_tracking": Purpose.CLICK_TRACKING,
 }
-MAX_FIELD = 1000
 
 
 def _settings() -> Settings:
     return current_app.extensions["outreach.settings"]  # type: ignore[no-any-return]
 
 
-def _evidence(source: str, notice: NoticeVersion | None = None) -> Evidence:
+def _evidence(source: str, *, shown_notice: bool = False) -> Evidence:
+    """Where the action came from; with `shown_notice`, the notice version the form says it
+    displayed (the use case checks it is one we hold)."""
+    raw = request.form.get("notice_version", "") if shown_notice else ""
     return Evidence(
         source=source,
         ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent", "")[:500] or None,
-        notice_version_id=notice.id if notice else None,
+        notice_version_id=int(raw) if raw.isdigit() else None,
     )
 
 
 def _chosen_groups() -> set[int]:
-    """The group ids ticked in the form (the service keeps only public topics)."""
+    """The group ids ticked in the form (the use case keeps only public topics)."""
     return {int(v) for v in request.form.getlist("groups") if v.isdigit() and len(v) < 19}
 
 
@@ -92,45 +82,20 @@ def subscribe() -> Any:
             return render_template("public/check_inbox.html")
         values = {k: request.form.get(k, "") for k in ("email", "first_name", "sector")}
         try:
-            _check_form(session, values)
-            purposes = [p for name, p in FORM_PURPOSES.items() if request.form.get(name)]
-            notice = _shown_notice(session)
-            signup = sign_up(
+            use_cases.subscribe(
                 session,
-                values,
-                purposes,
-                _evidence(f"form:{request.referrer or request.url}", notice),
-                resend_after=timedelta(minutes=10),
+                email=values["email"],
+                first_name=values["first_name"],
+                sector=values["sector"],
+                purposes=[p for name, p in FORM_PURPOSES.items() if request.form.get(name)],
+                topics=_chosen_groups(),
+                evidence=_evidence(f"form:{request.referrer or request.url}", shown_notice=True),
             )
-            if signup.outcome is not SignupOutcome.ALREADY_SUBSCRIBED:
-                # Topics only add, and a subscribed contact changes its own on the
-                # preferences page: a stranger's sign-up never alters a subscription.
-                join_topics(session, signup.contact.id, _chosen_groups())
         except ValidationError as exc:
             session.rollback()
             return _form_page(session, 422, {exc.field or "form": exc.message}, values)
         session.commit()  # with the email it owes, in the outbox
         return render_template("public/check_inbox.html")
-
-
-def _check_form(session: Session, values: dict[str, str]) -> None:
-    for name, value in values.items():
-        if len(value) > MAX_FIELD:
-            raise ValidationError(f"{name.replace('_', ' ')} is too long", field=name)
-    if values["sector"] and values["sector"] not in public_sectors(session):
-        # Only the curated (public) sectors: a private one is refused like an unknown one.
-        raise ValidationError("choose a sector from the list", field="sector")
-
-
-def _shown_notice(session: Session) -> NoticeVersion:
-    """The notice version the form displayed (the current one if the field is missing)."""
-    raw = request.form.get("notice_version", "")
-    notice = session.get(NoticeVersion, int(raw)) if raw.isdigit() else None
-    return notice or current_notice(session)
-
-
-def _token(purpose: str, token: str, max_age: int | None = None) -> dict[str, Any]:
-    return read_token(_settings().secret_key, purpose, token, max_age)
 
 
 def _link_problem(exc: TokenError) -> Any:
@@ -140,32 +105,24 @@ def _link_problem(exc: TokenError) -> Any:
     ), status
 
 
+def _already_confirmed(confirmation: use_cases.Confirmation) -> Any:
+    """A used confirmation link: what is true now, not a Confirm button that cannot work."""
+    return render_template(
+        "public/already_confirmed.html",
+        preferences_url=links.preferences_url(_settings(), confirmation.contact_id),
+    )
+
+
 @bp.get("/confirm/<token>")
 def confirm_page(token: str) -> Any:
     """A page with a Confirm button; following the link changes nothing."""
     try:
-        payload = _token(links.CONFIRM, token, _settings().confirm_token_hours * 3600)
-        if get_session().get(Contact, payload.get("c")) is None:
-            raise TokenError("this link is not valid any more")
+        confirmation = use_cases.check_confirmation_link(get_session(), token)
     except TokenError as exc:
         return _link_problem(exc)
-    if _spent(payload):
-        return _already_confirmed(get_session().get(Contact, payload.get("c")))
+    if confirmation.already_confirmed:
+        return _already_confirmed(confirmation)
     return render_template("public/confirm.html")
-
-
-def _spent(payload: dict[str, Any]) -> bool:
-    return get_session().get(UsedToken, str(payload.get("jti", ""))) is not None
-
-
-def _already_confirmed(contact: Contact | None) -> Any:
-    """A used confirmation link: what is true now, not a Confirm button that cannot work."""
-    if contact is None or contact.status is not ContactStatus.SUBSCRIBED:
-        return _link_problem(TokenError("this link has already been used"))
-    return render_template(
-        "public/already_confirmed.html",
-        preferences_url=links.preferences_url(_settings(), contact.id),
-    )
 
 
 @bp.post("/confirm/<token>")
@@ -173,40 +130,21 @@ def confirm_post(token: str) -> Any:
     """Confirm the subscription, then send the welcome message."""
     session = get_session()
     try:
-        payload = _token(links.CONFIRM, token, _settings().confirm_token_hours * 3600)
-        contact = session.get(Contact, payload.get("c"))
-        if contact is None:
-            raise TokenError("this link is not valid any more")
-        if _spent(payload):
-            return _already_confirmed(contact)
-        spend_token(session, str(payload.get("jti", "")), links.CONFIRM)
-        evidence = _evidence(f"confirmation link:{request.url_root.rstrip('/')}/confirm")
-        if payload.get("i"):
-            _record_invitation_acceptance(session, contact, evidence)
-        confirm(session, contact, evidence)
+        confirmation = use_cases.confirm(
+            session,
+            token,
+            _evidence(f"confirmation link:{request.url_root.rstrip('/')}/confirm"),
+        )
     except TokenError as exc:
         session.rollback()
         return _link_problem(exc)
+    if confirmation.already_confirmed:
+        return _already_confirmed(confirmation)
     session.commit()  # the welcome message is in the outbox
     return render_template(
         "public/welcome.html",
-        first_name=contact.first_name,
-        preferences_url=links.preferences_url(_settings(), contact.id),
-    )
-
-
-def _record_invitation_acceptance(session: Session, contact: Contact, evidence: Evidence) -> None:
-    from outreach.consent.service import record_event
-
-    notice = current_notice(session)
-    record_event(
-        session,
-        contact.id,
-        Purpose.NEWSLETTER,
-        ConsentAction.GIVEN,
-        Evidence(
-            f"invitation accepted:{evidence.source}", evidence.ip, evidence.user_agent, notice.id
-        ),
+        first_name=confirmation.first_name,
+        preferences_url=links.preferences_url(_settings(), confirmation.contact_id),
     )
 
 
@@ -214,15 +152,13 @@ def _record_invitation_acceptance(session: Session, contact: Contact, evidence: 
 def unsubscribe_page(token: str) -> Any:
     """One button; following the link changes nothing (mail scanners follow links)."""
     try:
-        payload = _token(links.SUBSCRIPTION, token)
+        link = use_cases.check_unsubscribe_link(get_session(), token)
     except TokenError as exc:
         return _link_problem(exc)
-    contact = get_session().get(Contact, payload.get("c"))
     return render_template(
         "public/unsubscribe.html",
-        preferences_url=links.preferences_url(_settings(), payload["c"]),
-        already=contact is None
-        or contact.status not in (ContactStatus.SUBSCRIBED, ContactStatus.PENDING),
+        preferences_url=links.preferences_url(_settings(), link.contact_id),
+        already=link.already,
     )
 
 
@@ -230,30 +166,14 @@ def unsubscribe_page(token: str) -> Any:
 def unsubscribe_post(token: str) -> Any:
     """Unsubscribe at once. RFC 8058 one-click: no cookie, no CSRF token, 200, no redirect."""
     session = get_session()
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    source = "one-click (RFC 8058)" if one_click else "unsubscribe page"
     try:
-        payload = _token(links.SUBSCRIPTION, token)
+        use_cases.unsubscribe(session, token, _evidence(source))
     except TokenError as exc:
         return _link_problem(exc)
-    contact = session.get(Contact, payload.get("c"))
-    if contact is not None:
-        one_click = request.form.get("List-Unsubscribe") == "One-Click"
-        source = "one-click (RFC 8058)" if one_click else "unsubscribe page"
-        unsubscribe(
-            session,
-            contact,
-            _evidence(f"{source}:campaign {payload.get('k')}"),
-            campaign_id=payload.get("k"),
-        )
-        session.commit()
+    session.commit()
     return render_template("public/unsubscribed.html"), 200
-
-
-def _preferences_contact(token: str) -> Contact:
-    payload = _token(links.SUBSCRIPTION, token)
-    contact = get_session().get(Contact, payload.get("c"))
-    if contact is None:
-        raise TokenError("this link is not valid any more")
-    return contact
 
 
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
@@ -261,59 +181,45 @@ def preferences(token: str) -> Any:
     """Affinity groups, tracking consent, and unsubscribe from everything."""
     session = get_session()
     try:
-        contact = _preferences_contact(token)
-    except TokenError as exc:
-        return _link_problem(exc)
-    saved = False
-    if request.method == "POST":
-        evidence = _evidence("preferences page", _shown_notice(session))
-        if request.form.get("action") == "unsubscribe":
-            unsubscribe(session, contact, evidence)
+        if request.method == "POST" and request.form.get("action") == "unsubscribe":
+            use_cases.unsubscribe_everything(session, token, _preferences_evidence())
             session.commit()
             return render_template("public/unsubscribed.html")
-        _save_preferences(session, contact, evidence)
-        session.commit()
-        saved = True
+        if request.method == "POST":
+            shown = use_cases.change_preferences(
+                session,
+                token,
+                topics=_chosen_groups(),
+                tracking={
+                    Purpose.OPEN_TRACKING: bool(request.form.get("open_tracking")),
+                    Purpose.CLICK_TRACKING: bool(request.form.get("click_tracking")),
+                },
+                evidence=_preferences_evidence(),
+            )
+            session.commit()
+        else:
+            shown = use_cases.preferences(session, token)
+    except TokenError as exc:
+        return _link_problem(exc)
+    return _preferences_page(session, shown, saved=request.method == "POST")
+
+
+def _preferences_evidence() -> Evidence:
+    return _evidence("preferences page", shown_notice=True)
+
+
+def _preferences_page(session: Session, shown: use_cases.Preferences, *, saved: bool) -> Any:
     notice = current_notice(session)
     session.commit()  # the first use stores the default notice as version 1
     return render_template(
         "public/preferences.html",
-        contact=contact,
+        contact=shown,
         saved=saved,
         notice=notice,
-        **_preference_state(session, contact),
-    )
-
-
-def _preference_state(session: Session, contact: Contact) -> dict[str, Any]:
-    groups = public_topics(session)  # private groups are never shown nor changed here
-    member_of = set(
-        session.scalars(
-            sa.select(GroupMembership.group_id).where(GroupMembership.contact_id == contact.id)
-        )
-    )
-    actions = latest_actions(session, [contact.id])[contact.id]
-    return {
-        "groups": groups,
-        "member_of": member_of,
-        "tracking": {
-            p.value: actions.get(p) is ConsentAction.CONFIRMED
-            for p in (Purpose.OPEN_TRACKING, Purpose.CLICK_TRACKING)
-        },
-        "subscribed": contact.status is ContactStatus.SUBSCRIBED,
-    }
-
-
-def _save_preferences(session: Session, contact: Contact, evidence: Evidence) -> None:
-    set_topics(session, contact.id, _chosen_groups())
-    set_tracking(
-        session,
-        contact,
-        {
-            Purpose.OPEN_TRACKING: bool(request.form.get("open_tracking")),
-            Purpose.CLICK_TRACKING: bool(request.form.get("click_tracking")),
-        },
-        evidence,
+        groups=shown.topics,
+        member_of=shown.member_of,
+        tracking=shown.tracking,
+        subscribed=shown.subscribed,
     )
 
 
@@ -330,9 +236,7 @@ def privacy() -> Any:
 def download(token: str) -> Any:
     """The lead magnet, through a signed link that expires."""
     try:
-        payload = _token(links.DOWNLOAD, token, links.DOWNLOAD_MAX_AGE)
-        if get_session().get(Contact, payload.get("c")) is None:
-            raise TokenError("this link is not valid any more")
+        use_cases.check_download_link(get_session(), token)
     except TokenError as exc:
         return _link_problem(exc)
     magnet = lead_magnet(_settings())

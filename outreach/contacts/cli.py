@@ -10,7 +10,14 @@ from typing import IO
 
 import click
 
-from outreach.cli import OutreachGroup, emit_json, json_option, progress, session_scope, settings
+from outreach.cli_support import (
+    OutreachGroup,
+    emit_json,
+    json_option,
+    progress,
+    session_scope,
+    settings,
+)
 from outreach.contacts.importer import ImportOptions, ImportReport, import_csv
 from outreach.contacts.models import ContactStatus
 from outreach.contacts.service import export_csv

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from outreach.cli import OutreachGroup, emit_json, json_option, session_scope
+from outreach.cli_support import OutreachGroup, emit_json, json_option, session_scope
 from outreach.groups.service import add_members, list_groups, remove_members, update_group
 
 groups_cli = OutreachGroup("groups", help="Sector and affinity groups.")

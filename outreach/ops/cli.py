@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from outreach.cli import OutreachGroup, outreach_command, settings, web_app
+from outreach.cli_support import OutreachGroup, outreach_command, settings, web_app
 from outreach.migrate import downgrade, upgrade
 from outreach.ops.checks import startup_warnings
 
@@ -138,9 +138,10 @@ def _demo_app() -> tuple[Any, bool]:
     base URL is http://127.0.0.1 unless configured); True when it was built here."""
     from dataclasses import replace
 
-    from outreach import create_app
+    from flask import current_app
 
     current = settings()
     if current.allow_insecure_links:
         return web_app(), False
-    return create_app(replace(current, allow_insecure_links=True)), True
+    factory = current_app.extensions["outreach.factory"]
+    return factory(replace(current, allow_insecure_links=True)), True

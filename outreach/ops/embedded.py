@@ -83,3 +83,17 @@ def stop_embedded(timeout: float = 10.0) -> None:
         if _heartbeat is not None:
             _heartbeat.stop()
             _heartbeat = None
+
+
+def start_on_first_request(app: Flask) -> None:
+    """Any WSGI server: with the embedded broker, the first request starts the runtime if
+    the server did not (`outreach serve` and gunicorn's hook start it before)."""
+    settings = app.extensions["outreach.settings"]
+    if settings.testing or not uses_embedded_broker(app):
+        return
+    started: list[bool] = []
+
+    @app.before_request
+    def _start() -> None:
+        if not started:
+            started.append(start_embedded(app, origin="web server"))

@@ -8,20 +8,12 @@ from typing import Any
 
 import click
 
-from outreach.cli import OutreachGroup, emit_json, json_option, session_scope
+from outreach.application import privacy as use_cases
+from outreach.cli_support import OutreachGroup, emit_json, json_option, session_scope
 from outreach.errors import ValidationError
 from outreach.privacy.models import RequestKind
 from outreach.privacy.service import access_export, erase
-from outreach.privacy.workflow import (
-    RECTIFIABLE,
-    entry_to_dict,
-    get_request,
-    history,
-    parse_day,
-    request_queue,
-    request_to_dict,
-    submit_request,
-)
+from outreach.privacy.workflow import RECTIFIABLE
 
 privacy_cli = OutreachGroup(
     "privacy", help="Data-subject rights: the request queue, access export and erasure."
@@ -46,8 +38,7 @@ def _days(document: dict[str, Any]) -> str:
 def requests_command(overdue: bool, everything: bool, as_json: bool) -> None:
     """Data-subject requests, soonest due first: kind, state, received, due, days left."""
     with session_scope() as session:
-        found = request_queue(session, overdue=overdue, everything=everything)
-        documents = [request_to_dict(r) for r in found]
+        documents = use_cases.list_requests(session, overdue=overdue, everything=everything)
     if as_json:
         emit_json(documents)
         return
@@ -66,9 +57,7 @@ def requests_command(overdue: bool, everything: bool, as_json: bool) -> None:
 def request_command(request_id: str) -> None:
     """One request with its history, as JSON."""
     with session_scope() as session:
-        data_request = get_request(session, request_id)
-        document = request_to_dict(data_request)
-        document["history"] = [entry_to_dict(e) for e in history(session, data_request.id)]
+        document = use_cases.show_request(session, request_id).with_history()
     emit_json(document)
 
 
@@ -120,7 +109,7 @@ def record_command(
     KIND: access, rectification, erasure, restriction or objection.
     """
     with session_scope() as session:
-        data_request, _mails = submit_request(
+        recorded = use_cases.record_request(
             session,
             kind,
             email,
@@ -128,10 +117,10 @@ def record_command(
             actor="cli",
             changes=_changes(changes),
             note=note,
-            received_on=parse_day(received_on),
+            received_on=received_on,
             identity_checked=identity_checked,
         )
-        document = request_to_dict(data_request)
+    document = recorded.request
     if as_json:
         emit_json(document)
         return

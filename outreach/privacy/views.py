@@ -8,25 +8,17 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from sqlalchemy.orm import Session
 
+from outreach.application import consent as consent_use_cases
+from outreach.application import privacy as use_cases
+from outreach.application.consent import Subscriber
 from outreach.config import Settings
-from outreach.consent import links as consent_links
 from outreach.consent.notice import notice_paragraphs
-from outreach.consent.service import Evidence
-from outreach.contacts.models import Contact
 from outreach.db import get_session
 from outreach.errors import ValidationError
 from outreach.groups.service import public_sectors
-from outreach.privacy import links
-from outreach.privacy.models import DataRequest, RequestKind, RequestState
-from outreach.privacy.service import export_archive, subject_export
-from outreach.privacy.workflow import (
-    RECTIFIABLE,
-    REQUESTER,
-    audit,
-    submit_request,
-    verify_request,
-)
-from outreach.tokens import TokenError, TokenExpired, read_token
+from outreach.privacy.service import export_archive
+from outreach.privacy.workflow import RECTIFIABLE
+from outreach.tokens import TokenError, TokenExpired
 
 bp = Blueprint("rights", __name__)
 FORM_FIELDS = ("kind", "note", *RECTIFIABLE)
@@ -51,7 +43,7 @@ def _form(
     status: int = 200,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
-    contact: Contact | None = None,
+    contact: Subscriber | None = None,
 ) -> Any:
     """The request form: on its own page, or for a contact coming from its preferences."""
     action = (
@@ -69,8 +61,8 @@ def _form(
     ), status
 
 
-def _submit(session: Session, values: dict[str, str], source: str, email: str) -> list[Any]:
-    _request, mails = submit_request(
+def _submit(session: Session, values: dict[str, str], source: str, email: str) -> None:
+    use_cases.submit_request(
         session,
         values["kind"],
         email,
@@ -78,7 +70,6 @@ def _submit(session: Session, values: dict[str, str], source: str, email: str) -
         changes={name: values[name] for name in RECTIFIABLE if values.get(name)},
         note=values["note"],
     )
-    return mails
 
 
 def _sent() -> Any:
@@ -117,10 +108,7 @@ def from_preferences(token: str) -> Any:
     """A request started from the preferences page (verified by email all the same)."""
     session = get_session()
     try:
-        payload = read_token(_settings().secret_key, consent_links.SUBSCRIPTION, token)
-        contact = session.get(Contact, payload.get("c"))
-        if contact is None:
-            raise TokenError("this link is not valid any more")
+        contact = consent_use_cases.subscriber(session, token)
     except TokenError as exc:
         return _link_problem(exc)
     values = _values(*FORM_FIELDS)
@@ -140,27 +128,11 @@ def _link_problem(exc: TokenError) -> Any:
     ), (410 if expired else 400)
 
 
-def _request_from(token: str, purpose: str, max_age: int) -> tuple[DataRequest, str]:
-    """The request a genuine token names, and the token's single-use id."""
-    payload = read_token(_settings().secret_key, purpose, token, max_age)
-    request_id = payload.get("r")
-    found = get_session().get(DataRequest, request_id) if isinstance(request_id, int) else None
-    if found is None:
-        raise TokenError("this link is not valid any more")
-    return found, str(payload.get("jti", ""))
-
-
-def _verify_max_age() -> int:
-    return _settings().privacy_verify_hours * 3600
-
-
 @bp.get("/privacy/verify/<token>")
 def verify_page(token: str) -> Any:
     """A page with a Confirm button; following the link changes nothing."""
     try:
-        data_request, _jti = _request_from(token, links.VERIFY, _verify_max_age())
-        if data_request.state is not RequestState.UNVERIFIED:
-            raise TokenError("this link has already been used")
+        data_request = use_cases.check_verification_link(get_session(), token)
     except TokenError as exc:
         return _link_problem(exc)
     return render_template("public/privacy_request_verify.html", data_request=data_request)
@@ -172,16 +144,11 @@ def verify(token: str) -> Any:
     (unless the operator wants to approve them)."""
     session = get_session()
     try:
-        data_request, jti = _request_from(token, links.VERIFY, _verify_max_age())
-        data_request, mails = verify_request(
+        data_request = use_cases.verify_request(
             session,
-            data_request.id,
-            jti,
-            Evidence(
-                f"data-subject request {data_request.id} ({data_request.kind}), verified link",
-                request.remote_addr,
-                request.headers.get("User-Agent", "")[:500] or None,
-            ),
+            token,
+            ip=request.remote_addr,
+            user_agent=request.headers.get("User-Agent", "")[:500] or None,
         )
     except TokenError as exc:
         session.rollback()
@@ -190,22 +157,11 @@ def verify(token: str) -> Any:
     return render_template("public/privacy_request_verified.html", data_request=data_request)
 
 
-def _export_request(token: str) -> DataRequest:
-    data_request, _jti = _request_from(token, links.EXPORT, links.EXPORT_MAX_AGE)
-    if (
-        data_request.kind is not RequestKind.ACCESS
-        or data_request.state is not RequestState.COMPLETED
-        or data_request.email is None
-    ):
-        raise TokenError("this link is not valid any more")
-    return data_request
-
-
 @bp.get("/privacy/export/<token>")
 def export_page(token: str) -> Any:
     """The download page of an access export."""
     try:
-        _export_request(token)
+        use_cases.check_export_link(get_session(), token)
     except TokenError as exc:
         return _link_problem(exc)
     return render_template("public/privacy_request_export.html", token=token)
@@ -216,11 +172,9 @@ def export_download(token: str, fmt: str) -> Any:
     """The access export as JSON, or its tabular parts as a ZIP of CSV files."""
     session = get_session()
     try:
-        data_request = _export_request(token)
+        document = use_cases.download_export(session, token, fmt)
     except TokenError as exc:
         return _link_problem(exc)
-    document = subject_export(session, data_request.email or "")
-    audit(session, data_request.id, "downloaded", REQUESTER, format=fmt)
     session.commit()
     if fmt == "json":
         body: bytes = json.dumps(document, indent=2, ensure_ascii=False).encode()

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach.consent.service import Evidence, spend_token, unsubscribe
+from outreach.consent.service import RESEND_AFTER, Evidence, spend_token, unsubscribe
 from outreach.contacts.fields import clean_profile
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact, ContactStatus
@@ -22,7 +22,7 @@ from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group, GroupKind
 from outreach.privacy import links
 from outreach.privacy.models import AuditEntry, DataRequest, RequestKind, RequestState
-from outreach.privacy.service import erase
+from outreach.privacy.service import erase, subject_export
 from outreach.tokens import TokenError
 
 AUTOMATIC = frozenset({RequestKind.ACCESS, RequestKind.ERASURE, RequestKind.OBJECTION})
@@ -41,7 +41,6 @@ IDENTITY_METHODS = (
     "phone call to the number we hold",
     "in person, ID document shown",
 )
-RESEND_AFTER = timedelta(minutes=10)
 MAX_EXTENSION_MONTHS = 2
 REQUESTER, SYSTEM = "requester", "system"
 
@@ -250,6 +249,38 @@ def _recorded(
     # How it was checked stays on the request (erased with it), never in the audit log.
     audit(session, request.id, "verified", actor, identity="checked by the administrator")
     return [owe(session, request, "recorded")]
+
+
+def linked_request(session: Session, request_id: Any) -> DataRequest:
+    """The request a genuine link names; TokenError when it is gone."""
+    found = session.get(DataRequest, request_id) if isinstance(request_id, int) else None
+    if found is None:
+        raise TokenError("this link is not valid any more")
+    return found
+
+
+def check_verifiable(request: DataRequest) -> None:
+    """TokenError once the request left the unverified state: its link was used."""
+    if request.state is not RequestState.UNVERIFIED:
+        raise TokenError("this link has already been used")
+
+
+def check_exportable(request: DataRequest) -> None:
+    """TokenError unless the request is a fulfilled access request whose address is held."""
+    if (
+        request.kind is not RequestKind.ACCESS
+        or request.state is not RequestState.COMPLETED
+        or request.email is None
+    ):
+        raise TokenError("this link is not valid any more")
+
+
+def download_export(session: Session, request: DataRequest, fmt: str) -> dict[str, Any]:
+    """The access export a fulfilled access request gives, audited as downloaded."""
+    check_exportable(request)
+    document = subject_export(session, request.email or "")
+    audit(session, request.id, "downloaded", REQUESTER, format=fmt)
+    return document
 
 
 def verify_request(

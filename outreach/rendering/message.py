@@ -185,7 +185,7 @@ def language_tag(language: str | None) -> str:
 
 def _tracked(html: str, tracking: Tracking) -> str:
     """Rewritten links and the open pixel, as the contact's consents allow."""
-    from outreach.tracking.links import pixel, rewrite_links
+    from outreach.rendering.tracked import pixel, rewrite_links
 
     if tracking.click is not None:
         html = rewrite_links(html, tracking.click, tracking.keep)

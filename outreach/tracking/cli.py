@@ -8,7 +8,7 @@ from collections.abc import Callable
 import click
 
 from outreach.campaigns.service import get_campaign
-from outreach.cli import emit_json, outreach_command, session_scope
+from outreach.cli_support import emit_json, outreach_command, session_scope
 from outreach.tracking.stats import CampaignStats, campaign_stats, write_csv
 
 

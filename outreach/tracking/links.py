@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from functools import lru_cache
 
 from itsdangerous import BadSignature, Signer
 from itsdangerous.encoding import base64_decode, base64_encode
-
-_HREF = re.compile(r'(<a\b[^>]*?\bhref=")(https?://[^"]+)(")', re.I)
 
 
 @lru_cache(maxsize=8)
@@ -47,24 +43,3 @@ def read_click(secret: str, token: str) -> tuple[int, str] | None:
         return None
     except Exception:  # noqa: BLE001 - malformed base64 is just a broken token
         return None
-
-
-def rewrite_links(html: str, make_url: Callable[[str], str], keep: tuple[str, ...]) -> str:
-    """Point every http(s) link through the click redirect, except those starting with
-    one of `keep` (unsubscribe and preferences links stay direct)."""
-
-    def swap(match: re.Match[str]) -> str:
-        target = match.group(2).replace("&amp;", "&")
-        if target.startswith(keep):
-            return match.group(0)
-        return f"{match.group(1)}{make_url(target)}{match.group(3)}"
-
-    return _HREF.sub(swap, html)
-
-
-def pixel(url: str) -> str:
-    """The open pixel's HTML."""
-    return (
-        f'<img src="{url}" width="1" height="1" alt="" '
-        'style="display:block;width:1px;height:1px;border:0" />'
-    )

@@ -211,6 +211,7 @@ def test_send_at_a_future_time_schedules(
     ("body", "field"),
     [
         ({"at": "2030-01-01T09:00:00"}, "at"),  # no time zone: ambiguous
+        ({"at": "2001-01-01T09:00:00+00:00"}, "at"),  # passed: refused, as on every surface
         ({"at": "next tuesday"}, "at"),
         ({"at": 1767258000}, "at"),
         ({"when": "now"}, "when"),

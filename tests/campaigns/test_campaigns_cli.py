@@ -175,3 +175,21 @@ def test_bad_sender_is_refused(app: Flask) -> None:
         args=["campaigns", "create", "C", "--from", "Ana <not-an-address>"]
     )
     assert result.exit_code == 1 and "from:" in result.output
+
+
+@pytest.mark.parametrize(
+    ("at", "said"),
+    [
+        ("2001-01-01T09:00+00:00", "2001-01-01 09:00 UTC has passed: choose a time in the future"),
+        ("2099-01-01T09:00", "give the time with its zone"),
+    ],
+)
+def test_send_at_a_time_passed_or_without_zone_is_refused(
+    app: Flask, campaign: str, smtp_sink: SmtpSink, at: str, said: str
+) -> None:
+    """The rule of every surface (outreach.application.campaigns.send_time)."""
+    result = app.test_cli_runner().invoke(args=["campaigns", "send", campaign, "--at", at])
+
+    assert result.exit_code == 1 and said in result.output, result.output
+    status = app.test_cli_runner().invoke(args=["campaigns", "status", campaign, "--json"])
+    assert '"status": "draft"' in status.output
