@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
@@ -34,6 +36,27 @@ def configure_broker(url: str) -> dramatiq.Broker:
         _configured = build_broker(url)
         dramatiq.set_broker(_configured)
     return _configured
+
+
+def current_broker() -> dramatiq.Broker:
+    """This process's broker, configured from OUTREACH_BROKER_URL if nothing did yet."""
+    if _configured is not None:
+        return _configured
+    from outreach.config import Settings
+
+    return configure_broker(Settings.from_env().broker_url)
+
+
+def send_by_name(queue: str, actor: str, *, delay_ms: int | None = None) -> None:
+    """Enqueue a message (no arguments) for an actor without importing it: services never
+    import actors, whose declaration needs the broker, and the worker that receives the
+    message has them all (outreach.tasks)."""
+    broker = current_broker()
+    broker.declare_queue(queue)  # idempotent; a queue's delay queue with it
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=queue, actor_name=actor, args=(), kwargs={}, options={}
+    )
+    broker.enqueue(message, delay=delay_ms)
 
 
 def is_embedded(broker: dramatiq.Broker) -> bool:

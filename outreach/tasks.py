@@ -13,18 +13,26 @@ from outreach.config import Settings
 _broker = configure_broker(Settings.from_env().broker_url)
 
 import outreach.models  # noqa: E402, F401  (every mapper, before any actor queries)
-from outreach.delivery.tasks import enqueue_pending, send_batch, start_due_campaign  # noqa: E402
-from outreach.ops.tasks import heartbeat, maintenance  # noqa: E402
+from outreach.delivery.tasks import (  # noqa: E402
+    enqueue_pending,
+    send_batch,
+    start_due_campaign,
+    sweep,  # noqa: E402
+)
+from outreach.ops.heartbeat import HeartbeatMiddleware, Jobs  # noqa: E402
+from outreach.ops.tasks import every_tick, heartbeat, maintenance  # noqa: E402
 from outreach.outbox.tasks import send_outbox  # noqa: E402
 from outreach.tracking.tasks import record_hit_batch  # noqa: E402
 
-if not is_embedded(_broker):  # each `outreach worker` process beats and ticks on its own
-    from outreach.ops.heartbeat import HeartbeatMiddleware  # noqa: E402
+# What each process's heartbeat sets going (it imports no actor itself).
+JOBS = Jobs(sweep=sweep, tick=every_tick, enqueue_pending=enqueue_pending)
 
+if not is_embedded(_broker):  # each `outreach worker` process beats and ticks on its own
     if not any(isinstance(m, HeartbeatMiddleware) for m in _broker.middleware):
-        _broker.add_middleware(HeartbeatMiddleware())
+        _broker.add_middleware(HeartbeatMiddleware(JOBS))
 
 __all__ = [
+    "JOBS",
     "configure_broker",
     "enqueue_pending",
     "heartbeat",

@@ -37,7 +37,7 @@ def start_embedded(app: Flask, origin: str = "outreach serve") -> bool:
     global _heartbeat
     settings = app.extensions["outreach.settings"]
     broker = configure_broker(settings.broker_url)
-    import outreach.tasks  # noqa: F401  (actors exist before the workers start)
+    import outreach.tasks  # actors exist before the workers start
 
     runtime.bind_database(get_db(app))
     if not is_embedded(broker):
@@ -50,7 +50,7 @@ def start_embedded(app: Flask, origin: str = "outreach serve") -> bool:
             return True
         if _heartbeat is None:
             _first_sweep(app, origin)
-            _heartbeat = Heartbeat(get_db(app), origin)
+            _heartbeat = Heartbeat(get_db(app), origin, outreach.tasks.JOBS)
             _heartbeat.start()
     return True
 

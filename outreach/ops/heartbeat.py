@@ -25,6 +25,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -41,12 +43,23 @@ TICK_SECONDS = 15.0
 DEAD_AFTER_BEATS = 3
 
 
+@dataclass(frozen=True)
+class Jobs:
+    """What a beat sets going, given by outreach.tasks (the heartbeat imports no actor):
+    the sweeper, the tick, and enqueueing a campaign's pending batches."""
+
+    sweep: Callable[..., Any]
+    tick: Callable[[Database, str], Any]
+    enqueue_pending: Callable[[Session, int], int]
+
+
 class Heartbeat:
     """One process's heartbeat thread."""
 
-    def __init__(self, database: Database, origin: str) -> None:
+    def __init__(self, database: Database, origin: str, jobs: Jobs) -> None:
         self.database = database
         self.origin = origin
+        self.jobs = jobs
         settings = database.settings
         self.lease = timedelta(seconds=settings.lease_seconds)
         self.interval = max(0.2, min(settings.heartbeat_seconds, settings.lease_seconds / 3))
@@ -94,15 +107,11 @@ class Heartbeat:
                 emails += outbox.release_claims(session, [], dead)
         self._enqueue(sorted(campaigns), emails)
         if self.broker.restarted():
-            from outreach.delivery.tasks import sweep
-
             log.warning("the broker restarted: enqueueing every sending campaign again")
-            sweep(everything=True)
+            self.jobs.sweep(everything=True)
         if began >= self.next_tick:
             self.next_tick = began + TICK_SECONDS
-            from outreach.ops.tasks import every_tick
-
-            every_tick(self.database, self.origin)
+            self.jobs.tick(self.database, self.origin)
 
     def _mend(self) -> tuple[set[int], int]:
         """Record what was sent but not recorded, then give back the abandoned claims."""
@@ -133,12 +142,11 @@ class Heartbeat:
     def _enqueue(self, campaigns: list[int], emails: int) -> None:
         if not (campaigns or emails):
             return
-        from outreach import tasks
         from outreach.outbox.service import nudge
 
         with self.database.reader() as session:
             for campaign_id in campaigns:
-                tasks.enqueue_pending(session, campaign_id)
+                self.jobs.enqueue_pending(session, campaign_id)
         if emails:
             nudge()
 
@@ -238,13 +246,14 @@ class HeartbeatMiddleware(dramatiq.Middleware):
     at shutdown, the sending loops give back what they hold, then the worker says it
     stopped."""
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
         self.heartbeat: Heartbeat | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         """Begin beating."""
         runtime.clear_stop()
-        self.heartbeat = Heartbeat(runtime.database(), "outreach worker")
+        self.heartbeat = Heartbeat(runtime.database(), "outreach worker", self.jobs)
         self.heartbeat.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:

@@ -20,6 +20,9 @@ from outreach.delivery.transport import Envelope, TransportError
 from outreach.errors import Conflict, NotFound
 from outreach.outbox.models import OutboxMessage, OutboxStatus
 
+# The outbox actor (outreach.outbox.tasks), named here: services never import actors.
+QUEUE, ACTOR = "transactional", "send_outbox"
+
 MAX_ATTEMPTS = 8
 CLAIM_SIZE = 20
 BACKOFF_FACTORS = (1, 6, 24, 120, 360, 720)  # × OUTREACH_RETRY_BASE_MS: 5 s … 1 h
@@ -79,10 +82,10 @@ def _forget_after_rollback(session: Session) -> None:
 def nudge(delay_ms: int = 0) -> None:
     """Ask a worker to drain the outbox. Only a nudge: if the broker cannot take it, the
     rows wait for the sweeper (every minute), so the failure is logged, not raised."""
-    try:
-        from outreach import tasks  # the broker exists before any actor is declared
+    from outreach.broker import send_by_name
 
-        tasks.send_outbox.send_with_options(delay=delay_ms or None)
+    try:
+        send_by_name(QUEUE, ACTOR, delay_ms=delay_ms or None)
     except Exception as exc:  # noqa: BLE001 - the database row is the record, not this
         log.warning("outbox: could not nudge a worker (%s); the sweeper will send it", exc)
 

@@ -154,7 +154,9 @@ def test_the_heartbeat_records_what_was_sent_and_gives_back_the_rest_of_a_broken
         service.claim(session, campaign, ids[0], ids[-1], token=token)
     # The server took the first message, then the database went away before the record.
     claims.abandon(token, Unrecorded(DELIVERY, ids[0], token, service.sent_values("<0@x>")))
-    Heartbeat(get_db(app), "test").beat()
+    from outreach import tasks
+
+    Heartbeat(get_db(app), "test", tasks.JOBS).beat()
     drain(app)  # the heartbeat enqueued the campaign again
     rows = _rows(app, campaign)
     assert {str(r.status) for r in rows} == {"sent"} and not any(
@@ -168,7 +170,9 @@ def test_the_heartbeat_renews_the_claims_being_sent(app: Flask, campaign: int) -
     token = claims.new(DELIVERY, 1)
     with get_db(app).session() as session:
         service.claim(session, campaign, ids[0], ids[-1], timedelta(seconds=1), token)
-    Heartbeat(get_db(app), "test").beat()
+    from outreach import tasks
+
+    Heartbeat(get_db(app), "test", tasks.JOBS).beat()
     assert claims.holds(token, 200)  # the lease is 300 s again, in the ledger too
     assert all(r.lease_until > utcnow() + timedelta(seconds=200) for r in _rows(app, campaign))
     with get_db(app).session() as session:
