@@ -39,6 +39,7 @@ from outreach.campaigns.service import (
     set_target_groups,
     set_variant,
     target_groups,
+    variant_label,
     variants,
 )
 from outreach.contacts.models import Contact
@@ -276,9 +277,9 @@ def save_variant(campaign_id: int) -> Any:
     except OutreachError as exc:
         session.rollback()
         return _composer(campaign_id, key, typed=typed, error=exc.message, status=refused(exc))
-    group = session.get(Group, variant.group_id) if variant.group_id else None
+    label = variant_label(session, variant)
     session.commit()
-    form_flash(f"variant-{key}", f"Variant {group.name if group else FALLBACK} saved.")
+    form_flash(f"variant-{key}", f"Variant {label} saved.")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id, tab=key))
 
 

@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from flask import make_response, render_template
-from sqlalchemy.orm import Session
 
 from outreach.admin.views import bp
-from outreach.campaigns.models import Campaign
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
-from outreach.delivery.models import Delivery, DeliveryStatus
-from outreach.tracking.stats import CampaignStats, GroupStats, campaign_stats, write_csv
+from outreach.tracking.stats import (
+    CampaignStats,
+    GroupStats,
+    campaign_reach,
+    campaign_stats,
+    write_csv,
+)
 
 # Geometry of the charts, in SVG user units (the CSS scales them to the page).
 BAR_SLOT, BAR_WIDTH, BAR_MIN_WIDTH = 96, 56, 420
@@ -282,29 +284,11 @@ def series_chart(stats: CampaignStats) -> SeriesChart | None:
 # ---------------------------------------------------------------- pages
 
 
-def campaign_rows(session: Session) -> list[tuple[Campaign, int, int]]:
-    """Every campaign, newest first, with its recipients and messages sent."""
-    found = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()
-    counts = {
-        campaign_id: (recipients, sent)
-        for campaign_id, recipients, sent in session.execute(
-            sa.select(
-                Delivery.campaign_id,
-                sa.func.count(),
-                sa.func.coalesce(
-                    sa.func.sum(sa.case((Delivery.status == DeliveryStatus.SENT, 1), else_=0)), 0
-                ),
-            ).group_by(Delivery.campaign_id)
-        )
-    }
-    return [(c, *counts.get(c.id, (0, 0))) for c in found]
-
-
 @bp.get("/statistics")
 def statistics() -> Any:
     """Every campaign, with a link to its statistics."""
     with get_db().reader() as session:
-        rows = campaign_rows(session)
+        rows = campaign_reach(session)
     return render_template("admin/statistics.html", campaigns=rows)
 
 

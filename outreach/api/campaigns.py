@@ -27,11 +27,11 @@ from outreach.campaigns.service import (
     set_target_groups,
     set_variant,
     target_groups,
+    variant_label,
     variants,
 )
 from outreach.db import get_db, get_session
 from outreach.delivery import service as delivery
-from outreach.groups.models import Group
 
 blp = api_blueprint(
     "campaigns", "Campaigns with a variant per group: write, check, preview, test, send"
@@ -392,14 +392,9 @@ class CampaignVariant(MethodView):
         campaign = get_campaign(session, campaign_id)
         target = None if group == FALLBACK else group
         variant = set_variant(session, campaign, target, **data)
-        document = variant_document(_label(session, variant), variant)
+        document = variant_document(variant_label(session, variant), variant)
         session.commit()
         return document
-
-
-def _label(session: Session, variant: Variant) -> str:
-    group = session.get(Group, variant.group_id) if variant.group_id is not None else None
-    return group.name if group is not None else FALLBACK
 
 
 @blp.route(f"{CAMPAIGN}/audience")

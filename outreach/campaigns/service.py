@@ -136,6 +136,12 @@ def sample_context(
     }
 
 
+def variant_label(session: Session, variant: Variant) -> str:
+    """The name of the group a variant is for; "fallback" for the fallback variant."""
+    group = session.get(Group, variant.group_id) if variant.group_id is not None else None
+    return group.name if group is not None else "fallback"
+
+
 def campaigns_with_targets(session: Session) -> list[tuple[Campaign, list[str]]]:
     """Every campaign, newest first, with its target group names in priority order."""
     found = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()

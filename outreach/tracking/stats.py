@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, Variant
+from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.groups.models import Group
 from outreach.spreadsheet import SafeWriter
@@ -209,3 +210,21 @@ def write_csv(stats: CampaignStats, out: IO[str]) -> None:
     writer.writerow(COLUMNS)
     for row in [*stats.rows, stats.total]:
         writer.writerow(asdict(row).values())
+
+
+def campaign_reach(session: Session) -> list[tuple[Campaign, int, int]]:
+    """Every campaign, newest first, with its recipients and messages sent."""
+    found = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()
+    counts = {
+        campaign_id: (recipients, sent)
+        for campaign_id, recipients, sent in session.execute(
+            sa.select(
+                Delivery.campaign_id,
+                sa.func.count(),
+                sa.func.coalesce(
+                    sa.func.sum(sa.case((Delivery.status == DeliveryStatus.SENT, 1), else_=0)), 0
+                ),
+            ).group_by(Delivery.campaign_id)
+        )
+    }
+    return [(c, *counts.get(c.id, (0, 0))) for c in found]
