@@ -58,7 +58,7 @@ class Settings:
     batch_size: int = 500  # deliveries per broker message (fewer under a send rate)
     session_idle_minutes: int = 120  # an admin session unused this long ends
     session_hours: int = 12  # and any admin session ends this long after sign-in
-    # Sign-in throttle (outreach.admin.throttle): failures free per account and per client
+    # Sign-in throttle (outreach.accounts.throttle): failures free per account and per client
     # address within the window, then delays doubling from 1 s up to the cap.
     sign_in_free_failures: int = 5
     sign_in_ip_free_failures: int = 20

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outreach.admin.models import AdminUser, ApiToken, SignInThrottle
+from outreach.accounts.models import AdminUser, ApiToken, SignInThrottle
 from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
 from outreach.consent.models import (
     ConsentAction,

@@ -1,5 +1,6 @@
-"""Web wiring: CSRF, login, blueprints and the error handlers of each surface (the
-embedded runtime's start-up is outreach.ops.embedded's)."""
+"""Web wiring: CSRF, login, blueprints and the error handlers of each surface (the admin
+session rules are outreach.accounts.sessions', the embedded runtime's start-up is
+outreach.ops.embedded's)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from outreach.accounts.sessions import load_admin
 from outreach.errors import OutreachError, TooManyAttempts
 
 csrf = CSRFProtect()
@@ -19,46 +21,7 @@ login_manager.login_message = "Please sign in."
 login_manager.session_protection = "strong"
 
 
-@login_manager.user_loader
-def _load_user(user_id: str) -> Any:
-    from outreach.admin.models import AdminUser
-    from outreach.db import get_session
-
-    user = get_session().get(AdminUser, int(user_id)) if user_id.isdigit() else None
-    if user is None or not user.is_active or not session_holds(user):
-        return None
-    return user
-
-
-def session_holds(user: Any) -> bool:
-    """The signed-in session is still this user's: its generation is current (not signed
-    out since, anywhere), it was used within the idle lifetime and began within the
-    absolute one. A session that holds is marked used now."""
-    import time
-
-    from flask import current_app, session
-
-    settings = current_app.extensions["outreach.settings"]
-    now = time.time()
-    began, seen = session.get("admin_began", 0.0), session.get("admin_seen", 0.0)
-    holds = (
-        session.get("admin_generation") == user.session_generation
-        and now - began < settings.session_hours * 3600
-        and now - seen < settings.session_idle_minutes * 60
-    )
-    if holds:
-        session["admin_seen"] = now
-    return holds
-
-
-def begin_admin_session(user: Any) -> None:
-    """Mark the session just signed in (see session_holds)."""
-    import time
-
-    from flask import session
-
-    session["admin_generation"] = user.session_generation
-    session["admin_began"] = session["admin_seen"] = time.time()
+login_manager.user_loader(load_admin)
 
 
 def init_app(app: Flask) -> None:
@@ -99,7 +62,7 @@ def init_app(app: Flask) -> None:
 
     app.wsgi_app = TrackingFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
     app.register_blueprint(admin_bp)
-    init_api(app)
+    init_api(app, csrf)
     # Replaces flask-smorest's handler, which answered every HTTP error with JSON.
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OutreachError, _outreach_error)

@@ -231,7 +231,7 @@ def admin_user(app: Flask) -> str:
     Its password hash is a cheap PBKDF2 one: scrypt costs ~0.13 s to make and again at each
     sign-in, in hundreds of tests (tests/test_admin_cli.py checks the real scrypt hash).
     """
-    from outreach.admin.models import AdminUser
+    from outreach.accounts.models import AdminUser
 
     with app.app_context(), get_db(app).session() as db_session:
         db_session.add(AdminUser(email=ADMIN_EMAIL, password_hash=_cheap_admin_hash()))
@@ -259,7 +259,7 @@ def auth(client: FlaskClient, admin_user: str) -> FlaskClient:
 @pytest.fixture
 def api_headers(app: Flask, admin_user: str) -> dict[str, str]:
     """Authorization headers with a fresh API token."""
-    from outreach.admin.service import get_admin, issue_token
+    from outreach.accounts.service import get_admin, issue_token
 
     with app.app_context(), get_db(app).session() as db_session:
         token = issue_token(db_session, get_admin(db_session, admin_user))

@@ -85,7 +85,7 @@ def test_token_for_unknown_admin_is_an_error(runner: FlaskCliRunner) -> None:
 def test_password_is_stored_hashed(app: Flask, runner: FlaskCliRunner) -> None:
     import sqlalchemy as sa
 
-    from outreach.admin.models import AdminUser
+    from outreach.accounts.models import AdminUser
     from outreach.db import get_db
 
     runner.invoke(

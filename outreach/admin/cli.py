@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from outreach.admin.service import (
+from outreach.accounts.service import (
     TokenInfo,
     change_password,
     create_admin,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from outreach.admin.service import get_admin, issue_token, list_tokens, revoke_token
+from outreach.accounts.service import get_admin, issue_token, list_tokens, revoke_token
 from outreach.admin.views import bp
 from outreach.consent.models import ConsentEvent, NoticeVersion
 from outreach.consent.notice import (

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from outreach.admin.throttle import sign_in
+from outreach.accounts.sessions import begin_admin_session
+from outreach.accounts.throttle import sign_in
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import get_session, settings_of
 from outreach.errors import AuthenticationError, TooManyAttempts
@@ -18,7 +19,6 @@ from outreach.groups.service import list_groups
 from outreach.ops.checks import startup_warnings
 from outreach.ops.service import last_heartbeat
 from outreach.outbox.service import counts as outbox_counts
-from outreach.web import begin_admin_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PUBLIC_ENDPOINTS = {"admin.login"}
@@ -75,7 +75,7 @@ def safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """Sign in with address and password (throttled: outreach.admin.throttle)."""
+    """Sign in with address and password (throttled: outreach.accounts.throttle)."""
     if request.method == "POST":
         session = get_session()
         form = request.form

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api, Blueprint
+from flask_wtf.csrf import CSRFProtect
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
@@ -60,8 +61,8 @@ def _flatten(problems: Any) -> list[Any]:
 
 def require_token() -> None:
     """Authenticate the bearer token of an API request (every API blueprint calls this);
-    wrong tokens are throttled per client address (outreach.admin.throttle)."""
-    from outreach.admin.throttle import token_user
+    wrong tokens are throttled per client address (outreach.accounts.throttle)."""
+    from outreach.accounts.throttle import token_user
     from outreach.db import get_session
 
     header = request.headers.get("Authorization", "")
@@ -85,8 +86,9 @@ def api_blueprint(name: str, description: str) -> Blueprint:
     return blp
 
 
-def init_api(app: Flask) -> None:
-    """Register the API blueprints and the OpenAPI document."""
+def init_api(app: Flask, csrf: CSRFProtect) -> None:
+    """Register the API blueprints and the OpenAPI document; `csrf` (the web wiring's)
+    exempts them: API requests carry a bearer token, not a cookie."""
     from outreach.api.campaigns import blp as campaigns_blp
     from outreach.api.contacts import blp as contacts_blp
     from outreach.api.groups import blp as groups_blp
@@ -95,7 +97,6 @@ def init_api(app: Flask) -> None:
     from outreach.api.settings import blp as settings_blp
     from outreach.api.stats import blp as stats_blp
     from outreach.api.tokens import blp as tokens_blp
-    from outreach.web import csrf
 
     app.config.update(
         API_TITLE="Outreach API",

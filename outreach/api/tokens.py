@@ -10,7 +10,7 @@ from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
 from marshmallow.validate import Length
 
-from outreach.admin.service import (
+from outreach.accounts.service import (
     MAX_TOKEN_NAME,
     TokenInfo,
     describe_token,

@@ -7,7 +7,7 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
-from outreach.admin.service import get_admin, issue_token
+from outreach.accounts.service import get_admin, issue_token
 from tests.admin.conftest import Transaction, rows_of
 from tests.conftest import ADMIN_EMAIL, csrf_from
 

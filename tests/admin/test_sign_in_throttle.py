@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from outreach import create_app
-from outreach.admin.models import AdminUser, SignInThrottle
+from outreach.accounts.models import AdminUser, SignInThrottle
 from outreach.db import get_db, utcnow
 from outreach.privacy.models import AuditEntry
 from tests.admin.conftest import Transaction

@@ -247,7 +247,7 @@ def approval_app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iter
 
 
 def test_with_approval_required_an_admin_fulfils(approval_app: Flask, smtp_sink: SmtpSink) -> None:
-    from outreach.admin.service import create_admin
+    from outreach.accounts.service import create_admin
     from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
     app, client, admin = approval_app, approval_app.test_client(), approval_app.test_client()

@@ -34,8 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from outreach.admin.models import AdminUser, SignInThrottle
-from outreach.admin.service import authenticate, user_for_token
+from outreach.accounts.models import AdminUser, SignInThrottle
+from outreach.accounts.service import authenticate, user_for_token
 from outreach.config import Settings
 from outreach.contacts.identity import normalize_email
 from outreach.db import settings_of, utcnow

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from outreach.admin.models import AdminUser, ApiToken
+from outreach.accounts.models import AdminUser, ApiToken
 from outreach.contacts.identity import normalize_email
 from outreach.db import as_id, utcnow
 from outreach.errors import AuthenticationError, Conflict, NotFound, ValidationError

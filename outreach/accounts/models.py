@@ -60,7 +60,7 @@ class SignInThrottle(Base):
     """Failed sign-ins (or bad API tokens) counted for one account or one client address.
 
     In the database, so that every web process and worker counts alike (see
-    outreach.admin.throttle for the policy).
+    outreach.accounts.throttle for the policy).
     """
 
     __tablename__ = "sign_in_throttle"

@@ -1,0 +1,1 @@
+"""Administrator accounts: users, API tokens, admin sessions and the sign-in throttle."""
