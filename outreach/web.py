@@ -29,7 +29,7 @@ def init_app(app: Flask) -> None:
     from flask_limiter import Limiter
     from flask_limiter.util import get_remote_address
 
-    from outreach.admin.views import bp as admin_bp
+    from outreach.admin.pages import bp as admin_bp
     from outreach.api import init_api
     from outreach.api.limits import refuse_nul_characters
     from outreach.consent import views as consent_views

@@ -23,8 +23,8 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from outreach.admin.blueprint import bp, format_utc
 from outreach.admin.groups_views import form_flash
-from outreach.admin.views import bp, format_utc
 from outreach.application import campaigns as use
 from outreach.application.campaigns import FALLBACK, preview_group
 from outreach.campaigns.audience import audience_report

@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app, render_template, request, url_for
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from outreach.admin.views import bp
+from outreach.admin.blueprint import bp
 from outreach.consent.queries import consent_history
 from outreach.contacts.importer import ImportOptions, import_csv
 from outreach.contacts.models import Contact, ContactStatus

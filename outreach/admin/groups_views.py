@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
-from outreach.admin.views import bp
+from outreach.admin.blueprint import bp
 from outreach.db import get_session
 from outreach.errors import OutreachError, ValidationError
 from outreach.groups.models import Group, GroupKind

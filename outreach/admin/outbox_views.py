@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
+from outreach.admin.blueprint import bp
 from outreach.admin.groups_views import form_flash
-from outreach.admin.views import bp
 from outreach.db import get_session
 from outreach.errors import OutreachError
 from outreach.outbox.models import OutboxStatus

@@ -10,8 +10,8 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from outreach.admin.blueprint import bp
 from outreach.admin.groups_views import form_flash
-from outreach.admin.views import bp
 from outreach.application import privacy as use_cases
 from outreach.db import get_session, utcnow
 from outreach.errors import OutreachError, ValidationError

@@ -10,7 +10,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from outreach.accounts.service import get_admin, issue_token, list_tokens, revoke_token
-from outreach.admin.views import bp
+from outreach.admin.blueprint import bp
 from outreach.consent.models import ConsentEvent, NoticeVersion
 from outreach.consent.notice import (
     CONTROLLER_FIELDS,

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import make_response, render_template
 
-from outreach.admin.views import bp
+from outreach.admin.blueprint import bp
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
 from outreach.tracking.stats import (

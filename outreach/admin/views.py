@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from outreach.accounts.sessions import begin_admin_session
 from outreach.accounts.throttle import sign_in
+from outreach.admin.blueprint import bp
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import get_session, settings_of
 from outreach.errors import AuthenticationError, TooManyAttempts
@@ -19,43 +19,6 @@ from outreach.groups.service import list_groups
 from outreach.ops.checks import startup_warnings
 from outreach.ops.service import last_heartbeat
 from outreach.outbox.service import counts as outbox_counts
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-PUBLIC_ENDPOINTS = {"admin.login"}
-NAV = (
-    ("admin.dashboard", "Dashboard"),
-    ("admin.contacts", "Contacts"),
-    ("admin.groups", "Groups"),
-    ("admin.import_contacts", "Import"),
-    ("admin.campaigns", "Campaigns"),
-    ("admin.statistics", "Statistics"),
-    ("admin.requests", "Requests"),
-    ("admin.outbox", "Outbox"),
-    ("admin.settings", "Settings"),
-)
-
-
-@bp.context_processor
-def _navigation() -> dict[str, Any]:
-    """The navigation entries whose pages exist."""
-    return {"admin_nav": [(e, label) for e, label in NAV if e in current_app.view_functions]}
-
-
-@bp.before_request
-def _require_login() -> Any:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    if not current_user.is_authenticated:
-        return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
-    return None
-
-
-@bp.app_template_filter("utc")
-def format_utc(value: datetime | None) -> str:
-    """A timestamp as `YYYY-MM-DD HH:MM:SS UTC`, or an em dash when absent."""
-    if value is None:
-        return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def safe_next(target: str | None) -> str:
@@ -133,15 +96,3 @@ def dashboard() -> Any:
         outbox=outbox_counts(session),
         warnings=startup_warnings(settings_of(session)),
     )
-
-
-# The other pages register their routes on `bp`; imported last because they import it.
-from outreach.admin import (  # noqa: E402, F401
-    campaigns_views,
-    contacts_views,
-    groups_views,
-    outbox_views,
-    privacy_views,
-    settings_views,
-    stats_views,
-)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, jsonify, request
-from flask_smorest import Api, Blueprint
+from flask import Flask, jsonify
+from flask_smorest import Api
 from flask_wtf.csrf import CSRFProtect
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
-from outreach.api.limits import bounded_json
-from outreach.errors import AuthenticationError
-
-API_PREFIX = "/api/v1"
+from outreach.api.base import API_PREFIX
 
 
 class ErrorBody(Schema):
@@ -57,33 +54,6 @@ def _flatten(problems: Any) -> list[Any]:
     if isinstance(problems, dict):
         return [f"{k}: {'; '.join(map(str, _flatten(v)))}" for k, v in problems.items()]
     return list(problems) if isinstance(problems, list) else [problems]
-
-
-def require_token() -> None:
-    """Authenticate the bearer token of an API request (every API blueprint calls this);
-    wrong tokens are throttled per client address (outreach.accounts.throttle)."""
-    from outreach.accounts.throttle import token_user
-    from outreach.db import get_session
-
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("send 'Authorization: Bearer <token>' (outreach admin token)")
-    session = get_session()
-    try:
-        g.api_user = token_user(session, token.strip(), request.remote_addr or "unknown")
-    finally:
-        session.commit()  # the last use, or the failure counted
-
-
-def api_blueprint(name: str, description: str) -> Blueprint:
-    """A blueprint under /api/v1/NAME whose every route needs a bearer token."""
-    blp = Blueprint(
-        name, f"outreach.api.{name}", url_prefix=f"{API_PREFIX}/{name}", description=description
-    )
-    blp.before_request(require_token)
-    blp.before_request(bounded_json)
-    return blp
 
 
 def init_api(app: Flask, csrf: CSRFProtect) -> None:

@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, fields
 from marshmallow.validate import Length
 from sqlalchemy.orm import Session
 
-from outreach.api import api_blueprint
+from outreach.api.base import api_blueprint
 from outreach.application import campaigns as use
 from outreach.campaigns.audience import REASONS, audience_report
 from outreach.campaigns.models import Campaign, CampaignStatus, Variant

@@ -15,7 +15,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict, FileStorage
 from werkzeug.utils import secure_filename
 
-from outreach.api import api_blueprint
+from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID
 from outreach.contacts.importer import ImportOptions, import_csv
 from outreach.contacts.models import Contact, ContactStatus

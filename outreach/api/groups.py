@@ -9,7 +9,7 @@ from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
 from marshmallow.validate import Length, OneOf
 
-from outreach.api import api_blueprint
+from outreach.api.base import api_blueprint
 from outreach.api.contacts import ContactPageSchema, PageArgsSchema, contact_page
 from outreach.contacts.service import ContactQuery
 from outreach.db import get_session

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
 from marshmallow.validate import OneOf, Range
 
-from outreach.api import api_blueprint
+from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID
 from outreach.db import get_session
 from outreach.outbox.models import OutboxStatus

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
 from marshmallow.validate import Length, OneOf, Range
 
-from outreach.api import api_blueprint
+from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID
 from outreach.application import privacy as use_cases
 from outreach.db import get_session

@@ -8,7 +8,7 @@ from typing import Any
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
 
-from outreach.api import api_blueprint
+from outreach.api.base import api_blueprint
 from outreach.consent.notice import (
     change_settings,
     current_notice,

@@ -9,7 +9,7 @@ from flask import make_response
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from outreach.api import api_blueprint
+from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID, SUSPECTED, FailureSchema
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db

@@ -18,7 +18,7 @@ from outreach.accounts.service import (
     list_tokens,
     revoke_token,
 )
-from outreach.api import api_blueprint
+from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID
 from outreach.db import get_session
 
