@@ -53,7 +53,6 @@ sys.path.insert(0, str(BENCH))
 from import_contacts import DEFAULT_PG, fresh_database  # noqa: E402
 
 from outreach.broker import build_broker  # noqa: E402
-from outreach.bulk import insert_returning_ids, insert_rows, table_of  # noqa: E402
 from outreach.campaigns.models import (  # noqa: E402
     Campaign,
     CampaignGroup,
@@ -65,13 +64,14 @@ from outreach.consent.models import ConsentAction, ConsentEvent, Purpose  # noqa
 from outreach.contacts.identity import email_hmac  # noqa: E402
 from outreach.contacts.models import Contact, ContactStatus  # noqa: E402
 from outreach.db import Database, make_engine  # noqa: E402
+from outreach.db_bulk import insert_returning_ids, insert_rows, table_of  # noqa: E402
 from outreach.delivery.models import Delivery, DeliveryStatus  # noqa: E402
 from outreach.groups.models import Group, GroupKind  # noqa: E402
+from outreach.reporting.stats import campaign_stats, hourly  # noqa: E402
+from outreach.reporting.tallies import recount  # noqa: E402
 from outreach.tracking.links import click_url, open_url  # noqa: E402
 from outreach.tracking.models import TrackingHit  # noqa: E402
 from outreach.tracking.recorder import QUEUE  # noqa: E402
-from outreach.tracking.stats import campaign_stats, hourly  # noqa: E402
-from outreach.tracking.tallies import recount  # noqa: E402
 
 SECRET = "bench-secret-" * 4
 SECTORS = ("Consultants", "Managers", "Thinkers", "Journalists")

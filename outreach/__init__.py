@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
 
     import outreach.models  # noqa: F401  (every mapper is known before the first query)
     from outreach import db
-    from outreach.commands import register
+    from outreach.commands.registry import register
 
     db.init_app(app, settings)
     if web:

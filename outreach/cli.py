@@ -1,6 +1,6 @@
 """The `outreach` command line (equivalent to `flask --app wsgi`): the entry point only.
 The command groups are registered by create_app (outreach.commands); what they share is
-in outreach.cli_support."""
+in outreach.commands.support."""
 
 from __future__ import annotations
 

@@ -9,16 +9,17 @@ from outreach.consent.models import (
     ConsentEvent,
     NoticeVersion,
     Purpose,
-    Setting,
+    Suppression,
     UsedToken,
 )
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import Base
-from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
+from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.groups.models import Group, GroupKind, GroupMembership
 from outreach.ops.models import Worker
 from outreach.outbox.models import OutboxMessage, OutboxStatus
 from outreach.privacy.models import AuditEntry, DataRequest, RequestKind, RequestState
+from outreach.stored_settings import Setting
 from outreach.tracking.models import (
     DeliveryTally,
     EngagementTally,

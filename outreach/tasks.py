@@ -1,16 +1,15 @@
-"""Every actor, imported after the broker is configured (dramatiq workers load this module).
+"""Every actor, and what each process's heartbeat sets going (dramatiq workers load this
+module: `dramatiq outreach.tasks` is what `outreach worker` runs).
 
-`dramatiq outreach.tasks` (what `outreach worker` runs) imports it with the broker of
-OUTREACH_BROKER_URL; the web app and the command line import it the same way, so the
-broker always exists before any actor is declared.
+Each actor module declares its actors on Outreach's broker, the one of
+OUTREACH_BROKER_URL (outreach.broker.current_broker), whatever is imported first.
 """
 
 from __future__ import annotations
 
-from outreach.broker import configure_broker, is_embedded
-from outreach.config import Settings
+from outreach.broker import current_broker, is_embedded
 
-_broker = configure_broker(Settings.from_env().broker_url)
+_broker = current_broker()
 
 import outreach.models  # noqa: E402, F401  (every mapper, before any actor queries)
 from outreach.delivery.tasks import (  # noqa: E402
@@ -33,7 +32,6 @@ if not is_embedded(_broker):  # each `outreach worker` process beats and ticks o
 
 __all__ = [
     "JOBS",
-    "configure_broker",
     "enqueue_pending",
     "heartbeat",
     "maintenance",

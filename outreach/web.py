@@ -1,6 +1,6 @@
 """Web wiring: CSRF, login, blueprints and the error handlers of each surface (the admin
 session rules are outreach.accounts.sessions', the embedded runtime's start-up is
-outreach.ops.embedded's)."""
+outreach.embedded's)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def init_app(app: Flask) -> None:
     from outreach.admin.pages import bp as admin_bp
     from outreach.api import init_api
     from outreach.api.limits import refuse_nul_characters
-    from outreach.consent import views as consent_views
+    from outreach.public import consent as consent_views
 
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -51,14 +51,14 @@ def init_app(app: Flask) -> None:
     csrf.exempt(consent_views.subscribe)
     csrf.exempt(consent_views.unsubscribe_post)
     app.register_blueprint(consent_views.bp)
-    from outreach.privacy import views as privacy_views
+    from outreach.public import privacy as privacy_views
 
     app.register_blueprint(privacy_views.bp)
-    from outreach.tracking import views as tracking_views
+    from outreach.public import tracking as tracking_views
 
     app.register_blueprint(tracking_views.bp)
     app.extensions["outreach.limiter"].exempt(tracking_views.bp)
-    from outreach.tracking.fast import TrackingFastPath
+    from outreach.public.tracking_middleware import TrackingFastPath
 
     app.wsgi_app = TrackingFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
     app.register_blueprint(admin_bp)
@@ -68,7 +68,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OutreachError, _outreach_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.after_request(_security_headers)
-    from outreach.ops.embedded import start_on_first_request
+    from outreach.embedded import start_on_first_request
 
     start_on_first_request(app)
 

@@ -12,7 +12,7 @@ import re
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -413,9 +413,9 @@ def live_server(app: Flask) -> Iterator[str]:
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def browser_page(chromium_path: str) -> Iterator[Any]:
-    """A Playwright page in headless Debian Chromium."""
+@pytest.fixture(scope="session")
+def chromium(chromium_path: str) -> Iterator[Any]:
+    """Headless Debian Chromium, launched once per test process instead of once a test."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -432,16 +432,24 @@ def browser_page(chromium_path: str) -> Iterator[Any]:
                 "--disable-sync",
             ],
         )
-        page = browser.new_page()
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[Any]:
+    """A Playwright page in a fresh context (no cookies, no storage) of the shared Chromium."""
+    context = chromium.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
 
 
 class Queue:
     """The embedded broker and its worker threads, bound to one test app."""
 
     def __init__(self, app: Flask) -> None:
-        from outreach.ops.embedded import start_embedded
+        from outreach.embedded import start_embedded
 
         start_embedded(app)
         self.app = app
@@ -494,6 +502,14 @@ def sending_app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Itera
     """An app whose mail goes to the SMTP sink, with the embedded queue and quick retries."""
     with queued_app(tmp_path, database_url, smtp_sink, retry_base_ms=50, pause_after=5) as app:
         yield app
+
+
+@pytest.fixture
+def make_subscriber(app: Flask) -> Callable[..., int]:
+    """Create a confirmed subscriber, optionally in groups (names); returns its id."""
+    from tests.support.campaigns import subscribe
+
+    return functools.partial(subscribe, app)
 
 
 def forget_arranged_mail(session: Session, contact_id: int) -> None:

@@ -115,7 +115,7 @@ OPENS, CLICKS = "kind = 'open'", "kind = 'click'"
 
 
 def _backfill() -> None:
-    """The same figures outreach.tracking.tallies.recount computes, in plain SQL."""
+    """The same figures outreach.reporting.tallies.recount computes, in plain SQL."""
     op.execute(
         "INSERT INTO delivery_tallies (campaign_id, block, group_name, variant_id, recipients, "
         "sent, failed, bounced, skipped, open_tracked, click_tracked) "

@@ -25,7 +25,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("machine_clickers", sa.Integer(), nullable=False, server_default="0")
         )
-    # The same figure outreach.tracking.tallies.recount computes (machine_clicked).
+    # The same figure outreach.reporting.tallies.recount computes (machine_clicked).
     op.execute(
         "UPDATE engagement_tallies SET machine_clickers = ("
         "SELECT COUNT(*) FROM deliveries "

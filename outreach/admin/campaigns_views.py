@@ -371,7 +371,7 @@ def send_campaign(campaign_id: int) -> Any:
     session.commit()
     if outcome.status is CampaignStatus.SCHEDULED:
         # The embedded broker's sweeper (in this process) starts it when its time comes.
-        from outreach.ops.embedded import start_embedded
+        from outreach.embedded import start_embedded
 
         start_embedded(current_app)
         return _sent_back(campaign_id, f"Scheduled for {format_utc(outcome.scheduled_at)}.")

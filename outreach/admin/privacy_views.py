@@ -16,7 +16,7 @@ from outreach.application import privacy as use_cases
 from outreach.db import get_session, utcnow
 from outreach.errors import OutreachError, ValidationError
 from outreach.privacy.models import RequestKind
-from outreach.privacy.workflow import (
+from outreach.privacy.requests import (
     IDENTITY_METHODS,
     MAX_IDENTITY_CHECK,
     RECTIFIABLE,

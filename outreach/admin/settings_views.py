@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from outreach.accounts.service import get_admin, issue_token, list_tokens, revoke_token
 from outreach.admin.blueprint import bp
-from outreach.consent.models import ConsentEvent, NoticeVersion
 from outreach.consent.notice import (
     CONTROLLER_FIELDS,
     FIRST_LAYER_FIELDS,
     change_settings,
     current_notice,
+    get_notice,
+    notice_versions,
+    times_cited,
 )
 from outreach.db import as_id, get_session
 from outreach.errors import NotFound, OutreachError, ValidationError
@@ -41,11 +42,7 @@ def _page(
     new_token: str | None = None,
     token_error: str | None = None,
 ) -> Any:
-    versions = (
-        get_session()
-        .scalars(sa.select(NoticeVersion).order_by(NoticeVersion.id.desc()).limit(50))
-        .all()
-    )
+    versions = notice_versions(get_session())
     return render_template(
         "admin/settings.html",
         controller=controller,
@@ -96,15 +93,11 @@ def notice_version(notice_id: int) -> Any:
     """One notice version, in force or earlier, with every text it held."""
     session = get_session()
     number = as_id(notice_id)
-    notice = session.get(NoticeVersion, number) if number else None
+    notice = get_notice(session, number) if number else None
     if notice is None:
         raise NotFound(f"no notice version {notice_id}")
     in_force = current_notice(session).id
-    cited = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ConsentEvent)
-        .where(ConsentEvent.notice_version_id == notice.id)
-    )
+    cited = times_cited(session, notice.id)
     session.commit()
     return render_template(
         "admin/notice_version.html",

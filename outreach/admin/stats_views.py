@@ -17,7 +17,7 @@ from flask import make_response, render_template
 from outreach.admin.blueprint import bp
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
-from outreach.tracking.stats import (
+from outreach.reporting.stats import (
     CampaignStats,
     GroupStats,
     campaign_reach,

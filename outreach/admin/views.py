@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from outreach.accounts.sessions import begin_admin_session
 from outreach.accounts.throttle import sign_in
 from outreach.admin.blueprint import bp
-from outreach.contacts.models import Contact, ContactStatus
+from outreach.contacts.service import count_by_status
 from outreach.db import get_session, settings_of
 from outreach.errors import AuthenticationError, TooManyAttempts
 from outreach.groups.service import list_groups
@@ -84,12 +83,10 @@ def logout() -> Any:
 def dashboard() -> Any:
     """Counts by status, groups and the last worker heartbeat."""
     session = get_session()
-    counts = dict(
-        session.execute(sa.select(Contact.status, sa.func.count()).group_by(Contact.status)).all()
-    )
+    counts = count_by_status(session)
     return render_template(
         "admin/dashboard.html",
-        counts={s.value: counts.get(s, 0) for s in ContactStatus},
+        counts=counts,
         total=sum(counts.values()),
         groups=list_groups(session),
         heartbeat=last_heartbeat(session),

@@ -13,9 +13,10 @@ from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID
 from outreach.application import privacy as use_cases
 from outreach.db import get_session
+from outreach.privacy.erasure import erase
+from outreach.privacy.export import access_export
 from outreach.privacy.models import RequestKind, RequestState
-from outreach.privacy.service import access_export, erase
-from outreach.privacy.workflow import (
+from outreach.privacy.requests import (
     MAX_EXTENSION_MONTHS,
     MAX_IDENTITY_CHECK,
     MAX_TEXT,

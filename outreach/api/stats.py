@@ -13,7 +13,7 @@ from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID, SUSPECTED, FailureSchema
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
-from outreach.tracking.stats import CampaignStats, campaign_stats, write_csv
+from outreach.reporting.stats import CampaignStats, campaign_stats, write_csv
 
 blp = api_blueprint("statistics", "Per-group campaign statistics")
 

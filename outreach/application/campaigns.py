@@ -134,7 +134,7 @@ def enqueue(
     """After the commit: make sure workers run (the embedded broker has them in this
     process; `start_workers` False leaves that to `serve` or `worker`), then enqueue the
     pending batches; how many (0 when nothing waits)."""
-    from outreach.ops.embedded import start_embedded
+    from outreach.embedded import start_embedded
 
     if not outcome.needs_enqueue:
         return 0

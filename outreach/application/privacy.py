@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from outreach.consent.service import Evidence
 from outreach.db import settings_of
-from outreach.privacy import links, workflow
+from outreach.privacy import links
+from outreach.privacy import requests as workflow
 from outreach.privacy.models import DataRequest, RequestKind, RequestState
-from outreach.privacy.workflow import RequestMail
+from outreach.privacy.requests import RequestMail
 from outreach.tokens import read_token
 
 

@@ -79,8 +79,9 @@ def _placeholders() -> dict[str, set[str]]:
 
 def _controller_in_force(session: Session) -> dict[str, Any]:
     """The controller of the notice in force ({} before the first one), read only."""
-    from outreach.consent.models import NoticeVersion, Setting
+    from outreach.consent.models import NoticeVersion
     from outreach.consent.notice import CURRENT_KEY
+    from outreach.stored_settings import Setting
 
     setting = session.get(Setting, CURRENT_KEY)
     notice = session.get(NoticeVersion, setting.value) if setting else None

@@ -15,13 +15,14 @@ from outreach.campaigns.checks import (
     placeholder_text_problems,
 )
 from outreach.campaigns.models import Campaign, CampaignGroup, CampaignStatus, Variant
+from outreach.config import Settings
 from outreach.contacts.identity import normalize_email
 from outreach.contacts.models import Contact
 from outreach.db import as_id, settings_of
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import get_group
-from outreach.rendering.message import language_tag
+from outreach.rendering.message import MessageBuilder, language_tag
 from outreach.rendering.pipeline import CompiledVariant, compile_variant
 from outreach.rendering.templates import ContactView, SampleContact, TemplateProblem, trial_render
 
@@ -134,6 +135,31 @@ def sample_context(
         "subject": "",
         "language": language_tag(getattr(contact, "language", "")) or site_language,
     }
+
+
+def message_builder(
+    campaign: Campaign,
+    variant: Variant,
+    label: str,
+    group_name: str,
+    settings: Settings,
+    *,
+    test: bool = False,
+) -> MessageBuilder:
+    """What every message of one variant is built with (campaigns and test sends alike)."""
+    return MessageBuilder(
+        compile_checked(campaign, variant, label),
+        campaign_id=campaign.id,
+        campaign_name=campaign.name,
+        from_name=campaign.from_name,
+        from_email=campaign.from_email,
+        reply_to=campaign.reply_to,
+        group_name=group_name,
+        # Only an address Outreach (or a person) reads: never the From by default.
+        unsubscribe_mailto=settings.unsubscribe_mailto or None,
+        language=settings.language,
+        test=test,
+    )
 
 
 def variant_label(session: Session, variant: Variant) -> str:
@@ -381,7 +407,7 @@ def test_messages(
 ) -> list[tuple[str, bytes]]:
     """Test messages to `to`: one per variant (or the given group's), marked as tests."""
     from outreach.consent import links as link_builder
-    from outreach.rendering.message import Links, MessageBuilder
+    from outreach.rendering.message import Links
 
     try:
         address = normalize_email(to)[0]
@@ -395,17 +421,8 @@ def test_messages(
         link_builder.preferences_url(settings, 0),
     )
     for label, variant in chosen:
-        builder = MessageBuilder(
-            compile_checked(campaign, variant, label),
-            campaign_id=campaign.id,
-            campaign_name=campaign.name,
-            from_name=campaign.from_name,
-            from_email=campaign.from_email,
-            reply_to=campaign.reply_to,
-            group_name=label if label != "fallback" else (group or "fallback"),
-            language=settings.language,
-            test=True,
-        )
+        group_name = label if label != "fallback" else (group or "fallback")
+        builder = message_builder(campaign, variant, label, group_name, settings, test=True)
         recipient = SampleContact(sector=label, attributes={}, email=address)
         messages.append(builder.build(_TestRecipient(recipient), links))
     return messages

@@ -8,8 +8,8 @@ from outreach.consent import links
 from outreach.consent.lead_magnet import lead_magnet
 from outreach.contacts.models import Contact
 from outreach.db import settings_of
-from outreach.mail import queue_transactional
 from outreach.outbox.models import OutboxMessage
+from outreach.outbox.transactional import queue_transactional
 
 SUBJECTS = {
     "confirm": "Please confirm your subscription",

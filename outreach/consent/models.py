@@ -65,16 +65,6 @@ def _refuse_update(_mapper: Any, _connection: Any, target: ConsentEvent) -> None
     raise RuntimeError(f"consent event {target.id} is append-only")
 
 
-class Setting(Base):
-    """A named setting edited from the admin interface (controller identity, notices)."""
-
-    __tablename__ = "settings"
-
-    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    value: Mapped[Any] = mapped_column(sa.JSON)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
 class UsedToken(Base):
     """A single-use token that has been spent (its id, never the token)."""
 
@@ -83,3 +73,14 @@ class UsedToken(Base):
     jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     purpose: Mapped[str] = mapped_column(sa.String(40))
     used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Suppression(Base):
+    """An address never to be mailed, keyed by an HMAC of the normalized address."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hmac: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    reason: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

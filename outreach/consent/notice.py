@@ -11,8 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach.consent.models import NoticeVersion, Setting
+from outreach.consent.models import NoticeVersion
 from outreach.errors import ValidationError
+from outreach.stored_settings import Setting
 
 FIRST_LAYER_FIELDS = (
     "responsible",
@@ -143,6 +144,25 @@ def save_notice(
         setting.value = notice.id
     session.flush()
     return notice
+
+
+def notice_versions(session: Session, limit: int = 50) -> list[NoticeVersion]:
+    """The latest notice versions, newest first."""
+    query = sa.select(NoticeVersion).order_by(NoticeVersion.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def get_notice(session: Session, number: int) -> NoticeVersion | None:
+    """One notice version by its number (None when there is none)."""
+    return session.get(NoticeVersion, number)
+
+
+def times_cited(session: Session, notice_id: int) -> int:
+    """How many consent events cite this notice version."""
+    from outreach.consent.models import ConsentEvent
+
+    query = sa.select(sa.func.count()).select_from(ConsentEvent)
+    return session.scalar(query.where(ConsentEvent.notice_version_id == notice_id)) or 0
 
 
 def notice_settings(notice: NoticeVersion) -> dict[str, str]:

@@ -12,13 +12,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from outreach.consent.mail import queue_consent_email
-from outreach.consent.models import ConsentAction, ConsentEvent, NoticeVersion, Purpose, UsedToken
+from outreach.consent.models import (
+    ConsentAction,
+    ConsentEvent,
+    NoticeVersion,
+    Purpose,
+    Suppression,
+    UsedToken,
+)
 from outreach.consent.notice import current_notice, notice_to_dict
 from outreach.contacts.fields import clean_profile
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import settings_of, utcnow
-from outreach.delivery.models import Suppression
 from outreach.errors import ValidationError
 from outreach.groups.service import set_sector_membership
 from outreach.tokens import TokenError
@@ -329,7 +335,7 @@ def unsubscribe(
 ) -> None:
     """Withdraw every consent and stop all mail at once (idempotent)."""
     from outreach.delivery.models import Delivery
-    from outreach.tracking.tallies import add_engagement, lock_for_hits
+    from outreach.reporting.tallies import add_engagement, lock_for_hits
 
     withdraw(session, contact, list(Purpose), evidence)
     if contact.status in UNSUBSCRIBABLE:

@@ -12,8 +12,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach.bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
-from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
+from outreach.consent.models import ConsentAction, ConsentEvent, Purpose, Suppression
 from outreach.consent.notice import current_notice
 from outreach.contacts.fields import (
     MAX_ATTRIBUTE_VALUE,
@@ -27,7 +26,7 @@ from outreach.contacts.fields import (
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
-from outreach.delivery.models import Suppression
+from outreach.db_bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
 from outreach.errors import ImportFileError, ValidationError
 from outreach.groups.models import Group, GroupKind, GroupMembership
 from outreach.groups.service import group_key, sector_group_ids

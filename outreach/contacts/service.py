@@ -144,6 +144,14 @@ def search_contacts(session: Session, query: ContactQuery) -> tuple[list[Contact
     return list(page), total
 
 
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many contacts are in each status (every status, zeros included)."""
+    counts = dict(
+        session.execute(sa.select(Contact.status, sa.func.count()).group_by(Contact.status)).all()
+    )
+    return {status.value: counts.get(status, 0) for status in ContactStatus}
+
+
 def groups_of(session: Session, contact_ids: list[int]) -> dict[int, list[str]]:
     """Group names of each contact, by name."""
     names: dict[int, list[str]] = {cid: [] for cid in contact_ids}

@@ -23,9 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach import runtime
+from outreach import actor_runtime as runtime
 from outreach.campaigns.models import Campaign, Variant
-from outreach.campaigns.service import compile_checked
+from outreach.campaigns.service import message_builder
 from outreach.claims import DELIVERY, Unrecorded, claims
 from outreach.consent.links import message_links
 from outreach.consent.models import Purpose
@@ -37,8 +37,8 @@ from outreach.delivery.pacing import Pacer, pacer_for
 from outreach.delivery.transport import Envelope, Transport, TransportError, outgoing
 from outreach.groups.models import Group
 from outreach.rendering.message import Links, MessageBuilder, Tracking
+from outreach.reporting.tallies import refresh_blocks
 from outreach.tracking.links import click_url, open_url
-from outreach.tracking.tallies import refresh_blocks
 
 log = logging.getLogger(__name__)
 RECHECK_SECONDS = 0.5
@@ -123,18 +123,7 @@ class Engine:
                 session.scalar(sa.select(Group.name).where(Group.id == variant.group_id))
                 or group_name
             )
-        built = MessageBuilder(
-            compile_checked(campaign, variant, label),
-            campaign_id=campaign.id,
-            campaign_name=campaign.name,
-            from_name=campaign.from_name,
-            from_email=campaign.from_email,
-            reply_to=campaign.reply_to,
-            group_name=group_name,
-            # Only an address Outreach (or a person) reads: never the From by default.
-            unsubscribe_mailto=self.settings.unsubscribe_mailto or None,
-            language=self.settings.language,
-        )
+        built = message_builder(campaign, variant, label, group_name, self.settings)
         with self.lock:
             self.builders[key] = built
         return built

@@ -68,14 +68,3 @@ class Delivery(Base):
     clicks: Mapped[int] = mapped_column(default=0)
     machine_clicks: Mapped[int] = mapped_column(default=0)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class Suppression(Base):
-    """An address never to be mailed, keyed by an HMAC of the normalized address."""
-
-    __tablename__ = "suppressions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email_hmac: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    reason: Mapped[str] = mapped_column(sa.String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,20 +15,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach.bulk import refresh_statistics, table_of
 from outreach.campaigns.audience import recipients
 from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.campaigns.service import presend_checks
 from outreach.claims import worker_id
 from outreach.config import Settings
-from outreach.consent.models import Purpose
+from outreach.consent.models import Purpose, Suppression
 from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
-from outreach.delivery.models import Delivery, DeliveryStatus, Suppression
+from outreach.db_bulk import refresh_statistics, table_of
+from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
-from outreach.tracking.tallies import recount
+from outreach.reporting.tallies import recount
 
 BATCH_SIZE = 500
 FREEZE_CHUNK = 20_000

@@ -5,10 +5,15 @@ from __future__ import annotations
 import dramatiq
 from sqlalchemy.orm import Session
 
-from outreach import runtime
+from outreach import actor_runtime as runtime
+from outreach.broker import current_broker
 from outreach.campaigns.models import Campaign
 from outreach.delivery import service
 from outreach.delivery.engine import engine_for
+
+# Declared on Outreach's broker (OUTREACH_BROKER_URL) whatever imported this module first:
+# dramatiq would otherwise make a RabbitMQ broker of its own for the first actor.
+current_broker()
 
 
 @dramatiq.actor(queue_name="delivery", max_retries=3, time_limit=3_600_000)

@@ -25,7 +25,7 @@ def dkim_alignment(settings: Settings, from_address: str) -> str | None:
 
 def system_sender_problem(settings: Settings) -> str | None:
     """Why confirmation and welcome mail would come from an address receivers reject."""
-    from outreach.mail import sender
+    from outreach.outbox.transactional import sender
 
     address = sender(settings)[1]
     host = address.rpartition("@")[2]
@@ -52,7 +52,7 @@ def _is_address(host: str) -> bool:
 
 def startup_warnings(settings: Settings) -> list[str]:
     """Problems of the configuration as it stands."""
-    from outreach.mail import sender
+    from outreach.outbox.transactional import sender
     from outreach.rendering.dkim import signer_for
 
     found = []

@@ -34,7 +34,7 @@ import dramatiq
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach import runtime
+from outreach import actor_runtime as runtime
 from outreach.claims import DELIVERY, OUTBOX, claims, worker_id
 from outreach.db import Database, utcnow
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from outreach.bulk import table_of, upsert
 from outreach.config import Settings
-from outreach.consent.models import Setting
 from outreach.db import utcnow
+from outreach.db_bulk import table_of, upsert
+from outreach.stored_settings import Setting
 
 HEARTBEAT_KEY = "ops.worker_heartbeat"
 
@@ -57,8 +57,8 @@ def daily_jobs_if_due(session: Session, settings: Settings) -> dict[str, Any]:
     if last and now - datetime.fromisoformat(last) < MAINTENANCE_EVERY:
         return {}
     from outreach.consent.service import purge_pending
-    from outreach.ops.retention import apply_retention
-    from outreach.privacy.workflow import expire_unverified
+    from outreach.privacy.requests import expire_unverified
+    from outreach.privacy.retention import apply_retention
 
     done = {
         "purged_pending": purge_pending(session, timedelta(days=settings.pending_retention_days)),

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import dramatiq
 
-from outreach import runtime
+from outreach import actor_runtime as runtime
+from outreach.broker import current_broker
 from outreach.db import Database, utcnow
 from outreach.ops.service import daily_jobs_if_due, record_heartbeat
+
+# Declared on Outreach's broker (OUTREACH_BROKER_URL) whatever imported this module first:
+# dramatiq would otherwise make a RabbitMQ broker of its own for the first actor.
+current_broker()
 
 
 @dramatiq.actor(queue_name="ops", max_retries=0)

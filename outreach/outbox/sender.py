@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from outreach import runtime
+from outreach import actor_runtime as runtime
 from outreach.claims import OUTBOX, Unrecorded, claims
 from outreach.config import Settings
 from outreach.db import Database, utcnow

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from outreach.config import Settings
 from outreach.db import settings_of
-from outreach.mail import queue_transactional
 from outreach.outbox.models import OutboxMessage
+from outreach.outbox.transactional import queue_transactional
 from outreach.privacy import links
 from outreach.privacy.models import DataRequest, RequestKind
 

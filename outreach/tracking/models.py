@@ -61,7 +61,7 @@ class DeliveryTally(Base):
 
 class EngagementTally(Base):
     """Unique openers, machine openers, clickers, machine clickers and unsubscribes of one
-    group and variant (outreach.tracking.stats says what each counts)."""
+    group and variant (outreach.reporting.stats says what each counts)."""
 
     __tablename__ = "engagement_tallies"
     __table_args__ = (sa.UniqueConstraint("campaign_id", "group_name", "variant_id"),)

@@ -14,14 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from outreach.bulk import insert_rows, is_postgres, table_of, upsert
 from outreach.consent.models import Purpose
 from outreach.consent.service import consent_confirmed
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import UTCDateTime, utcnow
+from outreach.db_bulk import insert_rows, is_postgres, table_of, upsert
 from outreach.delivery.models import Delivery, DeliveryStatus
+from outreach.reporting.tallies import add_engagement, add_hours, lock_for_hits
 from outreach.tracking.models import HitKind, RecordedBatch, TrackingHit
-from outreach.tracking.tallies import add_engagement, add_hours, lock_for_hits
 
 OPEN_TOO_SOON = timedelta(seconds=2)
 CLICK_TOO_SOON = timedelta(seconds=5)

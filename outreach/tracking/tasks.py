@@ -6,9 +6,14 @@ from typing import Any
 
 import dramatiq
 
-from outreach import runtime
+from outreach import actor_runtime as runtime
+from outreach.broker import current_broker
 from outreach.tracking.recorder import ACTOR, QUEUE
 from outreach.tracking.service import decode_hit, record_batch_once
+
+# Declared on Outreach's broker (OUTREACH_BROKER_URL) whatever imported this module first:
+# dramatiq would otherwise make a RabbitMQ broker of its own for the first actor.
+current_broker()
 
 
 @dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, max_retries=20, min_backoff=500)

@@ -7,9 +7,8 @@ transaction open while the client or the browser talks to the application.
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 
 import pytest
 from flask import Flask
@@ -19,8 +18,7 @@ from outreach.contacts.importer import ImportOptions, ImportReport, import_csv
 from outreach.contacts.models import ContactStatus
 from outreach.db import get_db
 from tests.conftest import SECRET
-
-Transaction = Callable[[], AbstractContextManager[Session]]
+from tests.support.pages import Transaction
 
 
 @pytest.fixture
@@ -49,12 +47,3 @@ def seed(db: Transaction) -> Callable[..., ImportReport]:
             )
 
     return run
-
-
-def rows_of(html: str, table_id: str | None = None) -> list[str]:
-    """The body rows of the first table (or of the table with this id), tags stripped."""
-    if table_id:
-        html = html.split(f'id="{table_id}"', 1)[1]
-    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)
-    return [" ".join(re.sub(r"<[^>]+>", " ", r).split()) for r in rows]

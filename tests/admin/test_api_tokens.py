@@ -8,8 +8,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from outreach.accounts.service import get_admin, issue_token
-from tests.admin.conftest import Transaction, rows_of
 from tests.conftest import ADMIN_EMAIL, csrf_from
+from tests.support.pages import Transaction, rows_of
 
 
 def settings_page(auth: FlaskClient) -> str:

@@ -14,9 +14,9 @@ from markupsafe import escape
 
 from outreach.campaigns.models import Campaign, Variant
 from outreach.campaigns.service import get_campaign, target_groups
-from outreach.groups.models import Group
-from tests.admin.conftest import Transaction, rows_of
-from tests.conftest import SmtpSink, csrf_from
+from tests.conftest import SmtpSink
+from tests.support.admin import create, form_post, group_ids, panel, save_variant
+from tests.support.pages import Transaction, rows_of
 
 HEADER = "email,first_name,last_name,sector\n"
 MJML = """<mjml><mj-body><mj-section><mj-column>
@@ -40,60 +40,6 @@ def people(seed: Callable[..., object]) -> None:
         status="subscribed",
     )
     seed(HEADER + "mila@example.org,Mila,Moss,Managers\n")
-
-
-def group_ids(db: Transaction) -> dict[str, int]:
-    with db() as session:
-        return dict(session.execute(sa.select(Group.name, Group.id)).all())
-
-
-def form_post(client: FlaskClient, page: str, url: str, **data: str) -> tuple[int, str, str]:
-    """Post a form of `page` with its CSRF token: (status, Location, body)."""
-    token = csrf_from(client.get(page).get_data(as_text=True))
-    response = client.post(url, data={"csrf_token": token, **data})
-    return (
-        response.status_code,
-        response.headers.get("Location", ""),
-        response.get_data(as_text=True),
-    )
-
-
-def create(client: FlaskClient, name: str = "June news", groups: str = "Thinkers, Managers") -> int:
-    """Create a campaign through the form; returns its id."""
-    status, location, body = form_post(
-        client,
-        "/admin/campaigns",
-        "/admin/campaigns",
-        name=name,
-        sender="Ana García <ana@example.org>",
-        reply_to="replies@example.org",
-        groups=groups,
-    )
-    assert status == 302, body
-    match = re.fullmatch(r"/admin/campaigns/(\d+)", location)
-    assert match, location
-    return int(match.group(1))
-
-
-def save_variant(
-    client: FlaskClient, campaign_id: int, group: str, subject: str, body: str, **more: str
-) -> tuple[int, str, str]:
-    """Post the variant form of one tab (group id or "fallback")."""
-    page = f"/admin/campaigns/{campaign_id}"
-    return form_post(
-        client,
-        page,
-        f"{page}/variants",
-        group=group,
-        subject=subject,
-        mjml=body,
-        **{"preheader": "", "text": "", **more},
-    )
-
-
-def panel(html: str, key: str) -> str:
-    """The composer tab panel of one group id (or "fallback")."""
-    return html.split(f'id="tab-{key}"', 1)[1].split("</section>", 1)[0]
 
 
 def tab_labels(html: str) -> list[str]:

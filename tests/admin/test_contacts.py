@@ -19,7 +19,7 @@ from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import deliveries_of
 from outreach.groups.models import Group
 from outreach.groups.service import add_members
-from tests.admin.conftest import Transaction, rows_of
+from tests.support.pages import Transaction, rows_of
 
 CONSULTANTS = 55
 HEADER = "email,first_name,last_name,sector,organization,city\n"

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from outreach.groups.models import Group, GroupKind, GroupMembership
-from tests.admin.conftest import Transaction, rows_of
 from tests.conftest import csrf_from
+from tests.support.pages import Transaction, rows_of
 
 HEADER = "email,first_name,sector\n"
 

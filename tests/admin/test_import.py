@@ -13,8 +13,8 @@ from outreach.contacts.fields import MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, MAX_IM
 from outreach.contacts.importer import CHUNK
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.groups.models import Group
-from tests.admin.conftest import Transaction, rows_of
 from tests.conftest import csrf_from
+from tests.support.pages import Transaction, rows_of
 
 GOOD = (
     "email,first_name,sector,organization,city\n"

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from outreach.db import get_db
-from tests.admin.conftest import Transaction
-from tests.admin.test_campaigns import create, group_ids, panel, save_variant
 from tests.conftest import CONTROLLER
+from tests.support.admin import create, group_ids, panel, save_variant
+from tests.support.pages import Transaction
 
 PEOPLE = (
     "email,first_name,last_name,sector,organization\n"

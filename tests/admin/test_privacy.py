@@ -14,11 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from outreach.db import get_db, utcnow
-from outreach.privacy.workflow import add_months
-from tests.admin.conftest import rows_of
+from outreach.privacy.requests import add_months
 from tests.conftest import ADMIN_EMAIL, SmtpSink, csrf_from
-from tests.consent.helpers import text_of
-from tests.privacy.helpers import actions_of, ask_and_verify, mails, requests_of
+from tests.support.consent import text_of
+from tests.support.pages import rows_of
+from tests.support.privacy import actions_of, ask_and_verify, mails, requests_of
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from outreach.db import utcnow
-from outreach.privacy.workflow import add_months
-from tests.admin.conftest import rows_of
-from tests.api.conftest import error_of
+from outreach.privacy.requests import add_months
 from tests.conftest import ADMIN_EMAIL, SmtpSink, csrf_from
-from tests.consent.helpers import text_of
-from tests.privacy.helpers import actions_of, last_link, mails, requests_of, verify
+from tests.support.api import error_of
+from tests.support.consent import text_of
+from tests.support.pages import rows_of
+from tests.support.privacy import actions_of, last_link, mails, requests_of, verify
 
 LETTER = "letter@example.org"
 
@@ -214,7 +214,7 @@ def test_the_api_records_a_letter(
 
 
 def test_public_requests_still_wait_for_their_verification(app: Flask, smtp_sink: SmtpSink) -> None:
-    from tests.privacy.helpers import ask
+    from tests.support.privacy import ask
 
     assert ask(app.test_client(), LETTER, "access").status_code == 200
     [request] = requests_of(app)

@@ -20,8 +20,8 @@ from outreach.campaigns.models import Campaign
 from outreach.campaigns.service import create_campaign, get_campaign, set_variant
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
-from tests.admin.conftest import Transaction, rows_of
 from tests.conftest import ADMIN_PASSWORD, SmtpSink, csrf_from
+from tests.support.pages import Transaction, rows_of
 
 HEADER = "email,first_name,last_name,sector\n"
 MJML = """<mjml><mj-body><mj-section><mj-column>

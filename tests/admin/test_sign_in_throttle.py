@@ -15,8 +15,8 @@ from outreach import create_app
 from outreach.accounts.models import AdminUser, SignInThrottle
 from outreach.db import get_db, utcnow
 from outreach.privacy.models import AuditEntry
-from tests.admin.conftest import Transaction
 from tests.conftest import ADMIN_PASSWORD, _cheap_admin_hash, csrf_from, make_settings
+from tests.support.pages import Transaction
 
 WRONG = "not the password at all"
 FREE = 5  # failures per account before the first delay (OUTREACH_SIGN_IN_FREE_FAILURES)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.admin.test_statistics import build_campaign
 from tests.conftest import ADMIN_PASSWORD
+from tests.support.statistics import build_campaign
 
 
 @pytest.mark.browser

@@ -1,4 +1,4 @@
-"""Helpers for driving the JSON API through the test client."""
+"""Fixtures for driving the JSON API through the test client."""
 
 from __future__ import annotations
 
@@ -10,17 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-Json = dict[str, Any]
-
-
-def error_of(response: TestResponse, status: int) -> Json:
-    """The JSON error document of a response, after checking its status."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    assert response.is_json, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"}, body
-    assert {"code", "message"} <= set(body["error"]), body
-    return body["error"]  # type: ignore[no-any-return]
+from tests.support.api import Json
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -15,85 +13,27 @@ from werkzeug.test import TestResponse
 from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
-from tests.api.conftest import Json, error_of
 from tests.conftest import CONTROLLER, DKIM_NOT_CONFIGURED, SmtpSink
-from tests.consent.helpers import html_of, text_of
+from tests.support.api import CAMPAIGNS_URL as URL
+from tests.support.api import (
+    CONSULTANTS,
+    CSV,
+    EVERYONE,
+    SENDER,
+    Headers,
+    Json,
+    campaign_of,
+    create,
+    error_of,
+    letter,
+    mjml,
+    ok,
+    put_variant,
+)
+from tests.support.consent import html_of, text_of
 
-URL = "/api/v1/campaigns"
-SENDER = "Outreach Team <news@example.org>"
-Headers = dict[str, str]
 Upload = Callable[..., TestResponse]
 AddContact = Callable[..., Json]
-
-CSV = (
-    "email,first_name,sector\n"
-    "ana@example.org,Ana,Consultants\n"
-    "ben@example.org,Ben,Consultants\n"
-    "cid@example.org,Cid,Consultants\n"
-    "dan@example.org,Dan,Managers\n"
-    "eve@example.org,Eve,Managers\n"
-    "fay@example.org,Fay,Thinkers\n"
-    "hal@example.org,Hal,R&D / Labs\n"
-)
-
-
-def mjml(body: str) -> str:
-    """A complete MJML document around `body`, with the required unsubscribe link."""
-    return (
-        "<mjml>\n<mj-body>\n<mj-section>\n<mj-column>\n"
-        f"<mj-text>{body}</mj-text>\n"
-        '<mj-text><a href="{{ unsubscribe_url }}">Unsubscribe</a></mj-text>\n'
-        "</mj-column>\n</mj-section>\n</mj-body>\n</mjml>\n"
-    )
-
-
-CONSULTANTS = mjml("Hello {{ contact.first_name }}, advice for {{ group.name }}.")
-EVERYONE = mjml("Dear {{ contact.first_name }}, news for everyone.")
-
-
-def ok(response: TestResponse, status: int = 200) -> Any:
-    """The JSON body of a response, after checking its status."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    return response.get_json()
-
-
-def variant_url(campaign_id: int, group: str | int) -> str:
-    return f"{URL}/{campaign_id}/variants/{quote(str(group), safe='')}"
-
-
-def create(client: FlaskClient, headers: Headers, **body: Any) -> Json:
-    """Create a campaign (name and sender by default); returns its document."""
-    response = client.post(URL, headers=headers, json={"name": "March", "from": SENDER, **body})
-    return ok(response, 201)  # type: ignore[no-any-return]
-
-
-def put_variant(
-    client: FlaskClient, headers: Headers, campaign_id: int, group: str | int, **body: Any
-) -> TestResponse:
-    return client.put(variant_url(campaign_id, group), headers=headers, json=body)
-
-
-def campaign_of(client: FlaskClient, headers: Headers, campaign_id: int) -> Json:
-    return ok(client.get(f"{URL}/{campaign_id}", headers=headers))  # type: ignore[no-any-return]
-
-
-def letter(client: FlaskClient, headers: Headers, **body: Any) -> Json:
-    """A campaign to Consultants, Managers and Thinkers with a Consultants and a fallback
-    variant."""
-    campaign = create(client, headers, groups=["Consultants", "Managers", "Thinkers"], **body)
-    ok(
-        put_variant(
-            client,
-            headers,
-            campaign["id"],
-            "Consultants",
-            subject="For consultants",
-            mjml=CONSULTANTS,
-            preheader="Hi {{ contact.first_name }}",
-        )
-    )
-    ok(put_variant(client, headers, campaign["id"], "fallback", subject="For all", mjml=EVERYONE))
-    return campaign_of(client, headers, campaign["id"])
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from outreach.contacts.models import Contact
 from outreach.db import get_db
-from tests.api.conftest import Json, error_of
 from tests.conftest import ADMIN_EMAIL
+from tests.support.api import Json, error_of
 
 URL = "/api/v1/contacts"
 AddContact = Callable[..., Json]

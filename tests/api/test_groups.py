@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.api.conftest import Json, error_of
+from tests.support.api import Json, error_of
 
 URL = "/api/v1/groups"
 AddContact = Callable[..., Json]

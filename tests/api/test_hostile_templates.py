@@ -18,8 +18,8 @@ from werkzeug.test import TestResponse
 from outreach.db import get_db
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.rendering import mjml_compiler
-from tests.api.conftest import error_of
 from tests.conftest import SmtpSink, csrf_from, drain
+from tests.support.api import error_of
 
 URL = "/api/v1/campaigns"
 Headers = dict[str, str]

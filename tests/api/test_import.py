@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 from outreach.contacts.fields import MAX_ATTRIBUTES, MAX_IMPORT_COLUMNS
 from outreach.contacts.models import Contact
 from outreach.db import get_db
-from tests.api.conftest import Json, error_of
+from tests.support.api import Json, error_of
 
 Upload = Callable[..., TestResponse]
 

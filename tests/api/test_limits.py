@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from outreach.api.limits import MAX_JSON_DEPTH, json_depth
-from tests.api.conftest import error_of
+from tests.support.api import error_of
 
 Headers = dict[str, str]
 

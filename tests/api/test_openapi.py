@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from tests.api.conftest import Json
+from tests.support.api import Json
 
 ENDPOINTS = {
     "/api/v1/campaigns": {"get", "post"},

@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from outreach.db import get_db, utcnow
-from tests.api.conftest import Json, error_of
 from tests.conftest import ADMIN_EMAIL, SmtpSink
-from tests.consent.helpers import contact_row, text_of
-from tests.privacy.helpers import last_link, mails, requests_of, verify
+from tests.support.api import Json, error_of
+from tests.support.consent import contact_row, text_of
+from tests.support.privacy import last_link, mails, requests_of, verify
 
 URL = "/api/v1/privacy"
 ANA = "ana@example.org"

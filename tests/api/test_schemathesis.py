@@ -28,9 +28,8 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from werkzeug.test import TestResponse
 
 from outreach import create_app
-from tests.api.conftest import Json, error_of
-from tests.api.test_campaigns import CSV, letter
 from tests.conftest import make_settings
+from tests.support.api import CSV, Json, error_of, letter
 
 OPENAPI = "/api/v1/openapi.json"
 Upload = Callable[..., TestResponse]

@@ -16,8 +16,8 @@ from werkzeug.test import TestResponse
 
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
-from tests.api.conftest import Json, error_of
 from tests.conftest import SmtpSink
+from tests.support.api import Json, error_of
 
 URL = "/api/v1/campaigns"
 Headers = dict[str, str]

@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 
 from outreach.campaigns.service import create_campaign, get_campaign
 from outreach.db import get_db
-from outreach.tracking.stats import COLUMNS, campaign_stats
-from tests.admin.test_statistics import PEOPLE, build_campaign
-from tests.api.conftest import error_of
-from tests.campaigns.conftest import make_subscriber  # noqa: F401  (fixture)
+from outreach.reporting.stats import COLUMNS, campaign_stats
+from tests.support.api import error_of
+from tests.support.campaigns import MJML
+from tests.support.statistics import PEOPLE, build_campaign
 
 Headers = dict[str, str]
 
@@ -130,10 +130,9 @@ def test_a_group_named_like_a_formula_is_defused_in_every_statistics_csv(
     app: Flask,
     client: FlaskClient,
     api_headers: Headers,
-    make_subscriber: Any,  # noqa: F811
+    make_subscriber: Any,
 ) -> None:
     from outreach.campaigns.service import set_variant
-    from tests.campaigns.conftest import MJML
 
     make_subscriber("eve@example.org", sector="=1+2")  # a sector from an imported file
     with get_db(app).session() as session:

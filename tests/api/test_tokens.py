@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 
 from outreach.db import get_db
 from outreach.privacy.models import AuditEntry
-from tests.api.conftest import error_of
 from tests.conftest import ADMIN_EMAIL
+from tests.support.api import error_of
 
 
 def bearer(token: str) -> dict[str, str]:

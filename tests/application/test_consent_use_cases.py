@@ -20,9 +20,9 @@ from outreach.db import get_db, utcnow
 from outreach.errors import NotFound, ValidationError
 from outreach.groups.service import add_members, create_group
 from outreach.outbox.models import OutboxMessage
-from outreach.privacy.workflow import RESEND_AFTER as REQUEST_RESEND_AFTER
+from outreach.privacy.requests import RESEND_AFTER as REQUEST_RESEND_AFTER
 from outreach.tokens import TokenError
-from tests.consent.helpers import seed_sectors
+from tests.support.consent import seed_sectors
 
 FORM = Evidence("form:https://news.example.org/subscribe", "198.51.100.7", "TestBrowser/1.0")
 ANA = "ana@example.org"

@@ -19,7 +19,7 @@ from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.outbox.models import OutboxMessage
 from outreach.privacy import links
 from outreach.privacy.models import AuditEntry, DataRequest, RequestKind, RequestState
-from outreach.privacy.workflow import RequestMail
+from outreach.privacy.requests import RequestMail
 from outreach.tokens import TokenError
 
 ADMIN = "admin@example.org"

@@ -12,11 +12,11 @@ from flask import Flask
 from outreach.campaigns.audience import audience_report, recipients
 from outreach.campaigns.models import Variant
 from outreach.campaigns.service import create_campaign, get_campaign, set_variant
+from outreach.consent.models import Suppression
 from outreach.contacts.models import Contact
 from outreach.db import get_db
-from outreach.delivery.models import Suppression
 from outreach.groups.service import create_group
-from tests.campaigns.conftest import MJML
+from tests.support.campaigns import MJML
 
 GROUPS = ("Alpha", "Beta", "Gamma")
 COMBOS = [c for n in (1, 2, 3) for c in itertools.combinations(GROUPS, n)]

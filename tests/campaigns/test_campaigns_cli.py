@@ -12,8 +12,8 @@ from flask import Flask
 
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
-from tests.campaigns.conftest import MJML
 from tests.conftest import DKIM_NOT_CONFIGURED, SmtpSink
+from tests.support.campaigns import MJML
 
 
 @pytest.fixture

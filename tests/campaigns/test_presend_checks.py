@@ -17,9 +17,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from outreach.db import get_db
-from tests.campaigns.conftest import MJML
-from tests.campaigns.test_dkim import PEM
 from tests.conftest import CONTROLLER, SmtpSink, drain, queued_app
+from tests.support.campaigns import MJML
+from tests.support.dkim import PEM
 
 URL = "/api/v1/campaigns"
 CONTROLLER_ERRORS = ("identity (name)", "postal address", "contact email")
@@ -167,7 +167,7 @@ def test_the_demos_sample_controller_blocks_a_real_instance_only(
 def test_the_starter_layout_signs_with_the_controller_and_never_with_the_placeholder(
     app: Flask, client: FlaskClient, api_headers: dict[str, str], smtp_sink: SmtpSink
 ) -> None:
-    from tests.campaigns.conftest import subscribe
+    from tests.support.campaigns import subscribe
 
     subscribe(app, "theo@example.org", first_name="Theo", sector="Thinkers")
     created = client.post(
@@ -322,7 +322,7 @@ def test_dkim_must_sign_for_the_from_domain(
         else {}
     )
     with queued_app(tmp_path, database_url, smtp_sink, **settings) as app:
-        from tests.campaigns.conftest import subscribe
+        from tests.support.campaigns import subscribe
 
         subscribe(app, "tina@example.org", sector="Thinkers")
         campaign = letter(app, tmp_path, sender=f"Ana <{sender}>")

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from tests.conftest import SmtpSink
-from tests.consent.helpers import contact_row, link, mails_to, seed_sectors
+from tests.support.consent import contact_row, link, mails_to, seed_sectors
 
 
 @pytest.fixture

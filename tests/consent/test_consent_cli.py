@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from outreach.contacts.models import Contact
 from outreach.db import get_db, utcnow
 from tests.conftest import SmtpSink, csrf_from
-from tests.consent.helpers import contact_row, events, link, mails_to, seed_sectors, subscribe
-from tests.contacts.test_import import HEADER, run_import, write
+from tests.support.consent import contact_row, events, link, mails_to, seed_sectors, subscribe
+from tests.support.contacts import HEADER, run_import, write
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from flask import Flask
 from outreach.consent.models import ConsentEvent
 from outreach.db import get_db
 from tests.conftest import SmtpSink, csrf_from
-from tests.consent.helpers import (
+from tests.support.consent import (
     contact_row,
     events,
     html_of,

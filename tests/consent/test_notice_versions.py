@@ -18,7 +18,7 @@ from outreach.consent.notice import current_notice, save_notice
 from outreach.contacts.models import Contact
 from outreach.db import get_db
 from tests.conftest import SmtpSink, csrf_from
-from tests.consent.helpers import link, mails_to, seed_sectors, subscribe
+from tests.support.consent import link, mails_to, seed_sectors, subscribe
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from flask import Flask
 
 from outreach.consent import links
 from tests.conftest import SmtpSink, csrf_from
-from tests.consent.helpers import contact_row, link, mails_to, seed_sectors, subscribe
+from tests.support.consent import contact_row, link, mails_to, seed_sectors, subscribe
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_a_used_confirmation_link_says_it_is_confirmed(app: Flask, smtp_sink: Sm
 
 
 def test_the_unsubscribe_page_of_someone_unsubscribed_says_so(app: Flask) -> None:
-    from tests.consent.test_unsubscribe import subscribed
+    from tests.support.consent import subscribed
 
     contact_id = subscribed(app)
     settings = app.extensions["outreach.settings"]

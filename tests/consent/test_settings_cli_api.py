@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.conftest import error_of
+from tests.support.api import error_of
 
 KEYS = {
     "controller_name",

@@ -9,7 +9,7 @@ from flask import Flask
 
 from outreach.db import get_db
 from tests.conftest import SmtpSink, csrf_from
-from tests.consent.helpers import contact_row, form, link, mails_to, seed_sectors, subscribe
+from tests.support.consent import contact_row, form, link, mails_to, seed_sectors, subscribe
 
 
 @pytest.fixture

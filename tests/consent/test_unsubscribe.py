@@ -8,28 +8,11 @@ from flask import Flask
 
 from outreach.consent import links
 from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
-from outreach.consent.service import Evidence, confirm, mailable, record_event, sign_up
+from outreach.consent.service import Evidence, mailable, record_event
 from outreach.contacts.models import Contact
 from outreach.db import get_db
 from tests.conftest import csrf_from
-from tests.consent.helpers import contact_row, events, seed_sectors
-
-
-def subscribed(app: Flask, email: str = "ana@example.org", tracking: bool = False) -> int:
-    """A confirmed subscriber, made through the service."""
-    from datetime import timedelta
-
-    purposes = [Purpose.NEWSLETTER] + ([Purpose.OPEN_TRACKING] if tracking else [])
-    with get_db(app).session() as session:
-        signup = sign_up(
-            session,
-            {"email": email, "first_name": "Ana"},
-            purposes,
-            Evidence("test"),
-            resend_after=timedelta(0),
-        )
-        confirm(session, signup.contact, Evidence("test"))
-        return signup.contact.id
+from tests.support.consent import contact_row, events, seed_sectors, subscribed
 
 
 @pytest.fixture
@@ -162,8 +145,8 @@ def test_preferences_post_needs_csrf(app: Flask, contact_id: int) -> None:
 
 
 def test_mailable_is_the_send_time_rule(app: Flask, contact_id: int) -> None:
+    from outreach.consent.models import Suppression
     from outreach.contacts.identity import email_hmac
-    from outreach.delivery.models import Suppression
 
     other = subscribed(app, "bo@example.org")
     restricted = subscribed(app, "cy@example.org")

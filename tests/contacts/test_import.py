@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -11,31 +10,14 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy.orm import Session
 
-from outreach.consent.models import ConsentAction, ConsentEvent, Purpose
+from outreach.consent.models import ConsentAction, ConsentEvent, Purpose, Suppression
 from outreach.contacts.fields import MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, MAX_IMPORT_COLUMNS
 from outreach.contacts.identity import email_hmac
 from outreach.contacts.importer import CHUNK, MAX_LINE, ImportOptions, import_csv
 from outreach.contacts.models import Contact, ContactStatus
-from outreach.delivery.models import Suppression
 from outreach.groups.models import Group, GroupMembership
 from tests.conftest import SECRET
-
-HEADER = "email,first_name,last_name,sector,organization,language,city\n"
-
-
-def write(tmp_path: Path, text: str, name: str = "contacts.csv", bom: bool = False) -> Path:
-    path = tmp_path / name
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
-    return path
-
-
-def run_import(runner: FlaskCliRunner, path: Path, *extra: str) -> dict:
-    result = runner.invoke(
-        args=["contacts", "import", str(path), "--source", "test fair", "--json", *extra]
-    )
-    assert result.exit_code == 0, result.output
-    assert result.stderr == ""  # --json mode: one document, no progress bar
-    return json.loads(result.stdout)
+from tests.support.contacts import HEADER, run_import, write
 
 
 def contacts(session: Session) -> dict[str, Contact]:

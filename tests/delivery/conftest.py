@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from flask import Flask
 
-from outreach.campaigns.service import create_campaign, get_campaign, set_variant
+from outreach.campaigns.service import create_campaign, set_variant
 from outreach.db import get_db
-from tests.campaigns.conftest import MJML, make_subscriber  # noqa: F401  (fixture)
+from tests.support.campaigns import MJML
 
 SECTORS = ("Thinkers", "Managers", "Journalists")
 
@@ -21,7 +20,7 @@ def app(sending_app: Flask) -> Flask:
 
 
 @pytest.fixture
-def people(make_subscriber: Callable[..., int]) -> dict[str, int]:  # noqa: F811
+def people(make_subscriber: Callable[..., int]) -> dict[str, int]:
     """Nine subscribers, three per sector."""
     return {
         f"{s.lower()}{i}@example.org": make_subscriber(
@@ -46,33 +45,3 @@ def campaign(app: Flask, people: dict[str, int]) -> int:
                 mjml=MJML,
             )
         return campaign.id
-
-
-def send(app: Flask, campaign_id: int, **options: Any) -> None:
-    """Start the campaign and queue its batches, as `campaigns send` does."""
-    from outreach import tasks
-    from outreach.delivery import service
-
-    with get_db(app).session() as session:
-        service.start(session, get_campaign(session, campaign_id), **options)
-    with get_db(app).reader() as session:
-        tasks.enqueue_pending(session, campaign_id)
-
-
-from tests.conftest import drain  # noqa: E402, F401
-
-
-def statuses(app: Flask, campaign_id: int) -> dict[str, str]:
-    """Address -> delivery status."""
-    import sqlalchemy as sa
-
-    from outreach.contacts.models import Contact
-    from outreach.delivery.models import Delivery
-
-    with get_db(app).reader() as session:
-        rows = session.execute(
-            sa.select(Contact.email_key, Delivery.status)
-            .join(Contact, Contact.id == Delivery.contact_id)
-            .where(Delivery.campaign_id == campaign_id)
-        )
-        return {email: str(status) for email, status in rows}

@@ -25,9 +25,9 @@ from outreach.delivery.engine import Engine
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.ops.heartbeat import Heartbeat, reap_dead_workers
 from outreach.ops.models import Worker
-from tests.campaigns.conftest import MJML, subscribe
-from tests.conftest import SmtpSink, queued_app
-from tests.delivery.conftest import drain, send
+from tests.conftest import SmtpSink, drain, queued_app
+from tests.support.campaigns import MJML, subscribe
+from tests.support.delivery import send
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from flask import Flask
 
 from outreach.db import get_db
 from outreach.delivery.pacing import REDIS_KEY, LocalPacer, RedisPacer, pacer_for
-from tests.campaigns.conftest import make_subscriber  # noqa: F401  (fixture)
 from tests.conftest import (
     BROKER_URL,
     SmtpSink,
@@ -96,14 +95,14 @@ def app(tmp_path: Path, database_url: str, smtp_sink: SmtpSink) -> Iterator[Flas
 
 def test_the_rate_holds_across_pause_and_resume(
     app: Flask,
-    make_subscriber: Callable[..., int],  # noqa: F811
+    make_subscriber: Callable[..., int],
     smtp_sink: SmtpSink,
 ) -> None:
     from outreach import tasks
     from outreach.campaigns.service import create_campaign, get_campaign, set_variant
     from outreach.delivery import service
     from outreach.delivery.models import Delivery
-    from tests.campaigns.conftest import MJML
+    from tests.support.campaigns import MJML
 
     for i in range(8):
         make_subscriber(f"p{i}@example.org", sector="Thinkers")

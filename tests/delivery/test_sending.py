@@ -10,12 +10,13 @@ from flask import Flask
 
 from outreach.campaigns.models import Campaign
 from outreach.campaigns.service import get_campaign
+from outreach.consent.models import Suppression
 from outreach.contacts.models import Contact
 from outreach.db import get_db, utcnow
 from outreach.delivery import service
-from outreach.delivery.models import Delivery, Suppression
-from tests.conftest import SmtpSink
-from tests.delivery.conftest import drain, send, statuses
+from outreach.delivery.models import Delivery
+from tests.conftest import SmtpSink, drain
+from tests.support.delivery import send, statuses
 
 
 def test_each_recipient_gets_one_message_of_its_variant(

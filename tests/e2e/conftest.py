@@ -30,7 +30,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.campaigns.test_dkim import PEM, PUBLIC
 from tests.conftest import (
     BROKER_URL,
     CONTROLLER,
@@ -41,6 +40,7 @@ from tests.conftest import (
     free_port,
     missing_service,
 )
+from tests.support.dkim import PEM, PUBLIC
 
 OUTREACH = str(Path(sys.executable).with_name("outreach"))
 DKIM_DOMAIN, DKIM_SELECTOR = "example.org", "e2e"

@@ -10,15 +10,19 @@ import sqlalchemy as sa
 from flask import Flask
 
 from outreach.db import get_db, utcnow
-from tests.campaigns.conftest import make_subscriber  # noqa: F401
-from tests.conftest import SmtpSink
-from tests.delivery.conftest import app  # noqa: F401
-from tests.privacy.helpers import ANA, BO
-from tests.tracking.test_tracking import BODY, pixel_path, subscriber
+from tests.conftest import SmtpSink, drain
+from tests.support.delivery import send
+from tests.support.privacy import ANA, BO
+from tests.support.tracking import BODY, pixel_path, subscriber
 
 
 @pytest.fixture
-def history(app: Flask, smtp_sink: SmtpSink) -> int:  # noqa: F811
+def app(sending_app: Flask) -> Flask:
+    return sending_app
+
+
+@pytest.fixture
+def history(app: Flask, smtp_sink: SmtpSink) -> int:
     """Two subscribers sharing a group and a campaign; Ana opened it."""
     from outreach.campaigns.service import create_campaign, set_variant
     from outreach.consent.models import Purpose
@@ -26,7 +30,6 @@ def history(app: Flask, smtp_sink: SmtpSink) -> int:  # noqa: F811
     from outreach.consent.service import Evidence, confirm, sign_up
     from outreach.delivery.models import Delivery
     from outreach.groups.service import add_members, sector_group_ids
-    from tests.delivery.conftest import drain, send
 
     with get_db(app).session() as session:  # Ana signed up on the form, seeing notice 1
         sector_group_ids(session, ["Thinkers"])

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from tests.conftest import SmtpSink
-from tests.privacy.helpers import last_link, requests_of
+from tests.support.privacy import last_link, requests_of
 
 ANA = "ana@example.org"
 

@@ -11,7 +11,7 @@ from flask import Flask
 from outreach.db import get_db
 from outreach.models import Base
 from tests.conftest import SmtpSink
-from tests.privacy.helpers import (
+from tests.support.privacy import (
     ANA,
     BO,
     actions_of,
@@ -58,7 +58,7 @@ def _everything(app: Flask) -> str:
 
 def _statistics(app: Flask, campaign_id: int) -> dict[str, object]:
     from outreach.campaigns.service import get_campaign
-    from outreach.tracking.stats import campaign_stats
+    from outreach.reporting.stats import campaign_stats
 
     with get_db(app).reader() as session:
         return campaign_stats(session, get_campaign(session, campaign_id)).to_dict()

@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 
 from outreach.db import get_db, utcnow
 from tests.conftest import SmtpSink, csrf_from
-from tests.consent.helpers import contact_row
-from tests.privacy.helpers import (
+from tests.support.consent import contact_row
+from tests.support.privacy import (
     actions_of,
     ask,
     ask_and_verify,

@@ -18,8 +18,8 @@ from outreach import create_app
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import get_db
 from tests.conftest import Queue, SmtpSink, csrf_from, make_settings
-from tests.consent.helpers import contact_row, events, text_of
-from tests.privacy.helpers import (
+from tests.support.consent import contact_row, events, text_of
+from tests.support.privacy import (
     actions_of,
     ask,
     ask_and_verify,
@@ -112,7 +112,7 @@ def test_objection_unsubscribes_from_everything_and_suppresses(
     assert "no more marketing" in answer.get_data(as_text=True)
     assert contact_row(app, ANA).status == "unsubscribed"
     assert events(app, ANA)[-1] == ("newsletter", "withdrawn")
-    from outreach.delivery.models import Suppression
+    from outreach.consent.models import Suppression
 
     with get_db(app).reader() as session:
         assert session.scalars(sa.select(Suppression.reason)).all() == ["objection"]

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 
 from outreach.db import get_db
 from tests.conftest import SmtpSink, csrf_from
-from tests.privacy.helpers import ANA, BO, ask_and_verify, requests_of
-from tests.tracking.test_tracking import BODY, pixel_path
+from tests.support.privacy import ANA, BO, ask_and_verify, requests_of
+from tests.support.tracking import BODY, pixel_path
 
 
 def _restrict(app: Flask, auth: FlaskClient, smtp_sink: SmtpSink) -> int:
@@ -46,7 +46,8 @@ def test_restricted_opens_are_not_counted_and_no_message_is_sent(
     smtp_sink: SmtpSink,
 ) -> None:
     from outreach.campaigns.service import create_campaign, set_variant
-    from tests.delivery.conftest import drain, send, statuses
+    from tests.conftest import drain
+    from tests.support.delivery import send, statuses
 
     ana_mail = next(m for m in smtp_sink.to(ANA) if "/t/o/" in str(m))
     before = _opens(app, history)

@@ -22,7 +22,7 @@ from outreach.tracking.models import HitKind, TrackingHit
 from outreach.tracking.recorder import QUEUE
 from outreach.tracking.service import Hit, decode_hit, encode_hit, record_batch_once
 from tests.conftest import BROKER_URL, missing_service
-from tests.tracking.test_tracking import click_paths, pixel_path
+from tests.support.tracking import click_paths, pixel_path
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Macintosh) Firefox/130"}
 

@@ -14,9 +14,9 @@ from outreach.db import get_db, utcnow
 from outreach.delivery.models import Delivery
 from outreach.ops.service import daily_jobs_if_due
 from outreach.privacy.models import AuditEntry
+from outreach.reporting.stats import campaign_stats
 from outreach.tracking.models import TrackingHit
-from outreach.tracking.stats import campaign_stats
-from tests.tracking.test_tracking import click_paths, flush, pixel_path
+from tests.support.tracking import click_paths, flush, pixel_path
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Macintosh) Firefox/130"}
 

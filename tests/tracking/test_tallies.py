@@ -14,12 +14,12 @@ from flask.testing import FlaskClient
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
+from outreach.reporting.stats import campaign_stats
+from outreach.reporting.tallies import BLOCK, recount
 from outreach.tracking.models import DeliveryTally, TrackingHit
 from outreach.tracking.service import Hit, record_hits
-from outreach.tracking.stats import campaign_stats
-from outreach.tracking.tallies import BLOCK, recount
-from tests.admin.conftest import rows_of
-from tests.tracking.test_tracking import click_paths, flush, pixel_path
+from tests.support.pages import rows_of
+from tests.support.tracking import click_paths, flush, pixel_path
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Macintosh) Firefox/130"}
 GMAIL = {"User-Agent": "Mozilla/5.0 (via ggpht.com GoogleImageProxy)"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -13,73 +12,12 @@ from flask import Flask
 
 from outreach.campaigns.service import create_campaign, get_campaign
 from outreach.consent.models import ConsentAction, Purpose
-from outreach.consent.service import Evidence, confirm, record_event, sign_up
+from outreach.consent.service import Evidence, record_event
 from outreach.db import get_db, utcnow
 from outreach.delivery.models import Delivery
 from outreach.tracking.models import TrackingHit
-from tests.campaigns.conftest import MJML
-from tests.conftest import SmtpSink, forget_arranged_mail
-from tests.delivery.conftest import drain, send
-
-BODY = MJML.replace(
-    "</mj-text>",
-    '<a href="https://example.org/article?id=7&amp;x=1">Read</a>'
-    '<a href="https://example.org/second">Second</a></mj-text>',
-)
-BASE = "https://news.example.org"
-
-
-def subscriber(app: Flask, email: str, *purposes: Purpose, sector: str = "Thinkers") -> int:
-    from outreach.groups.service import sector_group_ids
-
-    with get_db(app).session() as session:
-        sector_group_ids(session, [sector])
-        signup = sign_up(
-            session,
-            {"email": email, "first_name": email[:3], "sector": sector},
-            [Purpose.NEWSLETTER, *purposes],
-            Evidence("test"),
-            resend_after=timedelta(0),
-        )
-        confirm(session, signup.contact, Evidence("test"))
-        forget_arranged_mail(session, signup.contact.id)
-        return signup.contact.id
-
-
-@pytest.fixture
-def sent(app: Flask, smtp_sink: SmtpSink) -> dict[str, EmailMessage]:
-    """A campaign sent to four subscribers with every combination of tracking consent."""
-    from outreach.campaigns.service import set_variant
-
-    subscriber(app, "none@example.org")
-    subscriber(app, "opens@example.org", Purpose.OPEN_TRACKING)
-    subscriber(app, "clicks@example.org", Purpose.CLICK_TRACKING)
-    subscriber(app, "both@example.org", Purpose.OPEN_TRACKING, Purpose.CLICK_TRACKING)
-    with get_db(app).session() as session:
-        campaign = create_campaign(session, "T", "a@example.org", groups=["Thinkers"])
-        set_variant(session, campaign, "Thinkers", subject="S", mjml=BODY)
-        campaign_id = campaign.id
-    send(app, campaign_id)
-    drain(app)
-    with get_db(app).session() as session:  # delivered long enough ago to be read by people
-        session.execute(sa.update(Delivery).values(sent_at=utcnow() - timedelta(minutes=5)))
-    return {m["To"].split("<")[1].rstrip(">"): m for m in smtp_sink.received()}
-
-
-def html(message: EmailMessage) -> str:
-    return message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-
-
-def pixel_path(message: EmailMessage) -> str:
-    return re.search(rf'src="{BASE}(/t/o/[^"]+)"', html(message)).group(1)  # type: ignore[union-attr]
-
-
-def click_paths(message: EmailMessage) -> list[str]:
-    return [p for p in re.findall(rf'href="{BASE}(/t/c/[^"]+)"', html(message))]
-
-
-def flush(app: Flask) -> None:
-    app.extensions["outreach.hits"].flush()
+from tests.support.campaigns import MJML
+from tests.support.tracking import BASE, click_paths, flush, html, pixel_path
 
 
 def test_pixel_and_links_only_with_their_own_consent(sent: dict[str, EmailMessage]) -> None:
@@ -215,8 +153,8 @@ def test_statistics_match_hand_computed_figures(
 ) -> None:
     """Three groups, crafted ledger rows, figures computed by hand."""
     from outreach.campaigns.service import set_variant
-    from outreach.tracking.stats import campaign_stats
-    from outreach.tracking.tallies import recount
+    from outreach.reporting.stats import campaign_stats
+    from outreach.reporting.tallies import recount
 
     ids = {}
     for sector, count in (("Alpha", 4), ("Beta", 3), ("Gamma", 2)):

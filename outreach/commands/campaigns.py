@@ -1,0 +1,326 @@
+"""`outreach campaigns …`: create, variant, audience, preview, test."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+
+from outreach.application import campaigns as use
+from outreach.campaigns.audience import audience_report
+from outreach.campaigns.models import CampaignStatus
+from outreach.campaigns.service import (
+    create_campaign,
+    get_campaign,
+    presend_checks,
+    preview,
+    set_variant,
+)
+from outreach.commands.support import OutreachGroup, emit_json, json_option, session_scope, settings
+from outreach.errors import OutreachError
+
+campaigns_cli = OutreachGroup("campaigns", help="Campaigns with a variant per group.")
+
+
+def _read(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OutreachError(f"{what} {path}: {exc}") from exc
+
+
+@campaigns_cli.command("create")
+@click.argument("name")
+@click.option("--from", "sender", required=True, help='"Name <address>"')
+@click.option("--reply-to")
+@click.option("--groups", default="", help="Target groups in priority order: G1,G2,…")
+def create_command(name: str, sender: str, reply_to: str | None, groups: str) -> None:
+    """Create a draft campaign and print its id."""
+    with session_scope() as session:
+        campaign = create_campaign(
+            session,
+            name,
+            sender,
+            reply_to=reply_to,
+            groups=[g for g in groups.split(",") if g.strip()],
+        )
+        click.echo(campaign.id)
+
+
+@campaigns_cli.command("variant")
+@click.argument("campaign")
+@click.option("--group", help="The group this variant is for.")
+@click.option("--fallback", is_flag=True, help="The variant for everyone else targeted.")
+@click.option("--subject", required=True)
+@click.option("--mjml", "mjml_file", required=True, type=click.Path(path_type=Path))
+@click.option("--text", "text_file", type=click.Path(path_type=Path))
+@click.option("--preheader", default="")
+def variant_command(
+    campaign: str,
+    group: str | None,
+    fallback: bool,
+    subject: str,
+    mjml_file: Path,
+    text_file: Path | None,
+    preheader: str,
+) -> None:
+    """Set the variant of one group (or the fallback) from an MJML file."""
+    if bool(group) == fallback:
+        raise click.UsageError("give exactly one of --group G or --fallback")
+    mjml = _read(mjml_file, "MJML file") or ""
+    with session_scope() as session:
+        target = get_campaign(session, campaign)
+        set_variant(
+            session,
+            target,
+            None if fallback else group,
+            subject=subject,
+            mjml=mjml,
+            text=_read(text_file, "text file"),
+            preheader=preheader,
+        )
+    click.echo(f"variant {'fallback' if fallback else group} saved")
+
+
+@campaigns_cli.command("audience")
+@click.argument("campaign")
+@json_option
+def audience_command(campaign: str, as_json: bool) -> None:
+    """Per variant: recipients, exclusions by reason, and the pre-send checks."""
+    with session_scope() as session:
+        target = get_campaign(session, campaign)
+        report = audience_report(session, target)
+        problems = presend_checks(session, target)
+    if as_json:
+        emit_json(
+            {"variants": [asdict(r) for r in report], "problems": [asdict(p) for p in problems]}
+        )
+        return
+    click.echo(f"{'variant':<20}{'recipients':>11}  excluded")
+    for row in report:
+        label = row.label if row.has_variant else f"{row.label} (no variant)"
+        excluded = ", ".join(f"{n} {why}" for why, n in sorted(row.excluded.items())) or "-"
+        click.echo(f"{label:<20}{row.recipients:>11}  {excluded}")
+    for problem in problems:
+        click.echo(f"{problem.level}: {problem.variant}: {problem.message}")
+
+
+@campaigns_cli.command("preview")
+@click.argument("campaign")
+@click.option("--group", required=True)
+@click.option("--contact", "contact_email", help="Render for this real contact.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+def preview_command(campaign: str, group: str, contact_email: str | None, out: Path | None) -> None:
+    """Print (or write) the HTML a member of GROUP would receive."""
+    with session_scope() as session:
+        html = preview(session, get_campaign(session, campaign), group, contact_email)
+    if out:
+        out.write_text(html, encoding="utf-8")
+        click.echo(f"preview written to {out}")
+    else:
+        click.echo(html)
+
+
+@campaigns_cli.command("test")
+@click.argument("campaign")
+@click.option("--to", "to", required=True)
+@click.option("--group")
+def test_command(campaign: str, to: str, group: str | None) -> None:
+    """Send test messages (marked [TEST], counted nowhere) to an address, now."""
+    with session_scope() as session:
+        ids = use.queue_tests(session, campaign, to, group)
+    sent = use.send_tests(current_app, ids)  # through the outbox: stored, signed, sent once
+    click.echo(f"{sent} test messages sent to {to}")
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    """The --at time as typed (use.send_time judges its zone and whether it has passed)."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 time", param_hint="--at") from exc
+
+
+@campaigns_cli.command("send")
+@click.argument("campaign")
+@click.option("--at", "at", help="Start at this ISO-8601 time instead of now.")
+@click.option("--wait", is_flag=True, help="Follow the progress until the end.")
+def send_command(campaign: str, at: str | None, wait: bool) -> None:
+    """Start (or schedule) sending: freeze the audience, queue the batches. A campaign
+    still sending (its workers gone) continues from the ledger."""
+    with session_scope() as session:
+        outcome = use.send(session, campaign, _parse_at(at))
+    if outcome.status is CampaignStatus.SCHEDULED:
+        click.echo(f"campaign {outcome.campaign_id} scheduled for {at}")
+        return
+    batches = _queue(outcome, wait)
+    if outcome.continued:
+        click.echo(
+            f"campaign {outcome.campaign_id} was still sending: {batches} batches queued again"
+        )
+    else:
+        click.echo(f"{outcome.frozen} deliveries queued in {batches} batches")
+    _after_queueing(outcome.campaign_id, wait)
+
+
+def _queue(outcome: use.Outcome, wait: bool) -> int:
+    """Enqueue the pending batches (with --wait and the embedded broker, this process
+    runs the workers; without it, `serve` or `worker` does)."""
+    return use.enqueue(current_app, outcome, "campaigns --wait", start_workers=wait)
+
+
+def _after_queueing(campaign_id: int, wait: bool) -> None:
+    if wait:
+        from outreach.embedded import stop_embedded
+
+        follow(campaign_id)
+        stop_embedded()  # give back what this process still holds (the outbox, say)
+    elif settings().broker_url.startswith("memory://"):
+        click.echo(
+            "the embedded queue sends from `outreach serve` (or `outreach worker`): start one, "
+            f"or run `outreach campaigns send {campaign_id} --wait`"
+        )
+    else:
+        click.echo(
+            f"`outreach worker` processes send it; `outreach campaigns status {campaign_id}`"
+        )
+
+
+def follow(campaign_id: int, poll: float = 0.5) -> None:
+    """Show a progress bar until nothing is left to send (or the campaign stops); Ctrl-C
+    stops following (and, with the embedded broker, sending) and says how to go on."""
+    try:
+        state = _follow(campaign_id, poll)
+    except KeyboardInterrupt:
+        _interrupted(campaign_id)
+        raise SystemExit(130) from None
+    _print_progress(state)
+    if state.status == "paused":
+        click.echo(
+            f"paused: {state.pause_reason}\nresume with `outreach campaigns resume "
+            f"{campaign_id} --wait`",
+            err=True,
+        )
+
+
+def _follow(campaign_id: int, poll: float) -> Any:
+    import time
+
+    from outreach.commands.support import progress
+    from outreach.delivery import service
+
+    with session_scope() as session:
+        state = service.progress(session, get_campaign(session, campaign_id))
+    with progress(state.total, f"Sending {state.name}", quiet=False) as advance:
+        while True:
+            with session_scope() as session:
+                state = service.progress(session, get_campaign(session, campaign_id))
+            advance(state.total - state.remaining)
+            if state.remaining == 0 or state.status in ("paused", "cancelled", "sent"):
+                return state
+            time.sleep(poll)
+
+
+def _interrupted(campaign_id: int) -> None:
+    if settings().broker_url.startswith("memory://"):
+        from outreach.embedded import stop_embedded
+
+        click.echo("\ninterrupted: stopping this process's sending…", err=True)
+        stop_embedded()
+        click.echo(
+            f"campaign {campaign_id} is still sending, but nothing is sent until you run "
+            f"`outreach campaigns send {campaign_id} --wait` or `outreach serve`",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"\nstopped following: the workers go on; `outreach campaigns status {campaign_id}`",
+            err=True,
+        )
+
+
+def _print_progress(state: Any) -> None:
+    click.echo(
+        f"{state.name}: {state.status}" + (f" ({state.pause_reason})" if state.pause_reason else "")
+    )
+    columns = ("queued", "sending", "sent", "failed", "bounced", "skipped")
+    click.echo(f"{'group':<20}" + "".join(f"{c:>9}" for c in columns))
+    for group in state.groups:
+        click.echo(f"{group.group:<20}" + "".join(f"{group.counts.get(c, 0):>9}" for c in columns))
+    click.echo(f"rate: {state.rate_per_minute} messages in the last minute")
+    from outreach.commands.stats import print_troubles
+
+    print_troubles(state.failures, state.suspected_duplicates, click.echo)
+
+
+@campaigns_cli.command("status")
+@click.argument("campaign")
+@json_option
+def status_command(campaign: str, as_json: bool) -> None:
+    """Progress per group and the current rate."""
+    from outreach.delivery import service
+
+    with session_scope() as session:
+        state = service.progress(session, get_campaign(session, campaign))
+    if as_json:
+        emit_json(state.to_dict())
+    else:
+        _print_progress(state)
+
+
+@campaigns_cli.command("pause")
+@click.argument("campaign")
+def pause_command(campaign: str) -> None:
+    """Workers stop claiming batches; those in flight stop within half a second."""
+    with session_scope() as session:
+        use.pause(session, campaign)
+    click.echo("paused")
+
+
+@campaigns_cli.command("resume")
+@click.argument("campaign")
+@click.option("--wait", is_flag=True, help="Follow the progress until the end.")
+def resume_command(campaign: str, wait: bool) -> None:
+    """Go on sending from the ledger (also a campaign still sending whose workers are gone)."""
+    with session_scope() as session:
+        outcome = use.resume(session, campaign)
+    batches = _queue(outcome, wait)
+    click.echo(f"resumed: {batches} batches queued")
+    _after_queueing(outcome.campaign_id, wait)
+
+
+@campaigns_cli.command("retry")
+@click.argument("campaign")
+@click.option("--reason", help="Why (kept in the audit log), e.g. 'mailbox full, fixed'.")
+@click.option("--wait", is_flag=True, help="Follow the progress until the end.")
+def retry_command(campaign: str, reason: str | None, wait: bool) -> None:
+    """Queue the failed recipients again (those still mailable; bounces are not retried)."""
+    with session_scope() as session:
+        outcome = use.retry(session, campaign, reason, "cli")
+    count = outcome.retried
+    if count == 0:
+        click.echo("no failed recipient to retry")
+        return
+    if not outcome.needs_enqueue:
+        click.echo(f"{count} failed recipients queued again; the campaign is paused: resume it")
+        return
+    batches = _queue(outcome, wait)
+    click.echo(f"{count} failed recipients queued again in {batches} batches")
+    _after_queueing(outcome.campaign_id, wait)
+
+
+@campaigns_cli.command("cancel")
+@click.argument("campaign")
+def cancel_command(campaign: str) -> None:
+    """Stop for good; unsent deliveries become skipped (cancelled)."""
+    with session_scope() as session:
+        outcome = use.cancel(session, campaign)
+    click.echo(f"cancelled: {outcome.skipped} deliveries skipped")

@@ -1,0 +1,74 @@
+"""`outreach stats CAMPAIGN`"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+
+from outreach.campaigns.service import get_campaign
+from outreach.commands.support import emit_json, outreach_command, session_scope
+from outreach.reporting.stats import CampaignStats, campaign_stats, write_csv
+
+
+@outreach_command("stats")
+@click.argument("campaign")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+def stats_command(campaign: str, as_json: bool, as_csv: bool) -> None:
+    """Per group and variant: reach, human and machine opens and clicks, unsubscribes."""
+    with session_scope() as session:
+        stats = campaign_stats(session, get_campaign(session, campaign))
+    if as_json:
+        emit_json(stats.to_dict())
+    elif as_csv:
+        write_csv(stats, sys.stdout)
+    else:
+        print_table(stats, click.echo)
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def print_table(stats: CampaignStats, echo: Callable[[str], None]) -> None:
+    """The report as a table for a person."""
+    echo(f"{stats.name} (campaign {stats.campaign_id})")
+    head = (
+        f"{'group':<14}{'variant':<13}{'recip.':>7}{'sent':>6}{'failed':>7}{'bounced':>8}"
+        f"{'human opens':>12}{'machine opens':>14}{'machine clicks':>15}{'open rate':>16}"
+        f"{'clicks':>7}{'click rate':>16}{'unsub.':>7}"
+    )
+    echo(head)
+    echo("-" * len(head))
+    for row in [*stats.rows, stats.total]:
+        if row is stats.total:
+            echo("-" * len(head))
+        opens = f"{_percent(row.open_rate)} of {row.open_tracked}"
+        clicks = f"{_percent(row.click_rate)} of {row.click_tracked}"
+        echo(
+            f"{row.group:<14}{row.variant:<13}{row.recipients:>7}{row.sent:>6}"
+            f"{row.failed:>7}{row.bounced:>8}{row.unique_human_opens:>12}"
+            f"{row.machine_opens:>14}{row.machine_clicks:>15}{opens:>16}{row.unique_clicks:>7}"
+            f"{clicks:>16}{row.unsubscribes:>7}"
+        )
+    echo("open and click rates count only recipients who allowed tracking (the 'of N');")
+    echo(
+        "machine opens and clicks (mail privacy proxies, link scanners) are recipients "
+        "counted apart, never in the rates."
+    )
+    print_troubles(stats.failures, stats.suspected_duplicates, echo)
+
+
+def print_troubles(
+    failures: list[tuple[str, int]], suspected: int, echo: Callable[[str], None]
+) -> None:
+    """Why deliveries failed, and the copies that may have gone twice (never hidden)."""
+    for reason, count in failures:
+        echo(f"failed × {count}: {reason}")
+    if suspected:
+        echo(
+            f"suspected duplicates: {suspected} (claimed again after their message may have "
+            "reached the server: a worker killed mid-send, a DATA answer that never came)"
+        )

@@ -1,0 +1,230 @@
+"""Per-group, per-variant statistics of a campaign, honestly: human opens over the
+recipients who allowed tracking (the denominator is shown), machine opens and clicks apart.
+
+Every figure counts recipients (deliveries), never hits: `unique_human_opens` the
+recipients with a human open, `machine_opens` those with a machine open and
+`machine_clicks` those with a machine click, as outreach.reporting.tallies defines them
+(machine_opened, machine_clicked). A recipient whose privacy proxy fetched the pixel and
+who then opened the message counts in both. The demo, `outreach stats`, the API and the
+admin all print these figures; none counts on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.campaigns.models import Campaign, Variant
+from outreach.delivery.models import Delivery, DeliveryStatus
+from outreach.delivery.queries import failure_reasons, suspected_duplicates
+from outreach.groups.models import Group
+from outreach.reporting.tallies import ENGAGEMENT_COUNTS, STATUS_COUNTS
+from outreach.spreadsheet import SafeWriter
+from outreach.tracking.models import DeliveryTally, EngagementTally, HourlyTally
+
+
+@dataclass
+class GroupStats:
+    """One row of the report: a group and the variant it received."""
+
+    group: str
+    variant: str
+    recipients: int
+    sent: int
+    failed: int
+    bounced: int
+    skipped: int
+    unique_human_opens: int
+    machine_opens: int
+    open_tracked: int
+    open_rate: float | None
+    unique_clicks: int
+    click_tracked: int
+    click_rate: float | None
+    unsubscribes: int
+    # Last, so the CSV's earlier columns keep their places; shown beside machine_opens.
+    machine_clicks: int = 0
+
+
+@dataclass
+class CampaignStats:
+    """The whole report."""
+
+    campaign_id: int
+    name: str
+    rows: list[GroupStats]
+    total: GroupStats
+    hourly: list[dict[str, Any]]
+    failures: list[tuple[str, int]] = field(default_factory=list)  # (reason, deliveries)
+    suspected_duplicates: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of `outreach stats --json` and the API."""
+        return {
+            "campaign": self.campaign_id,
+            "name": self.name,
+            "groups": [asdict(r) for r in self.rows],
+            "total": asdict(self.total),
+            "hourly": self.hourly,
+            "failures": [{"reason": r, "count": n} for r, n in self.failures],
+            "suspected_duplicates": self.suspected_duplicates,
+        }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _labels(session: Session, campaign_id: int) -> dict[int, str]:
+    """Variant id -> the name shown: its group's, or "fallback"."""
+    rows = session.execute(
+        sa.select(Variant.id, Variant.group_id, Group.name)
+        .outerjoin(Group, Group.id == Variant.group_id)
+        .where(Variant.campaign_id == campaign_id)
+    ).all()
+    return {vid: ("fallback" if gid is None else name) for vid, gid, name in rows}
+
+
+def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
+    """The per-group report and the hourly time series, read from the running tallies."""
+    status = session.execute(
+        sa.select(
+            DeliveryTally.group_name,
+            DeliveryTally.variant_id,
+            *(
+                sa.func.sum(getattr(DeliveryTally, c))
+                for c in (*STATUS_COUNTS, "open_tracked", "click_tracked")
+            ),
+        )
+        .where(DeliveryTally.campaign_id == campaign.id)
+        .group_by(DeliveryTally.group_name, DeliveryTally.variant_id)
+    ).all()
+    engaged = {
+        (row[0], row[1]): dict(zip(ENGAGEMENT_COUNTS, map(int, row[2:]), strict=True))
+        for row in session.execute(
+            sa.select(
+                EngagementTally.group_name,
+                EngagementTally.variant_id,
+                *(getattr(EngagementTally, c) for c in ENGAGEMENT_COUNTS),
+            ).where(EngagementTally.campaign_id == campaign.id)
+        )
+    }
+    labels = _labels(session, campaign.id)
+    none = dict.fromkeys(ENGAGEMENT_COUNTS, 0)
+    report = []
+    for group, variant, recipients, sent, failed, bounced, skipped, o_tracked, c_tracked in sorted(
+        status, key=lambda r: (r[0], labels.get(r[1], ""))
+    ):
+        report.append(
+            _row(
+                group,
+                labels.get(variant),
+                int(recipients),
+                int(sent),
+                int(failed),
+                int(bounced),
+                int(skipped),
+                int(o_tracked),
+                int(c_tracked),
+                engaged.get((group, variant), none),
+            )
+        )
+    return CampaignStats(
+        campaign.id,
+        campaign.name,
+        report,
+        _total(report),
+        hourly(session, campaign.id),
+        failure_reasons(session, campaign.id),
+        suspected_duplicates(session, campaign.id),
+    )
+
+
+def _row(
+    group: str,
+    variant: str | None,
+    recipients: int,
+    sent: int,
+    failed: int,
+    bounced: int,
+    skipped: int,
+    open_tracked: int,
+    click_tracked: int,
+    engaged: dict[str, int],
+) -> GroupStats:
+    opens, clicks = engaged["human_openers"], engaged["clickers"]
+    return GroupStats(
+        group,
+        variant or "(removed)",
+        recipients,
+        sent,
+        failed,
+        bounced,
+        skipped,
+        opens,
+        engaged["machine_openers"],
+        open_tracked,
+        _rate(opens, open_tracked),
+        clicks,
+        click_tracked,
+        _rate(clicks, click_tracked),
+        engaged["unsubscribes"],
+        machine_clicks=engaged["machine_clickers"],
+    )
+
+
+def _total(rows: list[GroupStats]) -> GroupStats:
+    sums = {
+        f.name: sum(getattr(r, f.name) for r in rows)
+        for f in fields(GroupStats)
+        if f.type in ("int", int)
+    }
+    return GroupStats(
+        group="all",
+        variant="",
+        **sums,  # type: ignore[arg-type]
+        open_rate=_rate(sums["unique_human_opens"], sums["open_tracked"]),
+        click_rate=_rate(sums["unique_clicks"], sums["click_tracked"]),
+    )
+
+
+def hourly(session: Session, campaign_id: int) -> list[dict[str, Any]]:
+    """Human opens and clicks per hour (UTC)."""
+    rows = session.execute(
+        sa.select(HourlyTally.hour, HourlyTally.opens, HourlyTally.clicks)
+        .where(HourlyTally.campaign_id == campaign_id)
+        .order_by(HourlyTally.hour)
+    ).all()
+    return [{"hour": h.isoformat(), "opens": o, "clicks": c} for h, o, c in rows]
+
+
+COLUMNS = [f.name for f in fields(GroupStats)]
+
+
+def write_csv(stats: CampaignStats, out: IO[str]) -> None:
+    """The report as CSV, one row per group and a total."""
+    writer = SafeWriter(out)
+    writer.writerow(COLUMNS)
+    for row in [*stats.rows, stats.total]:
+        writer.writerow(asdict(row).values())
+
+
+def campaign_reach(session: Session) -> list[tuple[Campaign, int, int]]:
+    """Every campaign, newest first, with its recipients and messages sent."""
+    found = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()
+    counts = {
+        campaign_id: (recipients, sent)
+        for campaign_id, recipients, sent in session.execute(
+            sa.select(
+                Delivery.campaign_id,
+                sa.func.count(),
+                sa.func.coalesce(
+                    sa.func.sum(sa.case((Delivery.status == DeliveryStatus.SENT, 1), else_=0)), 0
+                ),
+            ).group_by(Delivery.campaign_id)
+        )
+    }
+    return [(c, *counts.get(c.id, (0, 0))) for c in found]

@@ -1,0 +1,208 @@
+"""The rendering pipeline: golden files, surviving placeholders, headers, refusals."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+from email import policy
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from outreach.rendering.message import Links, MessageBuilder
+from outreach.rendering.pipeline import compile_variant
+from outreach.rendering.qp import encode
+from outreach.rendering.templates import TemplateProblem
+from tests.support.rendering import GOLDEN, SOURCE, contact
+
+
+def build(subject: str = "Ideas for {{ contact.first_name }}", **changes: object) -> bytes:
+    compiled = compile_variant(subject, "Preview for {{ group.name }}", SOURCE, None)
+    builder = MessageBuilder(
+        compiled,
+        campaign_id=7,
+        campaign_name="June letter",
+        from_name="Ana García",
+        from_email="news@example.org",
+        reply_to="reply@example.org",
+        group_name="Thinkers",
+        unsubscribe_mailto="news@example.org",
+    )
+    links = Links(
+        "https://news.example.org/unsubscribe/TOKEN-U",
+        "https://news.example.org/preferences/TOKEN-P",
+    )
+    return builder.build(contact(**changes), links)[1]  # type: ignore[arg-type]
+
+
+def parsed(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=policy.SMTP)  # type: ignore[return-value]
+
+
+def _golden(name: str, text: str, folder: Path = GOLDEN) -> None:
+    """`text` is the golden file `name`; UPDATE_GOLDEN=1 writes it instead (review the diff)."""
+    path = folder / name
+    text = text.replace("\r\n", "\n")
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    elif not path.exists():
+        pytest.fail(f"golden file {path} is missing: run with UPDATE_GOLDEN=1 to write it")
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def test_golden_html_and_text() -> None:
+    message = parsed(build())
+    _golden("thinkers.html", message.get_body(("html",)).get_content())
+    _golden("thinkers.txt", message.get_body(("plain",)).get_content())
+
+
+def test_a_missing_golden_file_fails_and_is_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("UPDATE_GOLDEN", raising=False)
+    with pytest.raises(pytest.fail.Exception, match="missing: run with UPDATE_GOLDEN=1"):
+        _golden("new.txt", "text", tmp_path)
+    assert not (tmp_path / "new.txt").exists()
+    monkeypatch.setenv("UPDATE_GOLDEN", "1")
+    _golden("new.txt", "text", tmp_path)
+    assert (tmp_path / "new.txt").read_text(encoding="utf-8") == "text"
+
+
+def test_placeholders_survive_text_href_and_src() -> None:
+    html = parsed(build()).get_body(("html",)).get_content()
+    assert "Hello Ana" in html and "A letter for Thinkers (Madrid)" in html
+    assert 'href="https://example.org/thinkers?ref=June%20letter"' in html
+    assert 'src="https://img.example.org/thinkers.png"' in html
+    assert 'href="https://news.example.org/unsubscribe/TOKEN-U"' in html
+    assert "An essay only thinkers receive." in html and "summary" not in html
+    other = parsed(build(sector="Managers")).get_body(("html",)).get_content()
+    assert "A summary for everyone else." in other and "essay" not in other
+    assert "{{" not in html and "{%" not in html and "ojx" not in html
+
+
+def test_styles_are_inlined_and_values_escaped() -> None:
+    html = parsed(build(first_name="<script>x</script>")).get_body(("html",)).get_content()
+    assert re.search(r'<p class="note" style="[^"]*color:\s*#b42318', html)
+    assert "<script>x" not in html and "&lt;script&gt;x" in html
+
+
+def test_headers_of_a_campaign_message() -> None:
+    raw = build()
+    message = parsed(raw)
+    assert message["From"] == "Ana García <news@example.org>"
+    assert message["To"] == "Ana García <ana@example.org>"
+    assert message["Reply-To"] == "reply@example.org"
+    assert message["Subject"] == "Ideas for Ana"
+    assert message["Date"] and message["Message-ID"].endswith("@example.org>")
+    assert message["List-Id"] == "June letter <campaign-7.example.org>"
+    assert message["List-Unsubscribe"].startswith("<https://news.example.org/unsubscribe/TOKEN-U>")
+    assert "<mailto:news@example.org?subject=unsubscribe%20TOKEN-U>" in message["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.get_content_type() == "multipart/alternative"
+    for part in message.iter_parts():
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert "Preview for Thinkers" in message.get_body(("html",)).get_content()
+
+
+def test_message_ids_are_unique() -> None:
+    ids = {parsed(build())["Message-ID"] for _ in range(50)}
+    assert len(ids) == 50
+
+
+def test_non_ascii_subject_and_names_are_encoded() -> None:
+    raw = build(subject="Ideas para {{ contact.first_name }} ☕", first_name="Núria")
+    assert raw.isascii()
+    message = parsed(raw)
+    assert message["Subject"] == "Ideas para Núria ☕"
+    assert message["To"] == "Núria García <ana@example.org>"
+
+
+def test_quoted_printable_long_lines() -> None:
+    encoded = encode("x" * 5000 + "\né" * 3)
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+
+
+@pytest.mark.parametrize(
+    ("subject", "mjml", "needle"),
+    [
+        ("Hi", "<mjml><mj-body><mj-section>", "MJML error"),
+        (
+            "Hi",
+            SOURCE.replace("contact.first_name", "contact.nickname"),
+            "line 6: unknown variable 'contact.nickname'",
+        ),
+        (
+            "Hi",
+            SOURCE.replace("{{ group.name }}", "{{ ''.__class__.__mro__ }}", 1),
+            "access to '__mro__' is not allowed",
+        ),
+        ("Hi", SOURCE.replace("{% endif %}", ""), "mjml, line 12: Unexpected end of template"),
+        ("Hi {{ secret }}", SOURCE, "subject, line 1: unknown variable 'secret'"),
+        ("Hi\nBcc: x@example.org", SOURCE, "subject: line breaks are not allowed"),
+        ("Hi", SOURCE + "<!--" + "x" * (5 * 1024 * 1024) + "-->", "larger than 512 KB"),
+    ],
+)
+def test_bad_templates_are_refused_with_a_reason(subject: str, mjml: str, needle: str) -> None:
+    with pytest.raises(TemplateProblem) as caught:
+        compile_variant(subject, "", mjml, None)
+    assert needle in caught.value.message
+
+
+def test_sandbox_blocks_runtime_escapes() -> None:
+    from outreach.campaigns.service import sample_context
+    from outreach.rendering.templates import environment, trial_render
+
+    template = environment(True).from_string("{{ contact.attributes.update({'a': 1}) }}")
+    with pytest.raises(TemplateProblem, match="not allowed in a template"):
+        trial_render(template, "mjml", sample_context(SimpleNamespace(name="C"), "G"))  # type: ignore[arg-type]
+
+
+def test_compilation_is_cached_per_content() -> None:
+    first = compile_variant("S", "", SOURCE, None)
+    assert compile_variant("S", "", SOURCE, None) is first
+    assert compile_variant("S2", "", SOURCE, None) is not first
+
+
+def test_a_missing_attribute_renders_empty() -> None:
+    html = parsed(build(attributes={})).get_body(("html",)).get_content()
+    assert "A letter for Thinkers ()." in html
+
+
+def _head(raw: bytes) -> str:
+    html = parsed(raw).get_body(("html",)).get_content()
+    return html[: html.index("</head>")]
+
+
+def test_the_document_has_a_doctype_the_subject_as_title_and_the_contacts_language() -> None:
+    head = _head(build(subject="Fish & chips for {{ contact.first_name }}")).replace("\r\n", "\n")
+    assert head.startswith('<!DOCTYPE html>\n<html lang="es" ')
+    assert "<title>Fish &amp; chips for Ana</title>" in head
+    assert '<html lang="pt-BR" ' in _head(build(language="pt_BR"))
+    # No language (or one that is not a tag): the site's, OUTREACH_LANGUAGE.
+    assert '<html lang="en" ' in _head(build(language=""))
+    assert '<html lang="en" ' in _head(build(language='"><script>'))
+
+
+def test_the_layouts_own_title_and_language_are_kept() -> None:
+    source = SOURCE.replace("<mjml>", '<mjml lang="fr">', 1).replace(
+        "<mj-head>", "<mj-head><mj-title>La lettre</mj-title>", 1
+    )
+    assert "<mj-head>" in SOURCE
+    compiled = compile_variant("Ideas", "", source, None)
+    builder = MessageBuilder(
+        compiled,
+        campaign_id=7,
+        campaign_name="June",
+        from_name="A",
+        from_email="a@example.org",
+        reply_to=None,
+        group_name="Thinkers",
+        language="de",
+    )
+    links = Links("https://news.example.org/u/T", "https://news.example.org/p/T")
+    head = _head(builder.build(contact(), links)[1])  # type: ignore[arg-type]
+    assert '<html lang="fr" ' in head and "<title>La lettre</title>" in head
