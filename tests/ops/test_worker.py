@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +16,7 @@ from outreach.db import Database
 from outreach.migrate import upgrade
 from outreach.ops.service import last_heartbeat
 from tests.conftest import BROKER_URL, SECRET, make_settings, missing_service
+from tests.support.processes import start_worker
 
 AMQP_URL = os.environ.get("OUTREACH_TEST_AMQP_URL", "")
 
@@ -46,20 +45,7 @@ def test_worker_process_consumes_the_broker(kind: str, tmp_path: Path) -> None:
         missing_service(f"{kind} broker ({variable})")
     db_url = f"sqlite:///{tmp_path / 'worker.db'}"
     upgrade(db_url)
-    env = {
-        **os.environ,
-        "OUTREACH_DATABASE_URL": db_url,
-        "OUTREACH_BROKER_URL": url,
-        "OUTREACH_SECRET_KEY": SECRET,
-        "OUTREACH_INSTANCE_PATH": str(tmp_path),
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "outreach.cli", "worker", "--processes", "1", "--threads", "1"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(db_url, url, SECRET, tmp_path)
     try:
         broker = build_broker(url)
         origin = f"test-{kind}-{os.getpid()}-{time.time()}"

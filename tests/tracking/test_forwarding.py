@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -22,6 +20,7 @@ from outreach.tracking.models import HitKind, TrackingHit
 from outreach.tracking.recorder import QUEUE
 from outreach.tracking.service import Hit, decode_hit, encode_hit, record_batch_once
 from tests.conftest import BROKER_URL, missing_service
+from tests.support.processes import start_worker
 from tests.support.tracking import click_paths, pixel_path
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Macintosh) Firefox/130"}
@@ -49,22 +48,10 @@ def redis_url() -> Iterator[str]:
     broker.close()
 
 
-def start_worker(app: Flask, url: str, cwd: Path) -> subprocess.Popen[bytes]:
+def start_app_worker(app: Flask, url: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """An `outreach worker` on the app's database and this broker."""
     settings = app.extensions["outreach.settings"]
-    env = {
-        **os.environ,
-        "OUTREACH_DATABASE_URL": settings.database_url,
-        "OUTREACH_BROKER_URL": url,
-        "OUTREACH_SECRET_KEY": settings.secret_key,
-        "OUTREACH_INSTANCE_PATH": str(cwd),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "outreach.cli", "worker", "--processes", "1", "--threads", "2"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    return start_worker(settings.database_url, url, settings.secret_key, cwd, threads=2)
 
 
 def test_hits_travel_through_the_broker_to_a_worker_process(
@@ -79,7 +66,7 @@ def test_hits_travel_through_the_broker_to_a_worker_process(
     client.get(click_paths(sent["clicks@example.org"])[0], headers=BROWSER)
     web.extensions["outreach.hits"].flush()
     assert hits(app) == []  # handed over, not written here
-    worker = start_worker(app, redis_url, tmp_path)
+    worker = start_app_worker(app, redis_url, tmp_path)
     try:
         deadline = time.monotonic() + 60
         while len(hits(app)) < 3 and time.monotonic() < deadline:
