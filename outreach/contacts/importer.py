@@ -7,7 +7,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,12 +25,21 @@ from outreach.contacts.fields import (
 )
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact, ContactStatus
+from outreach.contacts.table import (
+    ByteLines,
+    Sample,
+    TextLines,
+    detect_layout,
+    header_key,
+)
 from outreach.db import utcnow
 from outreach.db_bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
 from outreach.errors import ImportFileError, ValidationError
 from outreach.groups.models import Group, GroupKind, GroupMembership
 from outreach.groups.service import group_key, sector_group_ids
+from outreach.spreadsheet import FORMULA_START
 
+FORMULA_STARTS = set(FORMULA_START)
 CHUNK = 2000
 MAX_REPORTED = 1000
 # Bytes: more than any row within the limits (every cell at its cap, 4 bytes a character).
@@ -42,12 +51,6 @@ _ATTRIBUTE = re.compile(r"[^a-z0-9_]+")
 _FIELD_LIMIT = "field larger than field limit"
 
 csv.field_size_limit(max(MAX_LINE, csv.field_size_limit()))
-
-
-class ByteLines(Protocol):
-    """What the importer reads: a binary file, or anything with its readline."""
-
-    def readline(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass
@@ -63,6 +66,8 @@ class ImportReport:
     duplicates: int = 0  # later rows of an address already in the file: not imported
     groups_created: list[str] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
+    layout: str = ""  # how the file was read: encoding, delimiter, lines skipped
+    columns: dict[str, str] = field(default_factory=dict)  # header → what it became
 
     def problem(self, kind: str, row: int, column: str | None, reason: str) -> None:
         """Count a skipped, invalid or duplicate row and keep its details (the first
@@ -88,6 +93,8 @@ class ImportReport:
             "duplicates": self.duplicates,
             "groups_created": self.groups_created,
             "problems": self.problems,
+            "layout": self.layout,
+            "columns": self.columns,
         }
 
 
@@ -99,6 +106,10 @@ class ImportOptions:
     status: ContactStatus = ContactStatus.PENDING
     sector_column: str = "sector"
     file_name: str = "upload.csv"
+    encoding: str | None = None  # None: detected
+    delimiter: str | None = None  # None: detected (comma, semicolon or tab)
+    # Header → field (`email`, a profile field, `attributes.NAME` or `ignore`), over aliases.
+    mapping: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,35 +121,104 @@ class _Row:
     attributes: dict[str, Any]
 
 
-class ColumnMap:
-    """Which header column (by position) feeds which contact field."""
+# Header names of the profile fields in the tools people export from (compared by
+# table.header_key: no case, accents or punctuation).
+ALIASES = {
+    "email": (
+        "email",
+        "e mail",
+        "email address",
+        "e mail address",
+        "mail",
+        "e mail 1 value",
+        "email 1 value",
+        "correo",
+        "correo electronico",
+        "courriel",
+        "adresse e mail",
+    ),
+    "first_name": ("first name", "firstname", "given name", "vorname", "nombre", "prenom"),
+    "last_name": (
+        "last name",
+        "lastname",
+        "family name",
+        "surname",
+        "nachname",
+        "apellido",
+        "apellidos",
+        "nom de famille",
+    ),
+    "organization": (
+        "organization",
+        "organisation",
+        "company",
+        "company name",
+        "organization name",
+        "empresa",
+        "firma",
+        "societe",
+    ),
+    "language": ("language", "idioma", "sprache", "langue"),
+}
+# Columns of Outreach's own export that are not profile data: never attributes.
+KNOWN_IGNORED = {"status": "ignored (the status comes from --status)", "groups": "ignored"}
+ALIAS_OF = {alias: target for target, names in ALIASES.items() for alias in names}
+TARGETS = ("email", *PROFILE_FIELDS)
 
-    def __init__(self, header: list[str] | None, options: ImportOptions) -> None:
+
+def is_email_header(cell: str) -> bool:
+    """Whether a header cell names the email column."""
+    return ALIAS_OF.get(header_key(cell)) == "email"
+
+
+class ColumnMap:
+    """Which header column (by position) feeds which contact field: the person's mapping
+    first, then the aliases of the profile fields, then an attribute per other column."""
+
+    def __init__(self, header: list[str] | None, options: ImportOptions, line: int = 1) -> None:
         if not header:
             raise ImportFileError(f"{options.file_name}: the file is empty (no header row)")
         if len(header) > MAX_IMPORT_COLUMNS:
             raise ImportFileError(
-                f"{options.file_name}: line 1: {len(header)} columns, more than the "
+                f"{options.file_name}: line {line}: {len(header)} columns, more than the "
                 f"{MAX_IMPORT_COLUMNS} a file may have (email, {len(PROFILE_FIELDS)} profile "
                 f"fields and {MAX_ATTRIBUTES} attributes)"
             )
         self.names = names = [(h or "").strip() for h in header]
-        lowered = [n.lower() for n in names]
-        if "email" not in lowered:
-            found = ", ".join(repr(n) for n in names) or "nothing"
-            raise ImportFileError(
-                f"{options.file_name}: line 1: no 'email' column in the header (found {found})",
-                field="email",
-            )
-        sector = options.sector_column.strip().lower()
+        mapping = {header_key(k): v for k, v in options.mapping.items()}
+        sector = header_key(options.sector_column)
         self.fields: dict[str, int] = {}
         self.attributes: dict[int, str] = {}
-        for index, (name, low) in enumerate(zip(names, lowered, strict=True)):
-            target = "sector" if low == sector else low
-            if target == "email" or target in PROFILE_FIELDS:
-                self.fields.setdefault(target, index)
+        self.described: dict[str, str] = {}
+        for index, name in enumerate(names):
+            key = header_key(name)
+            target = mapping.get(key) or ("sector" if key == sector else ALIAS_OF.get(key, ""))
+            if target in TARGETS and target not in self.fields:
+                self.fields[target] = index
+                self.described[name] = target
+            elif target == "ignore" or (not target and key in KNOWN_IGNORED):
+                self.described[name] = KNOWN_IGNORED.get(key, "ignored")
+            elif target.startswith("attributes."):
+                self.attributes[index] = _attribute_name(target[11:], options.file_name)
+                self.described[name] = target
             elif name:
                 self.attributes[index] = _attribute_name(name, options.file_name)
+                self.described[name] = f"attributes.{self.attributes[index]}"
+        unknown = sorted(set(mapping.values()) - {*TARGETS, "ignore"})
+        unknown = [u for u in unknown if not u.startswith("attributes.")]
+        if unknown:
+            raise ImportFileError(
+                f"--map: {unknown[0]!r} is not a field (email, {', '.join(PROFILE_FIELDS)}, "
+                "attributes.NAME or ignore)",
+                field="map",
+            )
+        if "email" not in self.fields:
+            found = ", ".join(repr(n) for n in names) or "nothing"
+            raise ImportFileError(
+                f"{options.file_name}: line {line}: no email column in the header (found "
+                f'{found}); name it with --map "COLUMN=email"',
+                field="email",
+            )
         self.email = self.fields.pop("email")
 
     def column_of(self, field: str | None) -> str | None:
@@ -161,49 +241,24 @@ def _attribute_name(column: str, file_name: str) -> str:
     return name[:63]
 
 
-class _Lines:
-    """Text lines of a UTF-8 byte stream (BOM dropped), each read up to MAX_LINE bytes.
-
-    An iterator object rather than a generator: a line refused with csv.Error leaves it
-    usable, so the reader goes on at the next line.
-    """
-
-    def __init__(self, stream: ByteLines, file_name: str) -> None:
-        self.stream = stream
-        self.file_name = file_name
-        self.number = 0  # the last line read
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        raw = self.stream.readline(MAX_LINE + 1)
-        if not raw:
-            raise StopIteration
-        self.number += 1
-        if len(raw) > MAX_LINE:
-            while raw and not raw.endswith(b"\n"):
-                raw = self.stream.readline(MAX_LINE)
-            raise csv.Error(f"the line is longer than {MAX_LINE} bytes")
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ImportFileError(
-                f"{self.file_name}: line {self.number}: not UTF-8 text "
-                f"({exc.reason} at byte {exc.start})"
-            ) from exc
-        return line.removeprefix("\ufeff") if self.number == 1 else line
-
-
 def read_rows(stream: ByteLines, options: ImportOptions, report: ImportReport) -> Iterator[_Row]:
-    """Valid rows of a CSV byte stream; invalid ones (numbered by line) go into the report."""
-    lines = _Lines(stream, options.file_name)
-    reader = csv.reader(lines)
+    """Valid rows of a table's byte stream, read in its encoding and delimiter (detected
+    or given); invalid ones (numbered by line) go into the report."""
+    sample = Sample(stream)
+    layout = detect_layout(
+        sample.data, is_email_header, encoding=options.encoding, delimiter=options.delimiter
+    )
+    report.layout = layout.describe()
+    lines = TextLines(sample, options.file_name, layout.encoding, MAX_LINE)
+    for _ in range(layout.preamble):
+        next(lines, None)
+    reader = csv.reader(lines, delimiter=layout.delimiter)
     try:
         header = next(reader, None)
     except csv.Error as exc:
         raise ImportFileError(f"{options.file_name}: line {lines.number}: {exc}") from exc
-    columns = ColumnMap(header, options)
+    columns = ColumnMap(header, options, lines.number)
+    report.columns = columns.described
     while True:
         number = lines.number + 1  # where the next record starts
         try:
@@ -214,7 +269,7 @@ def read_rows(stream: ByteLines, options: ImportOptions, report: ImportReport) -
             continue
         if cells is None:
             return
-        if cells:  # a blank line is no row
+        if any(cells):  # a blank line is no row
             report.rows += 1
             row = _parse(number, cells, columns, report)
             if row is not None:
@@ -233,11 +288,18 @@ def _unreadable(exc: csv.Error) -> str:
     return str(exc)
 
 
+def _unguarded(cell: str) -> str:
+    """A cell as it was before a spreadsheet formula guard (Outreach's own export and
+    Excel write `'+34 600…` for `+34 600…`)."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS else cell
+
+
 def _parse(number: int, cells: list[str], columns: ColumnMap, report: ImportReport) -> _Row | None:
     if len(cells) > len(columns.names):
         report.problem("invalid", number, None, "more cells than header columns")
         return None
     cells += [""] * (len(columns.names) - len(cells))
+    cells = [_unguarded(c) for c in cells]
     try:
         email, key = normalize_email(cells[columns.email])
         profile = clean_profile({f: cells[i] for f, i in columns.fields.items()})
