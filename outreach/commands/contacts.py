@@ -128,6 +128,8 @@ def print_report(report: ImportReport) -> None:
     )
     if report.groups_created:
         click.echo("new sector groups: " + ", ".join(report.groups_created))
+    if report.tag_groups_created:
+        click.echo("new private groups from tags: " + ", ".join(report.tag_groups_created))
     for p in report.problems:
         if p["kind"] == "duplicate":  # its reason names both lines
             click.echo(f"  line {p['row']}: {p['reason']}", err=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,7 +38,7 @@ from outreach.db import utcnow
 from outreach.db_bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
 from outreach.errors import ImportFileError, ValidationError
 from outreach.groups.models import Group, GroupKind, GroupMembership
-from outreach.groups.service import group_key, sector_group_ids
+from outreach.groups.service import affinity_group_ids, group_key, sector_group_ids
 from outreach.spreadsheet import FORMULA_START
 
 FORMULA_STARTS = set(FORMULA_START)
@@ -66,6 +68,7 @@ class ImportReport:
     duplicates: int = 0  # later rows of an address already in the file: not imported
     groups_created: list[str] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
+    tag_groups_created: list[str] = field(default_factory=list)
     layout: str = ""  # how the file was read: encoding, delimiter, lines skipped
     columns: dict[str, str] = field(default_factory=dict)  # header → what it became
 
@@ -92,6 +95,7 @@ class ImportReport:
             "invalid": self.invalid,
             "duplicates": self.duplicates,
             "groups_created": self.groups_created,
+            "tag_groups_created": self.tag_groups_created,
             "problems": self.problems,
             "layout": self.layout,
             "columns": self.columns,
@@ -119,6 +123,8 @@ class _Row:
     key: str
     profile: dict[str, Any]
     attributes: dict[str, Any]
+    evidence: dict[str, Any] = field(default_factory=dict)  # the tool's consent record
+    tags: list[str] = field(default_factory=list)
 
 
 # Header names of the profile fields in the tools people export from (compared by
@@ -160,6 +166,16 @@ ALIASES = {
     ),
     "language": ("language", "idioma", "sprache", "langue"),
 }
+# Another tool's record of the opt-in (Mailchimp's audience export): kept as consent events.
+EVIDENCE = {
+    "optin time": "evidence.given_at",
+    "optin ip": "evidence.given_ip",
+    "confirm time": "evidence.confirmed_at",
+    "confirm ip": "evidence.confirmed_ip",
+}
+# Tags (Mailchimp: `"Conference 2023","VIP"`) and labels (Google: `* myContacts ::: Friends`):
+# private affinity groups.
+TAG_COLUMNS = {"tags": "tags", "labels": "tags"}
 # Columns of Outreach's own export that are not profile data: never attributes.
 KNOWN_IGNORED = {"status": "ignored (the status comes from --status)", "groups": "ignored"}
 ALIAS_OF = {alias: target for target, names in ALIASES.items() for alias in names}
@@ -189,11 +205,20 @@ class ColumnMap:
         sector = header_key(options.sector_column)
         self.fields: dict[str, int] = {}
         self.attributes: dict[int, str] = {}
+        self.evidence: dict[str, int] = {}
+        self.tags: int | None = None
         self.described: dict[str, str] = {}
         for index, name in enumerate(names):
             key = header_key(name)
             target = mapping.get(key) or ("sector" if key == sector else ALIAS_OF.get(key, ""))
-            if target in TARGETS and target not in self.fields:
+            target = target or EVIDENCE.get(key, "") or TAG_COLUMNS.get(key, "")
+            if target.startswith("evidence.") and target[9:] not in self.evidence:
+                self.evidence[target[9:]] = index
+                self.described[name] = "consent evidence"
+            elif target == "tags" and self.tags is None:
+                self.tags = index
+                self.described[name] = "groups (private)"
+            elif target in TARGETS and target not in self.fields:
                 self.fields[target] = index
                 self.described[name] = target
             elif target == "ignore" or (not target and key in KNOWN_IGNORED):
@@ -204,12 +229,12 @@ class ColumnMap:
             elif name:
                 self.attributes[index] = _attribute_name(name, options.file_name)
                 self.described[name] = f"attributes.{self.attributes[index]}"
-        unknown = sorted(set(mapping.values()) - {*TARGETS, "ignore"})
+        unknown = sorted(set(mapping.values()) - {*TARGETS, "ignore", "tags"})
         unknown = [u for u in unknown if not u.startswith("attributes.")]
         if unknown:
             raise ImportFileError(
                 f"--map: {unknown[0]!r} is not a field (email, {', '.join(PROFILE_FIELDS)}, "
-                "attributes.NAME or ignore)",
+                "attributes.NAME, tags or ignore)",
                 field="map",
             )
         if "email" not in self.fields:
@@ -308,10 +333,44 @@ def _parse(number: int, cells: list[str], columns: ColumnMap, report: ImportRepo
             if cells[index]:
                 attributes[name] = clean_attribute_value(columns.names[index], cells[index])
         check_attribute_count(len(attributes))
+        evidence = _evidence(cells, columns)
     except ValidationError as exc:
         report.problem("invalid", number, columns.column_of(exc.field), exc.message)
         return None
-    return _Row(number, email, key, profile, attributes)
+    tags = _tags(cells[columns.tags]) if columns.tags is not None else []
+    return _Row(number, email, key, profile, attributes, evidence, tags)
+
+
+def _evidence(cells: list[str], columns: ColumnMap) -> dict[str, Any]:
+    """The opt-in another tool recorded: times (UTC unless they say otherwise) and IPs."""
+    found: dict[str, Any] = {}
+    for name, index in columns.evidence.items():
+        value = cells[index].strip()
+        if not value:
+            continue
+        column = columns.names[index]
+        if name.endswith("_at"):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise ValidationError(f"{value!r} is not a date and time", field=column) from exc
+            found[name] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        else:
+            try:
+                found[name] = str(ipaddress.ip_address(value))
+            except ValueError as exc:
+                raise ValidationError(f"{value!r} is not an IP address", field=column) from exc
+    return found
+
+
+def _tags(cell: str) -> list[str]:
+    """Group names of a tags cell: Mailchimp's quoted list, or Google's `a ::: b` labels
+    (its own `* myContacts`-style labels left out)."""
+    if ":::" in cell:
+        names = [n.strip() for n in cell.split(":::")]
+    else:
+        names = [n.strip() for n in next(csv.reader([cell]), [])]
+    return [n[:200] for n in names if n and not n.startswith("* ")]
 
 
 class FirstLines:
@@ -413,6 +472,7 @@ class ContactImporter:
         self.sector_ids: dict[str, int] = {}
         self.source = f"import:{options.file_name} ({options.source})"
         self.seen = FirstLines()
+        self.not_imported: set[int] = set()  # existing contacts a row could not update
 
     def run(self, rows: Iterator[_Row], checkpoint: Callable[[], None]) -> None:
         """Import every row, calling `checkpoint` after each chunk."""
@@ -439,7 +499,10 @@ class ContactImporter:
         created = self._create(new)
         confirmed = [created[r.key] for r in new] if self._subscribing else []
         confirmed += self._update([r for r in rows if r.key in existing], existing)
-        self._record_consent(confirmed)
+        ids = {**{k: row.id for k, row in existing.items()}, **created}
+        imported = [r for r in rows if r.key in ids and ids[r.key] not in self.not_imported]
+        self._record_consent(confirmed, {ids[r.key]: r for r in imported if r.evidence})
+        self._join_tags({ids[r.key]: r.tags for r in imported if r.tags})
 
     @property
     def _subscribing(self) -> bool:
@@ -526,6 +589,7 @@ class ContactImporter:
             current = existing[row.key]
             stored = current.attributes or {}
             if _too_many_attributes(stored, row, self.report, "with those stored"):
+                self.not_imported.add(current.id)
                 continue
             change = _changes(current, row)
             if self._subscribing and current.status is ContactStatus.PENDING:
@@ -560,30 +624,77 @@ class ContactImporter:
         ]
         insert_rows(self.session, table_of(GroupMembership), values)
 
-    def _record_consent(self, contact_ids: list[int]) -> None:
+    def _record_consent(self, contact_ids: list[int], evidence: dict[int, _Row]) -> None:
+        """The import's confirmed event for each contact it subscribes; before it, the
+        opt-in and confirmation another tool recorded (its own times and IPs)."""
         if not contact_ids:
             return
         now = utcnow()
         notice = current_notice(self.session).id  # the version in force, as for every event
+        source = f"{self.options.file_name}: the opt-in recorded by the tool that exported it"
+        events = []
+        for cid in contact_ids:
+            found = evidence[cid].evidence if cid in evidence else {}
+            if found.get("given_at"):
+                events.append(
+                    _event(cid, ConsentAction.GIVEN, found["given_at"], found.get("given_ip"))
+                    | {"source": source[:1000]}
+                )
+            if found.get("confirmed_at"):
+                at, ip = found["confirmed_at"], found.get("confirmed_ip")
+                events.append(
+                    _event(cid, ConsentAction.CONFIRMED, at, ip)
+                    | {"source": source[:1000], "confirmed_at": at, "confirmation_ip": ip}
+                )
+            events.append(
+                _event(cid, ConsentAction.CONFIRMED, now, None)
+                | {"source": self.source[:1000], "notice_version_id": notice, "confirmed_at": now}
+            )
+        insert_rows(self.session, table_of(ConsentEvent), events)
+
+    def _join_tags(self, tags: dict[int, list[str]]) -> None:
+        """Memberships of the private groups the rows' tags name (created on demand; a tag
+        that names a sector group is left to the contact's sector)."""
+        if not tags:
+            return
+        names = {t for found in tags.values() for t in found}
+        groups, created = affinity_group_ids(self.session, names)
+        self.report.tag_groups_created += created
+        wanted = {
+            (groups[group_key(t)], cid)
+            for cid, found in tags.items()
+            for t in found
+            if group_key(t) in groups
+        }
+        have = set(
+            self.session.execute(
+                sa.select(GroupMembership.group_id, GroupMembership.contact_id).where(
+                    GroupMembership.contact_id.in_(tags)
+                )
+            ).all()
+        )
         insert_rows(
             self.session,
-            table_of(ConsentEvent),
+            table_of(GroupMembership),
             [
-                {
-                    "contact_id": cid,
-                    "purpose": Purpose.NEWSLETTER,
-                    "action": ConsentAction.CONFIRMED,
-                    "occurred_at": now,
-                    "ip": None,
-                    "user_agent": None,
-                    "source": self.source[:1000],
-                    "notice_version_id": notice,
-                    "confirmed_at": now,
-                    "confirmation_ip": None,
-                }
-                for cid in contact_ids
+                {"group_id": gid, "contact_id": cid, "created_at": utcnow()}
+                for gid, cid in sorted(wanted - have)
             ],
         )
+
+
+def _event(contact_id: int, action: ConsentAction, at: datetime, ip: str | None) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "purpose": Purpose.NEWSLETTER,
+        "action": action,
+        "occurred_at": at,
+        "ip": ip,
+        "user_agent": None,
+        "notice_version_id": None,
+        "confirmed_at": None,
+        "confirmation_ip": None,
+    }
 
 
 def _changes(current: sa.Row[Any], row: _Row) -> dict[str, Any]:

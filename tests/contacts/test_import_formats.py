@@ -151,3 +151,56 @@ def test_importing_outreachs_own_export_changes_nothing(
     ana = people(session)["ana@example.org"]
     assert ana.organization == "=Acme"
     assert ana.attributes == {"phone": "+34 600 000 001", "note": "-3 days"}
+
+
+def test_a_mailchimp_export_keeps_its_opt_in_evidence_and_its_tags(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    import json
+
+    path = write(tmp_path, MAILCHIMP, name="subscribed_members.csv")
+
+    report = run_import(runner, path, "--status", "subscribed")
+
+    assert report["columns"]["OPTIN_TIME"] == "consent evidence"
+    assert report["tag_groups_created"] == ["Conference 2023", "VIP"]
+    proof = runner.invoke(args=["consent", "proof", "mia@example.org"])
+    events = json.loads(proof.stdout)["events"]
+    assert [(e["action"], e["occurred_at"][:19], e["ip"]) for e in events[:2]] == [
+        ("given", "2023-03-01T10:00:00", "203.0.113.5"),
+        ("confirmed", "2023-03-01T10:05:00", "203.0.113.5"),
+    ]
+    assert events[0]["source"].startswith("subscribed_members.csv: the opt-in recorded by")
+    assert events[2]["action"] == "confirmed" and "test fair" in events[2]["source"]
+    groups = runner.invoke(args=["groups", "list", "--json"])
+    visible = {g["name"]: g for g in json.loads(groups.stdout)}
+    assert visible["VIP"]["kind"] == "affinity" and visible["VIP"]["members"] == 1
+    assert visible["VIP"]["public"] is False
+    again = run_import(runner, path, "--status", "subscribed")  # nothing twice
+    assert (again["unchanged"], again["tag_groups_created"]) == (1, [])
+    events_again = json.loads(runner.invoke(args=["consent", "proof", "mia@example.org"]).stdout)
+    assert len(events_again["events"]) == len(events)
+
+
+def test_google_labels_become_groups_without_its_own(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    report = run_import(runner, write(tmp_path, GOOGLE, name="contacts.csv"))
+
+    assert report["tag_groups_created"] == ["Friends"]
+
+
+def test_bad_evidence_is_reported_with_its_column(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    text = (
+        "Email Address,OPTIN_TIME,OPTIN_IP\nx@example.org,yesterday,1.2.3.4\ny@example.org,,nope\n"
+    )
+
+    report = run_import(runner, write(tmp_path, text), "--status", "subscribed")
+
+    assert [(p["row"], p["column"]) for p in report["problems"]] == [
+        (2, "OPTIN_TIME"),
+        (3, "OPTIN_IP"),
+    ]
+    assert report["invalid"] == 2
