@@ -50,40 +50,14 @@ class _CountingReader:
     "--status", type=click.Choice(["pending", "subscribed"]), default="pending", show_default=True
 )
 @click.option("--sector-column", default="sector", show_default=True)
-@click.option(
-    "--map",
-    "mappings",
-    multiple=True,
-    metavar="COLUMN=FIELD",
-    help="Read COLUMN as FIELD: email, a profile field, attributes.NAME or ignore (repeatable).",
-)
-@click.option("--encoding", help="The file's encoding (detected when not given), e.g. cp1252.")
-@click.option(
-    "--delimiter",
-    type=click.Choice(["comma", "semicolon", "tab"]),
-    help="The cell delimiter (detected when not given).",
-)
 @json_option
-def import_command(
-    file: Path,
-    source: str,
-    status: str,
-    sector_column: str,
-    mappings: tuple[str, ...],
-    encoding: str | None,
-    delimiter: str | None,
-    as_json: bool,
-) -> None:
-    """Import contacts from a CSV file (a header row with an email column, under any of
-    its usual names; encoding, delimiter and lines before the header are detected)."""
+def import_command(file: Path, source: str, status: str, sector_column: str, as_json: bool) -> None:
+    """Import contacts from a CSV file (header row required, `email` column required)."""
     options = ImportOptions(
         source=source,
         status=ContactStatus(status),
         sector_column=sector_column,
         file_name=file.name,
-        encoding=encoding,
-        delimiter={"comma": ",", "semicolon": ";", "tab": "\t"}.get(delimiter or ""),
-        mapping=_mapping(mappings),
     )
     with (
         session_scope() as session,
@@ -103,24 +77,8 @@ def import_command(
         print_report(report)
 
 
-def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
-    """--map "Email Address=email" pairs as header → field."""
-    found = {}
-    for pair in pairs:
-        column, equals, target = pair.rpartition("=")
-        if not equals or not column.strip() or not target.strip():
-            raise click.BadParameter(f"{pair!r} is not COLUMN=FIELD", param_hint="--map")
-        found[column.strip()] = target.strip()
-    return found
-
-
 def print_report(report: ImportReport) -> None:
     """The import summary for a person."""
-    if report.layout:
-        click.echo(f"read as {report.layout}")
-    renamed = {c: t for c, t in report.columns.items() if c != t and not t.startswith("attr")}
-    if renamed:
-        click.echo("columns: " + ", ".join(f"{c} → {t}" for c, t in renamed.items()))
     click.echo(
         f"{report.rows} rows: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.skipped} skipped, {report.invalid} invalid, "
@@ -128,8 +86,6 @@ def print_report(report: ImportReport) -> None:
     )
     if report.groups_created:
         click.echo("new sector groups: " + ", ".join(report.groups_created))
-    if report.tag_groups_created:
-        click.echo("new private groups from tags: " + ", ".join(report.tag_groups_created))
     for p in report.problems:
         if p["kind"] == "duplicate":  # its reason names both lines
             click.echo(f"  line {p['row']}: {p['reason']}", err=True)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import csv
-import ipaddress
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,21 +25,12 @@ from outreach.contacts.fields import (
 )
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact, ContactStatus
-from outreach.contacts.table import (
-    ByteLines,
-    Sample,
-    TextLines,
-    detect_layout,
-    header_key,
-)
 from outreach.db import utcnow
 from outreach.db_bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
 from outreach.errors import ImportFileError, ValidationError
 from outreach.groups.models import Group, GroupKind, GroupMembership
-from outreach.groups.service import affinity_group_ids, group_key, sector_group_ids
-from outreach.spreadsheet import FORMULA_START
+from outreach.groups.service import group_key, sector_group_ids
 
-FORMULA_STARTS = set(FORMULA_START)
 CHUNK = 2000
 MAX_REPORTED = 1000
 # Bytes: more than any row within the limits (every cell at its cap, 4 bytes a character).
@@ -53,6 +42,12 @@ _ATTRIBUTE = re.compile(r"[^a-z0-9_]+")
 _FIELD_LIMIT = "field larger than field limit"
 
 csv.field_size_limit(max(MAX_LINE, csv.field_size_limit()))
+
+
+class ByteLines(Protocol):
+    """What the importer reads: a binary file, or anything with its readline."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass
@@ -68,9 +63,6 @@ class ImportReport:
     duplicates: int = 0  # later rows of an address already in the file: not imported
     groups_created: list[str] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
-    tag_groups_created: list[str] = field(default_factory=list)
-    layout: str = ""  # how the file was read: encoding, delimiter, lines skipped
-    columns: dict[str, str] = field(default_factory=dict)  # header → what it became
 
     def problem(self, kind: str, row: int, column: str | None, reason: str) -> None:
         """Count a skipped, invalid or duplicate row and keep its details (the first
@@ -95,10 +87,7 @@ class ImportReport:
             "invalid": self.invalid,
             "duplicates": self.duplicates,
             "groups_created": self.groups_created,
-            "tag_groups_created": self.tag_groups_created,
             "problems": self.problems,
-            "layout": self.layout,
-            "columns": self.columns,
         }
 
 
@@ -110,10 +99,6 @@ class ImportOptions:
     status: ContactStatus = ContactStatus.PENDING
     sector_column: str = "sector"
     file_name: str = "upload.csv"
-    encoding: str | None = None  # None: detected
-    delimiter: str | None = None  # None: detected (comma, semicolon or tab)
-    # Header → field (`email`, a profile field, `attributes.NAME` or `ignore`), over aliases.
-    mapping: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,127 +108,37 @@ class _Row:
     key: str
     profile: dict[str, Any]
     attributes: dict[str, Any]
-    evidence: dict[str, Any] = field(default_factory=dict)  # the tool's consent record
-    tags: list[str] = field(default_factory=list)
-
-
-# Header names of the profile fields in the tools people export from (compared by
-# table.header_key: no case, accents or punctuation).
-ALIASES = {
-    "email": (
-        "email",
-        "e mail",
-        "email address",
-        "e mail address",
-        "mail",
-        "e mail 1 value",
-        "email 1 value",
-        "correo",
-        "correo electronico",
-        "courriel",
-        "adresse e mail",
-    ),
-    "first_name": ("first name", "firstname", "given name", "vorname", "nombre", "prenom"),
-    "last_name": (
-        "last name",
-        "lastname",
-        "family name",
-        "surname",
-        "nachname",
-        "apellido",
-        "apellidos",
-        "nom de famille",
-    ),
-    "organization": (
-        "organization",
-        "organisation",
-        "company",
-        "company name",
-        "organization name",
-        "empresa",
-        "firma",
-        "societe",
-    ),
-    "language": ("language", "idioma", "sprache", "langue"),
-}
-# Another tool's record of the opt-in (Mailchimp's audience export): kept as consent events.
-EVIDENCE = {
-    "optin time": "evidence.given_at",
-    "optin ip": "evidence.given_ip",
-    "confirm time": "evidence.confirmed_at",
-    "confirm ip": "evidence.confirmed_ip",
-}
-# Tags (Mailchimp: `"Conference 2023","VIP"`) and labels (Google: `* myContacts ::: Friends`):
-# private affinity groups.
-TAG_COLUMNS = {"tags": "tags", "labels": "tags"}
-# Columns of Outreach's own export that are not profile data: never attributes.
-KNOWN_IGNORED = {"status": "ignored (the status comes from --status)", "groups": "ignored"}
-ALIAS_OF = {alias: target for target, names in ALIASES.items() for alias in names}
-TARGETS = ("email", *PROFILE_FIELDS)
-
-
-def is_email_header(cell: str) -> bool:
-    """Whether a header cell names the email column."""
-    return ALIAS_OF.get(header_key(cell)) == "email"
 
 
 class ColumnMap:
-    """Which header column (by position) feeds which contact field: the person's mapping
-    first, then the aliases of the profile fields, then an attribute per other column."""
+    """Which header column (by position) feeds which contact field."""
 
-    def __init__(self, header: list[str] | None, options: ImportOptions, line: int = 1) -> None:
+    def __init__(self, header: list[str] | None, options: ImportOptions) -> None:
         if not header:
             raise ImportFileError(f"{options.file_name}: the file is empty (no header row)")
         if len(header) > MAX_IMPORT_COLUMNS:
             raise ImportFileError(
-                f"{options.file_name}: line {line}: {len(header)} columns, more than the "
+                f"{options.file_name}: line 1: {len(header)} columns, more than the "
                 f"{MAX_IMPORT_COLUMNS} a file may have (email, {len(PROFILE_FIELDS)} profile "
                 f"fields and {MAX_ATTRIBUTES} attributes)"
             )
         self.names = names = [(h or "").strip() for h in header]
-        mapping = {header_key(k): v for k, v in options.mapping.items()}
-        sector = header_key(options.sector_column)
-        self.fields: dict[str, int] = {}
-        self.attributes: dict[int, str] = {}
-        self.evidence: dict[str, int] = {}
-        self.tags: int | None = None
-        self.described: dict[str, str] = {}
-        for index, name in enumerate(names):
-            key = header_key(name)
-            target = mapping.get(key) or ("sector" if key == sector else ALIAS_OF.get(key, ""))
-            target = target or EVIDENCE.get(key, "") or TAG_COLUMNS.get(key, "")
-            if target.startswith("evidence.") and target[9:] not in self.evidence:
-                self.evidence[target[9:]] = index
-                self.described[name] = "consent evidence"
-            elif target == "tags" and self.tags is None:
-                self.tags = index
-                self.described[name] = "groups (private)"
-            elif target in TARGETS and target not in self.fields:
-                self.fields[target] = index
-                self.described[name] = target
-            elif target == "ignore" or (not target and key in KNOWN_IGNORED):
-                self.described[name] = KNOWN_IGNORED.get(key, "ignored")
-            elif target.startswith("attributes."):
-                self.attributes[index] = _attribute_name(target[11:], options.file_name)
-                self.described[name] = target
-            elif name:
-                self.attributes[index] = _attribute_name(name, options.file_name)
-                self.described[name] = f"attributes.{self.attributes[index]}"
-        unknown = sorted(set(mapping.values()) - {*TARGETS, "ignore", "tags"})
-        unknown = [u for u in unknown if not u.startswith("attributes.")]
-        if unknown:
-            raise ImportFileError(
-                f"--map: {unknown[0]!r} is not a field (email, {', '.join(PROFILE_FIELDS)}, "
-                "attributes.NAME, tags or ignore)",
-                field="map",
-            )
-        if "email" not in self.fields:
+        lowered = [n.lower() for n in names]
+        if "email" not in lowered:
             found = ", ".join(repr(n) for n in names) or "nothing"
             raise ImportFileError(
-                f"{options.file_name}: line {line}: no email column in the header (found "
-                f'{found}); name it with --map "COLUMN=email"',
+                f"{options.file_name}: line 1: no 'email' column in the header (found {found})",
                 field="email",
             )
+        sector = options.sector_column.strip().lower()
+        self.fields: dict[str, int] = {}
+        self.attributes: dict[int, str] = {}
+        for index, (name, low) in enumerate(zip(names, lowered, strict=True)):
+            target = "sector" if low == sector else low
+            if target == "email" or target in PROFILE_FIELDS:
+                self.fields.setdefault(target, index)
+            elif name:
+                self.attributes[index] = _attribute_name(name, options.file_name)
         self.email = self.fields.pop("email")
 
     def column_of(self, field: str | None) -> str | None:
@@ -266,24 +161,49 @@ def _attribute_name(column: str, file_name: str) -> str:
     return name[:63]
 
 
+class _Lines:
+    """Text lines of a UTF-8 byte stream (BOM dropped), each read up to MAX_LINE bytes.
+
+    An iterator object rather than a generator: a line refused with csv.Error leaves it
+    usable, so the reader goes on at the next line.
+    """
+
+    def __init__(self, stream: ByteLines, file_name: str) -> None:
+        self.stream = stream
+        self.file_name = file_name
+        self.number = 0  # the last line read
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        raw = self.stream.readline(MAX_LINE + 1)
+        if not raw:
+            raise StopIteration
+        self.number += 1
+        if len(raw) > MAX_LINE:
+            while raw and not raw.endswith(b"\n"):
+                raw = self.stream.readline(MAX_LINE)
+            raise csv.Error(f"the line is longer than {MAX_LINE} bytes")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(
+                f"{self.file_name}: line {self.number}: not UTF-8 text "
+                f"({exc.reason} at byte {exc.start})"
+            ) from exc
+        return line.removeprefix("\ufeff") if self.number == 1 else line
+
+
 def read_rows(stream: ByteLines, options: ImportOptions, report: ImportReport) -> Iterator[_Row]:
-    """Valid rows of a table's byte stream, read in its encoding and delimiter (detected
-    or given); invalid ones (numbered by line) go into the report."""
-    sample = Sample(stream)
-    layout = detect_layout(
-        sample.data, is_email_header, encoding=options.encoding, delimiter=options.delimiter
-    )
-    report.layout = layout.describe()
-    lines = TextLines(sample, options.file_name, layout.encoding, MAX_LINE)
-    for _ in range(layout.preamble):
-        next(lines, None)
-    reader = csv.reader(lines, delimiter=layout.delimiter)
+    """Valid rows of a CSV byte stream; invalid ones (numbered by line) go into the report."""
+    lines = _Lines(stream, options.file_name)
+    reader = csv.reader(lines)
     try:
         header = next(reader, None)
     except csv.Error as exc:
         raise ImportFileError(f"{options.file_name}: line {lines.number}: {exc}") from exc
-    columns = ColumnMap(header, options, lines.number)
-    report.columns = columns.described
+    columns = ColumnMap(header, options)
     while True:
         number = lines.number + 1  # where the next record starts
         try:
@@ -294,7 +214,7 @@ def read_rows(stream: ByteLines, options: ImportOptions, report: ImportReport) -
             continue
         if cells is None:
             return
-        if any(cells):  # a blank line is no row
+        if cells:  # a blank line is no row
             report.rows += 1
             row = _parse(number, cells, columns, report)
             if row is not None:
@@ -313,18 +233,11 @@ def _unreadable(exc: csv.Error) -> str:
     return str(exc)
 
 
-def _unguarded(cell: str) -> str:
-    """A cell as it was before a spreadsheet formula guard (Outreach's own export and
-    Excel write `'+34 600…` for `+34 600…`)."""
-    return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS else cell
-
-
 def _parse(number: int, cells: list[str], columns: ColumnMap, report: ImportReport) -> _Row | None:
     if len(cells) > len(columns.names):
         report.problem("invalid", number, None, "more cells than header columns")
         return None
     cells += [""] * (len(columns.names) - len(cells))
-    cells = [_unguarded(c) for c in cells]
     try:
         email, key = normalize_email(cells[columns.email])
         profile = clean_profile({f: cells[i] for f, i in columns.fields.items()})
@@ -333,44 +246,10 @@ def _parse(number: int, cells: list[str], columns: ColumnMap, report: ImportRepo
             if cells[index]:
                 attributes[name] = clean_attribute_value(columns.names[index], cells[index])
         check_attribute_count(len(attributes))
-        evidence = _evidence(cells, columns)
     except ValidationError as exc:
         report.problem("invalid", number, columns.column_of(exc.field), exc.message)
         return None
-    tags = _tags(cells[columns.tags]) if columns.tags is not None else []
-    return _Row(number, email, key, profile, attributes, evidence, tags)
-
-
-def _evidence(cells: list[str], columns: ColumnMap) -> dict[str, Any]:
-    """The opt-in another tool recorded: times (UTC unless they say otherwise) and IPs."""
-    found: dict[str, Any] = {}
-    for name, index in columns.evidence.items():
-        value = cells[index].strip()
-        if not value:
-            continue
-        column = columns.names[index]
-        if name.endswith("_at"):
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError as exc:
-                raise ValidationError(f"{value!r} is not a date and time", field=column) from exc
-            found[name] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        else:
-            try:
-                found[name] = str(ipaddress.ip_address(value))
-            except ValueError as exc:
-                raise ValidationError(f"{value!r} is not an IP address", field=column) from exc
-    return found
-
-
-def _tags(cell: str) -> list[str]:
-    """Group names of a tags cell: Mailchimp's quoted list, or Google's `a ::: b` labels
-    (its own `* myContacts`-style labels left out)."""
-    if ":::" in cell:
-        names = [n.strip() for n in cell.split(":::")]
-    else:
-        names = [n.strip() for n in next(csv.reader([cell]), [])]
-    return [n[:200] for n in names if n and not n.startswith("* ")]
+    return _Row(number, email, key, profile, attributes)
 
 
 class FirstLines:
@@ -472,7 +351,6 @@ class ContactImporter:
         self.sector_ids: dict[str, int] = {}
         self.source = f"import:{options.file_name} ({options.source})"
         self.seen = FirstLines()
-        self.not_imported: set[int] = set()  # existing contacts a row could not update
 
     def run(self, rows: Iterator[_Row], checkpoint: Callable[[], None]) -> None:
         """Import every row, calling `checkpoint` after each chunk."""
@@ -499,10 +377,7 @@ class ContactImporter:
         created = self._create(new)
         confirmed = [created[r.key] for r in new] if self._subscribing else []
         confirmed += self._update([r for r in rows if r.key in existing], existing)
-        ids = {**{k: row.id for k, row in existing.items()}, **created}
-        imported = [r for r in rows if r.key in ids and ids[r.key] not in self.not_imported]
-        self._record_consent(confirmed, {ids[r.key]: r for r in imported if r.evidence})
-        self._join_tags({ids[r.key]: r.tags for r in imported if r.tags})
+        self._record_consent(confirmed)
 
     @property
     def _subscribing(self) -> bool:
@@ -589,7 +464,6 @@ class ContactImporter:
             current = existing[row.key]
             stored = current.attributes or {}
             if _too_many_attributes(stored, row, self.report, "with those stored"):
-                self.not_imported.add(current.id)
                 continue
             change = _changes(current, row)
             if self._subscribing and current.status is ContactStatus.PENDING:
@@ -624,77 +498,30 @@ class ContactImporter:
         ]
         insert_rows(self.session, table_of(GroupMembership), values)
 
-    def _record_consent(self, contact_ids: list[int], evidence: dict[int, _Row]) -> None:
-        """The import's confirmed event for each contact it subscribes; before it, the
-        opt-in and confirmation another tool recorded (its own times and IPs)."""
+    def _record_consent(self, contact_ids: list[int]) -> None:
         if not contact_ids:
             return
         now = utcnow()
         notice = current_notice(self.session).id  # the version in force, as for every event
-        source = f"{self.options.file_name}: the opt-in recorded by the tool that exported it"
-        events = []
-        for cid in contact_ids:
-            found = evidence[cid].evidence if cid in evidence else {}
-            if found.get("given_at"):
-                events.append(
-                    _event(cid, ConsentAction.GIVEN, found["given_at"], found.get("given_ip"))
-                    | {"source": source[:1000]}
-                )
-            if found.get("confirmed_at"):
-                at, ip = found["confirmed_at"], found.get("confirmed_ip")
-                events.append(
-                    _event(cid, ConsentAction.CONFIRMED, at, ip)
-                    | {"source": source[:1000], "confirmed_at": at, "confirmation_ip": ip}
-                )
-            events.append(
-                _event(cid, ConsentAction.CONFIRMED, now, None)
-                | {"source": self.source[:1000], "notice_version_id": notice, "confirmed_at": now}
-            )
-        insert_rows(self.session, table_of(ConsentEvent), events)
-
-    def _join_tags(self, tags: dict[int, list[str]]) -> None:
-        """Memberships of the private groups the rows' tags name (created on demand; a tag
-        that names a sector group is left to the contact's sector)."""
-        if not tags:
-            return
-        names = {t for found in tags.values() for t in found}
-        groups, created = affinity_group_ids(self.session, names)
-        self.report.tag_groups_created += created
-        wanted = {
-            (groups[group_key(t)], cid)
-            for cid, found in tags.items()
-            for t in found
-            if group_key(t) in groups
-        }
-        have = set(
-            self.session.execute(
-                sa.select(GroupMembership.group_id, GroupMembership.contact_id).where(
-                    GroupMembership.contact_id.in_(tags)
-                )
-            ).all()
-        )
         insert_rows(
             self.session,
-            table_of(GroupMembership),
+            table_of(ConsentEvent),
             [
-                {"group_id": gid, "contact_id": cid, "created_at": utcnow()}
-                for gid, cid in sorted(wanted - have)
+                {
+                    "contact_id": cid,
+                    "purpose": Purpose.NEWSLETTER,
+                    "action": ConsentAction.CONFIRMED,
+                    "occurred_at": now,
+                    "ip": None,
+                    "user_agent": None,
+                    "source": self.source[:1000],
+                    "notice_version_id": notice,
+                    "confirmed_at": now,
+                    "confirmation_ip": None,
+                }
+                for cid in contact_ids
             ],
         )
-
-
-def _event(contact_id: int, action: ConsentAction, at: datetime, ip: str | None) -> dict[str, Any]:
-    return {
-        "contact_id": contact_id,
-        "purpose": Purpose.NEWSLETTER,
-        "action": action,
-        "occurred_at": at,
-        "ip": ip,
-        "user_agent": None,
-        "notice_version_id": None,
-        "confirmed_at": None,
-        "confirmation_ip": None,
-    }
 
 
 def _changes(current: sa.Row[Any], row: _Row) -> dict[str, Any]:
