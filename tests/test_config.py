@@ -94,7 +94,7 @@ def test_the_system_sender_must_be_an_address_receivers_accept(
         assert len(found) == 1 and expected in found[0] and "set OUTREACH_MAIL_FROM" in found[0]
 
 
-def test_serve_and_the_dashboard_warn_about_a_loopback_system_sender(
+def test_serve_warns_about_a_loopback_system_sender(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)

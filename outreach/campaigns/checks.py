@@ -59,9 +59,10 @@ def configuration_problems(
     session: Session, campaign: Campaign, settings: Settings
 ) -> list[Problem]:
     """The controller's identity, the links' base URL, DKIM and the mailto address."""
+    controller = _controller_in_force(session)
     return [
-        *_controller_problems(session),
-        *_sample_controller_problems(session, settings),
+        *_controller_problems(controller),
+        *_sample_controller_problems(controller, settings),
         *_link_problems(settings),
         *_dkim_problems(settings, campaign.from_email),
         *_mailto_problems(settings),
@@ -90,11 +91,11 @@ def _controller_in_force(session: Session) -> dict[str, Any]:
 
 def controller_is_set(session: Session) -> bool:
     """Whether the notice in force names a real controller (no field unset or placeholder)."""
-    return not _controller_problems(session)
+    return not _controller_problems(_controller_in_force(session))
 
 
-def _controller_problems(session: Session) -> list[Problem]:
-    controller, placeholders = _controller_in_force(session), _placeholders()
+def _controller_problems(controller: dict[str, Any]) -> list[Problem]:
+    placeholders = _placeholders()
     found = []
     for key, (what, setting) in CONTROLLER_WHAT.items():
         value = " ".join(str(controller.get(key) or "").split())
@@ -113,8 +114,7 @@ def _controller_problems(session: Session) -> list[Problem]:
     return found
 
 
-def _sample_controller_problems(session: Session, settings: Settings) -> list[Problem]:
-    controller = _controller_in_force(session)
+def _sample_controller_problems(controller: dict[str, Any], settings: Settings) -> list[Problem]:
     same = [
         CONTROLLER_WHAT[key]
         for key, value in SAMPLE_CONTROLLER.items()

@@ -56,18 +56,20 @@ def password_command(email: str, password_stdin: bool) -> None:
 @click.argument("email")
 def deactivate_command(email: str) -> None:
     """Lock an account out: its sessions end, sign-in and its API tokens are refused."""
-    with session_scope() as session:
-        user = set_active(session, email, False)
-    click.echo(f"administrator {user.email} deactivated")
+    _set_active(email, active=False)
 
 
 @admin_cli.command("activate")
 @click.argument("email")
 def activate_command(email: str) -> None:
     """Let a deactivated account sign in again (its old sessions stay ended)."""
+    _set_active(email, active=True)
+
+
+def _set_active(email: str, *, active: bool) -> None:
     with session_scope() as session:
-        user = set_active(session, email, True)
-    click.echo(f"administrator {user.email} activated")
+        user = set_active(session, email, active)
+    click.echo(f"administrator {user.email} {'activated' if active else 'deactivated'}")
 
 
 class TokenGroup(OutreachGroup):

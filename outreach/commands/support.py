@@ -7,8 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -95,11 +94,3 @@ def web_app() -> Flask:
     whole: Flask = app.extensions["outreach.factory"](app.extensions["outreach.settings"])
     whole.extensions["outreach.db"] = app.extensions["outreach.db"]  # one engine, one pool
     return whole
-
-
-def open_binary(path: Path) -> IO[bytes]:
-    """Open a file for reading bytes with a clear error when it cannot be."""
-    try:
-        return path.open("rb")
-    except OSError as exc:
-        raise OutreachError(f"{path}: {exc.strerror}") from exc

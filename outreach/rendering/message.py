@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate
+from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -177,6 +178,7 @@ class MessageBuilder:
 _TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 
+@lru_cache(maxsize=256)
 def language_tag(language: str | None) -> str:
     """A contact's language as a BCP 47 tag (`pt_BR` → `pt-BR`), "" when it is none."""
     value = (language or "").strip().replace("_", "-")

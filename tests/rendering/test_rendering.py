@@ -18,10 +18,16 @@ from outreach.rendering.templates import TemplateProblem
 from tests.support.rendering import GOLDEN, SOURCE, contact
 
 
-def build(subject: str = "Ideas for {{ contact.first_name }}", **changes: object) -> bytes:
-    compiled = compile_variant(subject, "Preview for {{ group.name }}", SOURCE, None)
+def build(
+    subject: str = "Ideas for {{ contact.first_name }}",
+    source: str = SOURCE,
+    site_language: str = "en",
+    **changes: object,
+) -> bytes:
+    compiled = compile_variant(subject, "Preview for {{ group.name }}", source, None)
     builder = MessageBuilder(
         compiled,
+        language=site_language,
         campaign_id=7,
         campaign_name="June letter",
         from_name="Ana García",
@@ -192,17 +198,7 @@ def test_the_layouts_own_title_and_language_are_kept() -> None:
         "<mj-head>", "<mj-head><mj-title>La lettre</mj-title>", 1
     )
     assert "<mj-head>" in SOURCE
-    compiled = compile_variant("Ideas", "", source, None)
-    builder = MessageBuilder(
-        compiled,
-        campaign_id=7,
-        campaign_name="June",
-        from_name="A",
-        from_email="a@example.org",
-        reply_to=None,
-        group_name="Thinkers",
-        language="de",
-    )
-    links = Links("https://news.example.org/u/T", "https://news.example.org/p/T")
-    head = _head(builder.build(contact(), links)[1])  # type: ignore[arg-type]
+
+    head = _head(build(source=source, site_language="de"))
+
     assert '<html lang="fr" ' in head and "<title>La lettre</title>" in head

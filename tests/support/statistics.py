@@ -15,13 +15,13 @@ from flask import Flask
 
 from outreach.campaigns.service import create_campaign, set_variant
 from outreach.consent.models import Purpose
-from outreach.consent.service import Evidence, confirm, sign_up
 from outreach.db import get_db
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.groups.service import get_group, sector_group_ids
 from outreach.reporting.tallies import recount
 from outreach.tracking.models import HitKind, TrackingHit
 from tests.support.campaigns import MJML
+from tests.support.tracking import subscriber
 
 OPENS, CLICKS = Purpose.OPEN_TRACKING, Purpose.CLICK_TRACKING
 SENT_AT = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
@@ -69,17 +69,8 @@ HITS = [
 
 def subscribe(app: Flask, email: str, group: str, purposes: tuple[Purpose, ...]) -> int:
     """A confirmed subscriber of the sector `group` with these tracking consents."""
-    with app.app_context(), get_db(app).session() as session:
-        sector_group_ids(session, [group])
-        signup = sign_up(
-            session,
-            {"email": email, "first_name": email[:2], "sector": group},
-            [Purpose.NEWSLETTER, *purposes],
-            Evidence("test"),
-            resend_after=timedelta(0),
-        )
-        confirm(session, signup.contact, Evidence("test"))
-        return signup.contact.id
+    with app.app_context():
+        return subscriber(app, email, *purposes, sector=group)
 
 
 def build_campaign(
