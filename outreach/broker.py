@@ -81,5 +81,11 @@ def stop_embedded_worker(timeout_ms: int) -> None:
     """Stop this process's embedded worker threads (the process is about to exit)."""
     global _embedded_worker
     if _embedded_worker is not None:
-        _embedded_worker.stop(timeout=timeout_ms)
+        worker = _embedded_worker
+        worker.stop(timeout=timeout_ms)
+        # A stopped worker's middleware stays on the broker, and for a queue declared later
+        # it would add a consumer to the stopped worker: messages nobody processes.
+        worker.broker.middleware[:] = [
+            m for m in worker.broker.middleware if getattr(m, "worker", None) is not worker
+        ]
         _embedded_worker = None

@@ -31,6 +31,7 @@ from outreach.config import Settings
 from outreach.db import get_db, make_engine
 from outreach.migrate import upgrade
 from outreach.models import Base
+from tests.support.pages import Transaction
 
 REQUIRE_SERVICES = os.environ.get("OUTREACH_REQUIRE_SERVICES") == "1"
 # Under pytest-xdist each worker process gets a database and a Redis db of its own.
@@ -194,6 +195,18 @@ def app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
     application = create_app(make_settings(tmp_path, database_url))
     yield application
     get_db(application).engine.dispose()
+
+
+@pytest.fixture
+def db(app: Flask) -> Transaction:
+    """Open a session whose transaction commits when the `with` block ends."""
+
+    @contextmanager
+    def transaction() -> Iterator[Session]:
+        with app.app_context(), get_db(app).session() as session:
+            yield session
+
+    return transaction
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import IO
 
 import click
 
+from outreach.application.imports import run_import
 from outreach.commands.support import (
     OutreachGroup,
     emit_json,
@@ -18,9 +20,11 @@ from outreach.commands.support import (
     session_scope,
     settings,
 )
-from outreach.contacts.importer import ImportOptions, ImportReport, import_csv
+from outreach.contacts.importer import ImportOptions, ImportReport, parse_mapping
 from outreach.contacts.models import ContactStatus
+from outreach.contacts.presets import NAMES
 from outreach.contacts.service import export_csv
+from outreach.errors import ValidationError
 
 contacts_cli = OutreachGroup("contacts", help="Import, export and list contacts.")
 
@@ -47,28 +51,86 @@ class _CountingReader:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", required=True, help="Where these contacts came from (kept as evidence).")
 @click.option(
-    "--status", type=click.Choice(["pending", "subscribed"]), default="pending", show_default=True
+    "--status",
+    type=click.Choice(["pending", "subscribed"]),
+    help="What the contacts are imported as (default: pending; subscribed for a Mailchimp "
+    "export, whose opt-ins are kept).",
 )
 @click.option("--sector-column", default="sector", show_default=True)
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Read COLUMN as FIELD: email, a profile field, attributes.NAME, name, tags or ignore "
+    "(repeatable; over the preset's).",
+)
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A saved mapping: a file of COLUMN=FIELD lines, or a JSON object (--map wins).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice([*NAMES, "none"]),
+    help="Read the file as this tool's export (detected from the header when not given).",
+)
+@click.option("--encoding", help="The file's encoding (detected when not given), e.g. cp1252.")
+@click.option(
+    "--delimiter",
+    type=click.Choice(["comma", "semicolon", "tab"]),
+    help="The cell delimiter (detected when not given).",
+)
+@click.option("--sheet", help="The sheet of an .xlsx workbook to read (default: the first).")
+@click.option(
+    "--sector-from",
+    metavar="COLUMNS",
+    help="Give contacts without a sector one by the sector rules over these columns, "
+    "e.g. Position,Company (default: the preset's job title and company; 'none': off).",
+)
 @json_option
-def import_command(file: Path, source: str, status: str, sector_column: str, as_json: bool) -> None:
-    """Import contacts from a CSV file (header row required, `email` column required)."""
+def import_command(
+    file: Path,
+    source: str,
+    status: str | None,
+    sector_column: str,
+    mappings: tuple[str, ...],
+    mapping_file: Path | None,
+    preset: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+    sector_from: str | None,
+    as_json: bool,
+) -> None:
+    """Import contacts from a CSV file or an .xlsx workbook (a header row with an email
+    column, under any of its usual names; the tool that exported it, encoding, delimiter
+    and lines before the header are detected)."""
     options = ImportOptions(
         source=source,
-        status=ContactStatus(status),
+        status=ContactStatus(status) if status else None,
         sector_column=sector_column,
         file_name=file.name,
+        encoding=encoding,
+        delimiter={"comma": ",", "semicolon": ";", "tab": "\t"}.get(delimiter or ""),
+        mapping={**read_mapping_file(mapping_file), **_mapping(mappings)},
+        preset=preset,
+        sheet=sheet,
+        sector_from=sector_columns(sector_from),
     )
     with (
         session_scope() as session,
         file.open("rb") as raw,
         progress(os.path.getsize(file), f"Importing {file.name}", as_json) as advance,
     ):
-        report = import_csv(
+        report, _ = run_import(
             session,
             _CountingReader(raw, advance),
             options,
             secret=settings().secret_key,
+            actor=f"command line ({getpass.getuser()})",
+            surface="cli",
             checkpoint=session.commit,
         )
     if as_json:
@@ -77,8 +139,45 @@ def import_command(file: Path, source: str, status: str, sector_column: str, as_
         print_report(report)
 
 
+def read_mapping_file(path: Path | None) -> dict[str, str]:
+    """A saved mapping (COLUMN=FIELD lines, `#` comments, or a JSON object)."""
+    if path is None:
+        return {}
+    try:
+        return parse_mapping(path.read_text(encoding="utf-8-sig"))
+    except ValidationError as exc:
+        raise click.BadParameter(f"{path}: {exc.message}", param_hint="--mapping") from exc
+
+
+def sector_columns(value: str | None) -> tuple[str, ...] | None:
+    """--sector-from "Position,Company" as column names (None: the preset's; none: off)."""
+    if value is None:
+        return None
+    if value.strip().lower() == "none":
+        return ()
+    return tuple(c.strip() for c in value.split(",") if c.strip())
+
+
+def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    """--map "Email Address=email" pairs as header → field."""
+    found = {}
+    for pair in pairs:
+        column, equals, target = pair.rpartition("=")
+        if not equals or not column.strip() or not target.strip():
+            raise click.BadParameter(f"{pair!r} is not COLUMN=FIELD", param_hint="--map")
+        found[column.strip()] = target.strip()
+    return found
+
+
 def print_report(report: ImportReport) -> None:
     """The import summary for a person."""
+    if report.preset:
+        click.echo(f"preset: {report.preset}")
+    if report.layout:
+        click.echo(f"read as {report.layout}")
+    renamed = {c: t for c, t in report.columns.items() if c != t and not t.startswith("attr")}
+    if renamed:
+        click.echo("columns: " + ", ".join(f"{c} → {t}" for c, t in renamed.items()))
     click.echo(
         f"{report.rows} rows: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.skipped} skipped, {report.invalid} invalid, "
@@ -86,6 +185,18 @@ def print_report(report: ImportReport) -> None:
     )
     if report.groups_created:
         click.echo("new sector groups: " + ", ".join(report.groups_created))
+    if report.tag_groups_created:
+        click.echo("new private groups from tags: " + ", ".join(report.tag_groups_created))
+    if report.sectors_from_rules:
+        said = ", ".join(f"{n} {s}" for s, n in sorted(report.sectors_from_rules.items()))
+        click.echo(f"sectors from job titles (sector rules): {said}")
+    if report.withdrawn or report.suppressed:
+        click.echo(f"{report.withdrawn} unsubscribed, {report.suppressed} addresses suppressed")
+    if report.hint:
+        click.echo(report.hint)
+    for n in report.notes:
+        column = f" [{n['column']}]" if n["column"] else ""
+        click.echo(f"  row {n['row']}{column}: note: {n['note']}", err=True)
     for p in report.problems:
         if p["kind"] == "duplicate":  # its reason names both lines
             click.echo(f"  line {p['row']}: {p['reason']}", err=True)

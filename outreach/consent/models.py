@@ -58,6 +58,9 @@ class ConsentEvent(Base):
     notice_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notice_versions.id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmation_ip: Mapped[str | None] = mapped_column(sa.String(64))
+    # How the event is known: None, recorded by Outreach; "declared", an importer's word
+    # (a file without evidence imported as subscribed); "imported", another tool's record.
+    basis: Mapped[str | None] = mapped_column(sa.String(20))
 
 
 @sa.event.listens_for(ConsentEvent, "before_update")

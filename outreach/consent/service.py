@@ -412,7 +412,16 @@ def _event_dict(event: ConsentEvent, notices: dict[int, NoticeVersion]) -> dict[
         "notice_hash": notice.hash if notice else None,
         "confirmed_at": event.confirmed_at.isoformat() if event.confirmed_at else None,
         "confirmation_ip": event.confirmation_ip,
+        "basis": BASIS[event.basis],
     }
+
+
+# How an event is known (ConsentEvent.basis), as the proof says it.
+BASIS = {
+    None: "recorded by Outreach",
+    "declared": "declared by the importer",
+    "imported": "recorded by the tool the contact was imported from, kept as it was",
+}
 
 
 def invitable(session: Session, group_id: int, resend_after: timedelta) -> list[int]:

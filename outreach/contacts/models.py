@@ -37,6 +37,9 @@ class Contact(Base):
     first_name: Mapped[str] = mapped_column(sa.String(200), default="")
     last_name: Mapped[str] = mapped_column(sa.String(200), default="")
     sector: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    # "rule": derived from the job title or company by a sector rule; None: set by hand or
+    # by a file's sector column (a rule never overwrites it).
+    sector_source: Mapped[str | None] = mapped_column(sa.String(20))
     organization: Mapped[str] = mapped_column(sa.String(300), default="")
     language: Mapped[str] = mapped_column(sa.String(35), default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
@@ -67,3 +70,21 @@ def _stamp_email_hmac(session: Session, _context: Any, _instances: Any) -> None:
     for obj in list(session.new) + list(session.dirty):
         if isinstance(obj, Contact) and obj.email_key:
             obj.email_hmac = email_hmac(settings.secret_key, obj.email_key)
+
+
+class ImportRun(Base):
+    """One import of a contacts file: who, when, from where, how it was read, what it did."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(sa.String(300))
+    source: Mapped[str] = mapped_column(sa.String(500))
+    actor: Mapped[str] = mapped_column(sa.String(320))  # the admin, the API token, "cli"
+    surface: Mapped[str] = mapped_column(sa.String(20))  # cli, api, admin
+    status: Mapped[str] = mapped_column(sa.String(20))  # the status imported as
+    preset: Mapped[str] = mapped_column(sa.String(60), default="")
+    layout: Mapped[str] = mapped_column(sa.String(300), default="")
+    summary: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)  # the counts
+    rejected: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -42,6 +42,29 @@ def sector_group_ids(session: Session, sectors: Iterable[str]) -> dict[str, int]
     return found
 
 
+def affinity_group_ids(session: Session, names: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+    """Ids of the affinity groups for these names (by group_key), created private on
+    demand, and the names created; a name that is a sector group's is left out."""
+    wanted = {group_key(n): " ".join(n.split()) for n in names if n and n.strip()}
+    if not wanted:
+        return {}, []
+    found = {
+        key: (gid, kind)
+        for key, gid, kind in session.execute(
+            sa.select(Group.name_key, Group.id, Group.kind).where(Group.name_key.in_(wanted))
+        )
+    }
+    ids = {key: gid for key, (gid, kind) in found.items() if kind is GroupKind.AFFINITY}
+    created = []
+    for key in sorted(wanted.keys() - found.keys()):
+        group = Group(name=wanted[key], name_key=key, kind=GroupKind.AFFINITY)
+        session.add(group)
+        session.flush()
+        ids[key] = group.id
+        created.append(wanted[key])
+    return ids, created
+
+
 MAX_DESCRIPTION = 1000
 
 

@@ -7,30 +7,14 @@ transaction open while the client or the browser talks to the application.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pytest
-from flask import Flask
-from sqlalchemy.orm import Session
 
 from outreach.contacts.importer import ImportOptions, ImportReport, import_csv
 from outreach.contacts.models import ContactStatus
-from outreach.db import get_db
 from tests.conftest import SECRET
 from tests.support.pages import Transaction
-
-
-@pytest.fixture
-def db(app: Flask) -> Transaction:
-    """Open a session whose transaction commits when the `with` block ends."""
-
-    @contextmanager
-    def transaction() -> Iterator[Session]:
-        with app.app_context(), get_db(app).session() as session:
-            yield session
-
-    return transaction
 
 
 @pytest.fixture

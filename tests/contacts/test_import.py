@@ -58,11 +58,11 @@ def test_bom_header_is_read(runner: FlaskCliRunner, tmp_path: Path) -> None:
 def test_missing_email_column_is_a_clear_error(
     runner: FlaskCliRunner, session: Session, tmp_path: Path
 ) -> None:
-    path = write(tmp_path, "mail,first_name\nx@example.org,X\n", name="people.csv")
+    path = write(tmp_path, "contact,first_name\nx@example.org,X\n", name="people.csv")
     result = runner.invoke(args=["contacts", "import", str(path), "--source", "s"])
     assert result.exit_code == 1
-    assert "people.csv: line 1: no 'email' column" in result.output
-    assert "'mail'" in result.output
+    assert "people.csv: line 1: no email column in the header" in result.output
+    assert "'contact'" in result.output and '--map "COLUMN=email"' in result.output
     assert contacts(session) == {}
 
 
@@ -255,11 +255,14 @@ def test_suppressed_address_is_never_imported(
 
 
 def test_not_utf8_is_reported_with_its_line(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """Said to be UTF-8 (--encoding), bytes that are not fail at their line."""
     path = tmp_path / "latin1.csv"
     path.write_bytes(b"email,first_name\nz@example.org,Jos\xe9\n")
-    result = runner.invoke(args=["contacts", "import", str(path), "--source", "s"])
+    args = ["contacts", "import", str(path), "--source", "s", "--encoding", "utf-8"]
+    result = runner.invoke(args=args)
     assert result.exit_code == 1
-    assert "latin1.csv: line 2: not UTF-8" in result.output
+    assert "latin1.csv: line 2: not UTF-8 text" in result.output
+    assert "--encoding" in result.output
 
 
 def test_source_is_required(app: Flask, session: Session) -> None:

@@ -4,6 +4,7 @@ campaign history of two subscribers."""
 from __future__ import annotations
 
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
@@ -13,12 +14,18 @@ from outreach.db import get_db, utcnow
 from tests.conftest import SmtpSink, drain
 from tests.support.delivery import send
 from tests.support.privacy import ANA, BO
-from tests.support.tracking import BODY, pixel_path, subscriber
+from tests.support.tracking import BODY, pixel_path, send_tracked_campaign, subscriber
 
 
 @pytest.fixture
 def app(sending_app: Flask) -> Flask:
     return sending_app
+
+
+@pytest.fixture
+def sent(app: Flask, smtp_sink: SmtpSink) -> dict[str, EmailMessage]:
+    """A campaign sent to four subscribers with every combination of tracking consent."""
+    return send_tracked_campaign(app, smtp_sink)
 
 
 @pytest.fixture

@@ -7,13 +7,15 @@ import re
 from datetime import timedelta
 from email.message import EmailMessage
 
+import sqlalchemy as sa
 from flask import Flask
 
 from outreach.consent.models import Purpose
 from outreach.consent.service import Evidence, confirm, sign_up
-from outreach.db import get_db
-from tests.conftest import forget_arranged_mail
+from outreach.db import get_db, utcnow
+from tests.conftest import SmtpSink, drain, forget_arranged_mail
 from tests.support.campaigns import MJML
+from tests.support.delivery import send
 
 BODY = MJML.replace(
     "</mj-text>",
@@ -55,3 +57,23 @@ def click_paths(message: EmailMessage) -> list[str]:
 
 def flush(app: Flask) -> None:
     app.extensions["outreach.hits"].flush()
+
+
+def send_tracked_campaign(app: Flask, smtp_sink: SmtpSink) -> dict[str, EmailMessage]:
+    """A campaign sent to four subscribers with every combination of tracking consent."""
+    from outreach.campaigns.service import create_campaign, set_variant
+    from outreach.delivery.models import Delivery
+
+    subscriber(app, "none@example.org")
+    subscriber(app, "opens@example.org", Purpose.OPEN_TRACKING)
+    subscriber(app, "clicks@example.org", Purpose.CLICK_TRACKING)
+    subscriber(app, "both@example.org", Purpose.OPEN_TRACKING, Purpose.CLICK_TRACKING)
+    with get_db(app).session() as session:
+        campaign = create_campaign(session, "T", "a@example.org", groups=["Thinkers"])
+        set_variant(session, campaign, "Thinkers", subject="S", mjml=BODY)
+        campaign_id = campaign.id
+    send(app, campaign_id)
+    drain(app)
+    with get_db(app).session() as session:  # delivered long enough ago to be read by people
+        session.execute(sa.update(Delivery).values(sent_at=utcnow() - timedelta(minutes=5)))
+    return {m["To"].split("<")[1].rstrip(">"): m for m in smtp_sink.received()}
