@@ -17,8 +17,10 @@ from werkzeug.utils import secure_filename
 
 from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID
-from outreach.contacts.importer import ImportOptions, import_csv
+from outreach.application.imports import history, preview, run_document, run_import
+from outreach.contacts.importer import ImportOptions, parse_mapping
 from outreach.contacts.models import Contact, ContactStatus
+from outreach.contacts.presets import NAMES as PRESET_NAMES
 from outreach.contacts.service import (
     ContactQuery,
     contact_to_dict,
@@ -129,22 +131,47 @@ class CsvUpload(Upload):
         return value
 
 
+DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t"}
+
+
 class ImportFormSchema(Schema):
     """A CSV file and what its rows mean."""
 
     class Meta:
         unknown = RAISE
 
-    file = CsvUpload(required=True, metadata={"description": "UTF-8 CSV with an email column."})
+    file = CsvUpload(
+        required=True,
+        metadata={"description": "A CSV file (encoding and delimiter detected) or an .xlsx."},
+    )
     source = fields.Str(
         required=True, metadata={"description": "Where these contacts came from (evidence)."}
     )
     status = fields.Str(
-        load_default=ContactStatus.PENDING.value,
+        load_default=None,
         validate=OneOf([ContactStatus.PENDING.value, ContactStatus.SUBSCRIBED.value]),
-        metadata={"description": "subscribed declares consent obtained elsewhere."},
+        metadata={
+            "description": "subscribed declares consent obtained elsewhere (default: pending; "
+            "subscribed for a Mailchimp export, whose opt-ins are kept)."
+        },
     )
     sector_column = fields.Str(load_default="sector")
+    preset = fields.Str(
+        load_default=None,
+        validate=OneOf([*PRESET_NAMES, "none"]),
+        metadata={"description": "The tool whose export this is (detected when absent)."},
+    )
+    map = fields.Str(
+        load_default="",
+        metadata={"description": "Column mappings, one COLUMN=FIELD per line (or JSON)."},
+    )
+    encoding = fields.Str(load_default=None)
+    delimiter = fields.Str(load_default=None, validate=OneOf(list(DELIMITERS)))
+    sheet = fields.Str(load_default=None, metadata={"description": "Of an .xlsx workbook."})
+    sector_from = fields.Str(
+        load_default=None,
+        metadata={"description": "Columns, comma-separated, for the sector rules; none: off."},
+    )
 
 
 class ImportProblemSchema(Schema):
@@ -179,7 +206,34 @@ class ImportReportSchema(Schema):
         }
     )
     groups_created = fields.List(fields.Str())
+    tag_groups_created = fields.List(fields.Str())
     problems = fields.List(fields.Nested(ImportProblemSchema))
+    layout = fields.Str(metadata={"description": "How the file was read."})
+    columns = fields.Dict(keys=fields.Str(), values=fields.Str())
+    preset = fields.Str()
+    status = fields.Str(metadata={"description": "What the rows were imported as."})
+    hint = fields.Str()
+    suppressed = fields.Int()
+    withdrawn = fields.Int()
+    sectors_from_rules = fields.Dict(keys=fields.Str(), values=fields.Int())
+    notes = fields.List(fields.Dict())
+    import_id = fields.Int(metadata={"description": "The import's entry in the history."})
+
+
+class ImportRunSchema(Schema):
+    """An import of the history."""
+
+    id = fields.Int()
+    file_name = fields.Str()
+    source = fields.Str()
+    actor = fields.Str()
+    surface = fields.Str()
+    status = fields.Str()
+    preset = fields.Str()
+    layout = fields.Str()
+    created_at = fields.Str()
+    counts = fields.Dict(keys=fields.Str(), values=fields.Int())
+    rejected = fields.Int()
 
 
 def contact_document(session: Session, contact: Contact) -> dict[str, Any]:
@@ -252,14 +306,55 @@ class ContactImport(MethodView):
     def post(self, form: dict[str, Any]) -> Any:
         """Import a CSV file of contacts: all of it or, on a file error, nothing."""
         upload: FileStorage = form["file"]
-        options = ImportOptions(
-            source=form["source"],
-            status=ContactStatus(form["status"]),
-            sector_column=form["sector_column"],
-            file_name=secure_filename(upload.filename or "") or "upload.csv",
-        )
+        options = _import_options(form, upload)
         session = get_session()
         secret = current_app.extensions["outreach.settings"].secret_key
-        report = import_csv(session, upload.stream, options, secret=secret)
+        report, run = run_import(
+            session,
+            upload.stream,
+            options,
+            secret=secret,
+            actor=f"API token of {g.api_user.email}",
+            surface="api",
+        )
         session.commit()
-        return report.to_dict()
+        return {**report.to_dict(), "import_id": run.id}
+
+
+def _import_options(form: dict[str, Any], upload: FileStorage) -> ImportOptions:
+    sector_from = form["sector_from"]
+    return ImportOptions(
+        source=form["source"],
+        status=ContactStatus(form["status"]) if form["status"] else None,
+        sector_column=form["sector_column"],
+        file_name=secure_filename(upload.filename or "") or "upload.csv",
+        encoding=form["encoding"],
+        delimiter=DELIMITERS.get(form["delimiter"] or ""),
+        mapping=parse_mapping(form["map"]),
+        preset=form["preset"],
+        sheet=form["sheet"],
+        sector_from=None
+        if sector_from is None
+        else ()
+        if sector_from.strip().lower() == "none"
+        else tuple(c.strip() for c in sector_from.split(",") if c.strip()),
+    )
+
+
+@blp.route("/imports")
+class ImportHistory(MethodView):
+    @blp.response(200, ImportRunSchema(many=True))
+    def get(self) -> Any:
+        """The latest imports, newest first (file, who, when, source, counts)."""
+        return [run_document(r) for r in history(get_session())]
+
+
+@blp.route("/import/preview")
+class ImportPreview(MethodView):
+    @blp.arguments(ImportFormSchema, location="multipart")
+    @blp.response(200)
+    def post(self, form: dict[str, Any]) -> Any:
+        """The file as it would be imported (preset, layout, each column's field, the first
+        20 rows mapped, counts, sectors from the rules); nothing is written."""
+        upload: FileStorage = form["file"]
+        return preview(get_session(), upload.stream, _import_options(form, upload))
