@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import IO
 import click
 
 from outreach.application.imports import run_import
+from outreach.application.sectors import DEFAULT_COLUMNS, classify
 from outreach.commands.support import (
     OutreachGroup,
     emit_json,
@@ -23,6 +25,7 @@ from outreach.commands.support import (
 from outreach.contacts.importer import ImportOptions, ImportReport, parse_mapping
 from outreach.contacts.models import ContactStatus
 from outreach.contacts.presets import NAMES
+from outreach.contacts.sectors import load_rules, parse_rules, save_rules
 from outreach.contacts.service import export_csv
 from outreach.errors import ValidationError
 
@@ -218,3 +221,56 @@ def export_command(file: Path) -> None:
             with file.open("w", newline="", encoding="utf-8") as out:
                 count = export_csv(session, out)
     click.echo(f"{count} contacts exported to {file}", err=str(file) == "-")
+
+
+@contacts_cli.command("classify")
+@click.option("--dry-run", is_flag=True, help="Show what the rules would do; change nothing.")
+@click.option(
+    "--from",
+    "columns",
+    default=",".join(DEFAULT_COLUMNS),
+    show_default=True,
+    help="The profile fields or attributes the rules read, in order.",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Save these rules first: 'Sector: keyword, keyword' lines, or a JSON list.",
+)
+@click.option("--show-rules", is_flag=True, help="Print the rules in force and stop.")
+@json_option
+def classify_command(
+    dry_run: bool, columns: str, rules_file: Path | None, show_rules: bool, as_json: bool
+) -> None:
+    """Give contacts without a sector one from their job title or company by the sector
+    rules (a sector set by hand is never changed)."""
+    with session_scope() as session:
+        if rules_file is not None:
+            text = rules_file.read_text(encoding="utf-8-sig")
+            try:
+                document = json.loads(text) if text.lstrip().startswith("[") else text
+            except ValueError as exc:
+                raise click.BadParameter(f"{rules_file}: {exc}", param_hint="--rules") from exc
+            save_rules(session, parse_rules(document))
+        rules = load_rules(session)
+        if show_rules:
+            click.echo(rules.to_text())
+            return
+        wanted = tuple(c.strip() for c in columns.split(",") if c.strip())
+        result = classify(session, rules, columns=wanted, apply=not dry_run)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    for sector, count in sorted(result.sectors.items()):
+        found = result.keywords[sector]
+        said = ", ".join(f"{k} {n}" for k, n in sorted(found.items(), key=lambda i: -i[1]))
+        click.echo(f"{sector}: {count} ({said})")
+    click.echo(f"left alone (sector set by hand): {result.hand_set}")
+    sample = ", ".join(result.unclassified_sample[:10])
+    more = " …" if result.unclassified > 10 else ""
+    click.echo(f"unclassified: {result.unclassified}" + (f" ({sample}{more})" if sample else ""))
+    if dry_run:
+        click.echo(f"dry run: {result.changed} contacts would get a sector; nothing changed")
+    else:
+        click.echo(f"{result.changed} contacts given a sector by the rules")
