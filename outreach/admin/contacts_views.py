@@ -1,24 +1,22 @@
-"""Admin pages for contacts: list and search, one contact, CSV import."""
+"""Admin pages for contacts: list and search, one contact (the import: import_views)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, render_template, request, url_for
-from werkzeug.datastructures import FileStorage, MultiDict
+from flask import render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from outreach.admin.blueprint import bp
 from outreach.consent.queries import consent_history
-from outreach.contacts.importer import ImportOptions, import_csv
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.contacts.service import ContactQuery, get_contact, groups_of, search_contacts
 from outreach.db import get_session
 from outreach.delivery.queries import deliveries_of
-from outreach.errors import OutreachError, ValidationError
+from outreach.errors import OutreachError
 from outreach.groups.service import list_groups
 
 PER_PAGE = 50
-IMPORT_STATUSES = (ContactStatus.PENDING, ContactStatus.SUBSCRIBED)
 
 
 def _contact_query(args: MultiDict[str, str]) -> ContactQuery:
@@ -87,56 +85,4 @@ def contact(contact_id: int) -> Any:
         groups=groups_of(session, [person.id])[person.id],
         events=consent_history(session, person.id),
         deliveries=deliveries_of(session, person.id),
-    )
-
-
-def _uploaded_file() -> FileStorage:
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise ValidationError("choose a CSV file to import", field="file")
-    return upload
-
-
-def _import_options(form: MultiDict[str, str], file_name: str) -> ImportOptions:
-    """Import options from the form; the source is checked by the importer itself."""
-    try:
-        status = ContactStatus(form.get("status", "pending"))
-    except ValueError:
-        status = None
-    if status not in IMPORT_STATUSES:
-        raise ValidationError("status must be pending or subscribed", field="status")
-    # Keep only the base name: browsers may send a path, and it ends up in the evidence.
-    base_name = file_name.replace("\\", "/").rsplit("/", 1)[-1][:200] or "upload.csv"
-    return ImportOptions(
-        source=form.get("source", "").strip(),
-        status=status,
-        sector_column=form.get("sector_column", "").strip() or "sector",
-        file_name=base_name,
-    )
-
-
-@bp.route("/contacts/import", methods=["GET", "POST"])
-def import_contacts() -> Any:
-    """Upload a CSV file; the whole file is imported in one transaction, or nothing is."""
-    form = request.form
-    if request.method == "GET":
-        return render_template("admin/import.html", form=form, report=None, error=None)
-    session = get_session()
-    try:
-        upload = _uploaded_file()
-        options = _import_options(form, upload.filename or "")
-        report = import_csv(
-            session,
-            upload.stream,
-            options,
-            secret=current_app.extensions["outreach.settings"].secret_key,
-        )
-    except OutreachError as exc:
-        session.rollback()
-        return render_template(
-            "admin/import.html", form=form, report=None, error=exc.message
-        ), exc.status
-    session.commit()
-    return render_template(
-        "admin/import.html", form=form, report=report, error=None, file_name=options.file_name
     )

@@ -7,6 +7,7 @@ from outreach.admin import (  # noqa: F401  (each module registers its routes on
     campaigns_views,
     contacts_views,
     groups_views,
+    import_views,
     outbox_views,
     privacy_views,
     settings_views,

@@ -33,7 +33,7 @@ def test_import_then_browse_contacts(live_server: str, browser_page: Any, admin_
         files=[{"name": "fair.csv", "mimeType": "text/csv", "buffer": CSV.encode()}]
     )
     page.locator("input[name=source]").fill("Madrid fair 2024")
-    page.get_by_label("subscribed", exact=False).check()
+    page.get_by_role("radio", name="subscribed — the source is").check()
     page.get_by_role("button", name="Import").click()
     report = page.locator("#report")
     expect(report).to_contain_text("3 created")
