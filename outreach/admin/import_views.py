@@ -129,7 +129,9 @@ def import_contacts() -> Any:
     token = form.get("upload", "")
     try:
         if upload is None and not token:
-            raise ValidationError("choose a CSV file to import (or an Excel workbook)", field="file")
+            raise ValidationError(
+                "choose a CSV file to import (or an Excel workbook)", field="file"
+            )
         file_name = _file_name(form, upload)
         options = _options(form, file_name)
         if upload is not None:
