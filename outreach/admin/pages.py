@@ -10,6 +10,7 @@ from outreach.admin import (  # noqa: F401  (each module registers its routes on
     import_views,
     outbox_views,
     privacy_views,
+    sectors_views,
     settings_views,
     stats_views,
     views,

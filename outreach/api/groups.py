@@ -11,6 +11,8 @@ from marshmallow.validate import Length, OneOf
 
 from outreach.api.base import api_blueprint
 from outreach.api.contacts import ContactPageSchema, PageArgsSchema, contact_page
+from outreach.application.sectors import DEFAULT_COLUMNS, classify
+from outreach.contacts.sectors import load_rules, parse_rules, save_rules
 from outreach.contacts.service import ContactQuery
 from outreach.db import get_session
 from outreach.groups.models import GroupKind
@@ -115,6 +117,69 @@ class Groups(MethodView):
         document = asdict(group_count(session, group))
         session.commit()
         return document
+
+
+class SectorRuleSchema(Schema):
+    """Contacts whose job title or company holds one of the keywords get the sector."""
+
+    class Meta:
+        unknown = RAISE
+
+    sector = fields.Str(required=True)
+    keywords = fields.List(fields.Str(), required=True)
+
+
+class SectorRulesSchema(Schema):
+    """The sector rules in order (the first that matches wins)."""
+
+    class Meta:
+        unknown = RAISE
+
+    rules = fields.List(fields.Nested(SectorRuleSchema), required=True)
+
+
+class ClassifyArgsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    apply = fields.Bool(
+        load_default=False, metadata={"description": "Change the contacts (else a preview)."}
+    )
+    columns = fields.List(fields.Str(), load_default=list(DEFAULT_COLUMNS))
+
+
+@blp.route("/sector-rules")
+class SectorRules(MethodView):
+    @blp.response(200, SectorRulesSchema)
+    def get(self) -> Any:
+        """The sector rules in force (the defaults until someone edits them)."""
+        return {"rules": load_rules(get_session()).to_list()}
+
+    @blp.arguments(SectorRulesSchema)
+    @blp.response(200, SectorRulesSchema)
+    def put(self, data: dict[str, Any]) -> Any:
+        """Replace the sector rules (validated; a bad rule is refused naming it)."""
+        session = get_session()
+        rules = parse_rules(data["rules"])
+        save_rules(session, rules)
+        session.commit()
+        return {"rules": rules.to_list()}
+
+
+@blp.route("/sector-rules/classify")
+class Classify(MethodView):
+    @blp.arguments(ClassifyArgsSchema)
+    @blp.response(200)
+    def post(self, data: dict[str, Any]) -> Any:
+        """What the rules do to the contacts without a hand-set sector: counts per sector
+        and keyword, the unclassified; applied only with `apply`."""
+        session = get_session()
+        result = classify(
+            session, load_rules(session), columns=tuple(data["columns"]), apply=data["apply"]
+        )
+        if data["apply"]:
+            session.commit()
+        return result.to_dict()
 
 
 # `path`: group names may contain a slash (sector names come from imported files).
