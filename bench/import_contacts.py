@@ -63,6 +63,51 @@ def generate(path: Path, rows: int) -> None:
             )
 
 
+POSITIONS = (
+    "Senior Consultant",
+    "Gerente de Ventas",
+    "Periodista",
+    "Research Fellow",
+    "Software Engineer",
+    "Head of Marketing",
+    "Profesora titular",
+    "Founder & CEO",
+)
+
+
+def generate_linkedin(path: Path, rows: int) -> None:
+    """The same people as LinkedIn exports them: notes before the header, its columns,
+    and a position for the sector rules (no sector column)."""
+    rng = random.Random(rows)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        out.write('Notes:\n"Some addresses may be missing."\n\n')
+        writer = csv.writer(out)
+        writer.writerow(
+            [
+                "First Name",
+                "Last Name",
+                "URL",
+                "Email Address",
+                "Company",
+                "Position",
+                "Connected On",
+            ]
+        )
+        for i in range(rows):
+            email = f"user{i}@example.org" if rng.random() > 0.005 else f"broken{i}@"
+            writer.writerow(
+                [
+                    f"First{i % 997}",
+                    f"Last{i % 991}",
+                    f"https://www.linkedin.com/in/user{i}",
+                    email,
+                    f"Org {i % 5000}",
+                    POSITIONS[i % len(POSITIONS)],
+                    "12 Mar 2024",
+                ]
+            )
+
+
 def fresh_database(kind: str, workdir: Path, pg_url: str) -> str:
     """An empty, migrated database of the given kind."""
     if kind == "sqlite":
@@ -79,7 +124,9 @@ def fresh_database(kind: str, workdir: Path, pg_url: str) -> str:
     return url
 
 
-def run_engine(csv_path: Path, db_url: str, workdir: Path) -> tuple[float, float]:
+def run_engine(
+    csv_path: Path, db_url: str, workdir: Path, status: str = "subscribed"
+) -> tuple[float, float]:
     """Seconds and peak RSS (MB) of the real import command in its own process."""
     env = {
         **os.environ,
@@ -99,7 +146,7 @@ def run_engine(csv_path: Path, db_url: str, workdir: Path) -> tuple[float, float
             "--source",
             "benchmark",
             "--status",
-            "subscribed",
+            status,
             "--json",
         ],
         env=env,
@@ -203,6 +250,17 @@ def main() -> None:
                     flush=True,
                 )
             csv_path.unlink()
+        first = min(int(s) for s in args.sizes.split(","))
+        linkedin = workdir / "Connections.csv"
+        generate_linkedin(linkedin, first)
+        seconds, peak = run_engine(
+            linkedin, fresh_database("sqlite", workdir, args.pg), workdir, status="pending"
+        )
+        print(
+            f"{'sqlite':<11}{first:>9}{seconds:>10.2f}{first / seconds:>10.0f}{peak:>13.1f}"
+            "   (a LinkedIn export: preamble, preset, sectors from positions by the rules)",
+            flush=True,
+        )
         sizes = sorted({s for _, s in rss})
         for kind in backends:
             if len(sizes) > 1:
