@@ -220,6 +220,50 @@ class ImportReportSchema(Schema):
     import_id = fields.Int(metadata={"description": "The import's entry in the history."})
 
 
+class PreviewColumnSchema(Schema):
+    header = fields.Str()
+    field = fields.Str(metadata={"description": "Where the column goes; empty when ignored."})
+
+
+class PreviewRowSchema(Schema):
+    """One row as it would be imported."""
+
+    row = fields.Int(metadata={"description": "The row's line in the file."})
+    email = fields.Str()
+    first_name = fields.Str()
+    last_name = fields.Str()
+    organization = fields.Str()
+    sector = fields.Str()
+    language = fields.Str()
+    sector_from_rule = fields.Bool(metadata={"description": "The sector comes from a rule."})
+    attributes = fields.Dict()
+    tags = fields.List(fields.Str())
+    consent_evidence = fields.Dict(keys=fields.Str(), values=fields.Str())
+
+
+class PreviewCountsSchema(Schema):
+    rows = fields.Int()
+    valid = fields.Int()
+    invalid = fields.Int()
+
+
+class ImportPreviewSchema(Schema):
+    """A file as it would be imported; nothing written."""
+
+    file_name = fields.Str()
+    layout = fields.Str(metadata={"description": "How the file was read."})
+    preset = fields.Str()
+    preset_label = fields.Str()
+    status = fields.Str()
+    hint = fields.Str()
+    columns = fields.List(fields.Nested(PreviewColumnSchema))
+    sector_from = fields.List(fields.Str())
+    rows = fields.List(fields.Nested(PreviewRowSchema))
+    counts = fields.Nested(PreviewCountsSchema)
+    problems = fields.List(fields.Nested(ImportProblemSchema))
+    sectors_from_rules = fields.Dict(keys=fields.Str(), values=fields.Int())
+
+
 class ImportRunSchema(Schema):
     """An import of the history."""
 
@@ -352,7 +396,7 @@ class ImportHistory(MethodView):
 @blp.route("/import/preview")
 class ImportPreview(MethodView):
     @blp.arguments(ImportFormSchema, location="multipart")
-    @blp.response(200)
+    @blp.response(200, ImportPreviewSchema)
     def post(self, form: dict[str, Any]) -> Any:
         """The file as it would be imported (preset, layout, each column's field, the first
         20 rows mapped, counts, sectors from the rules); nothing is written."""

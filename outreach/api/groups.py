@@ -148,6 +148,24 @@ class ClassifyArgsSchema(Schema):
     columns = fields.List(fields.Str(), load_default=list(DEFAULT_COLUMNS))
 
 
+class ClassificationSchema(Schema):
+    """What the sector rules do (or did, with `apply`) to the contacts."""
+
+    sectors = fields.Dict(
+        keys=fields.Str(), values=fields.Int(), metadata={"description": "Contacts per sector."}
+    )
+    keywords = fields.Dict(
+        keys=fields.Str(),
+        values=fields.Dict(keys=fields.Str(), values=fields.Int()),
+        metadata={"description": "Per sector, the contacts each keyword matched."},
+    )
+    changed = fields.Int(metadata={"description": "Contacts whose sector changes (or changed)."})
+    hand_set = fields.Int(metadata={"description": "Contacts with a hand-set sector, untouched."})
+    unclassified = fields.Int()
+    unclassified_sample = fields.List(fields.Str())
+    applied = fields.Bool()
+
+
 @blp.route("/sector-rules")
 class SectorRules(MethodView):
     @blp.response(200, SectorRulesSchema)
@@ -169,7 +187,7 @@ class SectorRules(MethodView):
 @blp.route("/sector-rules/classify")
 class Classify(MethodView):
     @blp.arguments(ClassifyArgsSchema)
-    @blp.response(200)
+    @blp.response(200, ClassificationSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """What the rules do to the contacts without a hand-set sector: counts per sector
         and keyword, the unclassified; applied only with `apply`."""

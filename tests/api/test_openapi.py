@@ -30,9 +30,13 @@ ENDPOINTS = {
     "/api/v1/contacts": {"get", "post"},
     "/api/v1/contacts/{contact_id}": {"get", "patch", "delete"},
     "/api/v1/contacts/import": {"post"},
+    "/api/v1/contacts/import/preview": {"post"},
+    "/api/v1/contacts/imports": {"get"},
     "/api/v1/groups": {"get", "post"},
     "/api/v1/groups/{name_or_id}": {"get", "patch"},
     "/api/v1/groups/{name_or_id}/members": {"get", "post", "delete"},
+    "/api/v1/groups/sector-rules": {"get", "put"},
+    "/api/v1/groups/sector-rules/classify": {"post"},
     "/api/v1/privacy/requests": {"get", "post"},
     "/api/v1/privacy/requests/{request_id}": {"get"},
     "/api/v1/privacy/requests/{request_id}/fulfil": {"post"},
@@ -106,7 +110,7 @@ def test_bodies_and_errors_are_described(client: FlaskClient) -> None:
     assert schemas[form]["properties"]["file"] == {
         "type": "string",
         "format": "binary",
-        "description": "UTF-8 CSV with an email column.",
+        "description": "A CSV file (encoding and delimiter detected) or an .xlsx.",
     }
     assert set(schemas[form]["required"]) == {"file", "source"}
     new_contact = paths["/api/v1/contacts"]["post"]["requestBody"]["content"]
