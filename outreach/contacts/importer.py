@@ -578,10 +578,12 @@ def _evidence(cells: list[str], columns: ColumnMap) -> dict[str, Any]:
 
 
 def _tags(cell: str) -> list[str]:
-    """Group names of a tags cell: Mailchimp's quoted list, or Google's `a ::: b` labels
-    (its own `* myContacts`-style labels left out)."""
+    """Group names of a tags cell: Mailchimp's quoted list, Google's `a ::: b` labels (its
+    own `* myContacts`-style labels left out) or Outlook's `a;b` categories."""
     if ":::" in cell:
         names = [n.strip() for n in cell.split(":::")]
+    elif ";" in cell and "," not in cell and '"' not in cell:
+        names = [n.strip() for n in cell.split(";")]
     else:
         names = [n.strip() for n in next(csv.reader([cell]), [])]
     return [n[:200] for n in names if n and not n.startswith("* ")]

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
 from tests.conftest import ADMIN_PASSWORD
-from tests.contacts.test_import_formats import LINKEDIN
+from tests.support.exports import EXPORTS, LINKEDIN, SOURCE, check
 
 
 @pytest.mark.browser
@@ -62,3 +63,43 @@ def test_preview_change_a_column_import_and_see_the_history(
     page.goto(f"{live_server}/admin/contacts?q=lucia")
     page.get_by_role("link", name="lucia@example.org").click()
     expect(page.locator("body")).not_to_contain_text("connected_on")
+
+
+LABELS = {"sheet": "Sheet of a workbook", "sector_from": "Sectors from columns"}
+
+
+@pytest.mark.browser
+def test_every_export_of_the_catalog_through_the_wizard(
+    live_server: str, browser_page: Any, admin_user: str, session: Session
+) -> None:
+    """Each file of tests/support/exports.py: uploaded, previewed with its preset and
+    layout, imported, reported; then its contacts, groups and ledger checked."""
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.set_default_timeout(10_000)
+    page.goto(f"{live_server}/admin/contacts/import")
+    page.get_by_label("Email").fill(admin_user)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    for export in EXPORTS:
+        page.goto(f"{live_server}/admin/contacts/import")
+        page.locator("input[name=file]").set_input_files(
+            files=[{"name": export.file_name, "mimeType": "text/csv", "buffer": export.data}]
+        )
+        page.locator("input[name=source]").fill(SOURCE)
+        if export.options:
+            page.get_by_text("How to read the file").click()
+        for name, value in export.options.items():
+            page.get_by_label(LABELS[name]).fill(value)
+        page.get_by_role("button", name="Preview").click()
+        layout = page.locator("#preview #preview-layout")
+        expect(layout).to_contain_text(export.layout)
+        if export.preset:
+            expect(layout).to_contain_text(f"Preset: {export.preset}")
+        page.locator("#import-previewed").click()
+        report = page.locator("#report")
+        expect(report).to_contain_text(f"{export.counts['created']} created")
+        if export.preset:
+            expect(report.locator("#report-preset")).to_contain_text(export.preset)
+        check(session, export)

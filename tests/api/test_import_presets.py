@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from openpyxl import Workbook
 from werkzeug.test import TestResponse
 
-from tests.contacts.test_import_formats import LINKEDIN, MAILCHIMP
+from tests.support.exports import LINKEDIN, MAILCHIMP
 
 Upload = Callable[..., TestResponse]
 

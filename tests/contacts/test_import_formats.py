@@ -11,31 +11,7 @@ from sqlalchemy.orm import Session
 
 from outreach.contacts.models import Contact
 from tests.support.contacts import run_import, write
-
-# The header rows these tools export (LinkedIn "Connections.csv" starts with notes).
-LINKEDIN = (
-    "Notes:\n"
-    '"When exporting your connection data, you may notice that some of the email addresses '
-    "are missing. You will only see email addresses for connections who have allowed their "
-    'connections to see or download their email address."\n'
-    "\n"
-    "First Name,Last Name,URL,Email Address,Company,Position,Connected On\n"
-    "Lucía,Pérez,https://www.linkedin.com/in/lucia,lucia@example.org,Diario Sur,"
-    "Periodista,12 Mar 2024\n"
-    "Tom,Baker,https://www.linkedin.com/in/tom,,Acme,CEO,01 Feb 2023\n"
-)
-MAILCHIMP = (
-    "Email Address,First Name,Last Name,Address,Phone Number,MEMBER_RATING,OPTIN_TIME,"
-    "OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LATITUDE,LONGITUDE,GMTOFF,DSTOFF,TIMEZONE,CC,REGION,"
-    "LAST_CHANGED,LEID,EUID,NOTES,TAGS\n"
-    "mia@example.org,Mia,Wong,,,2,2023-03-01 10:00:00,203.0.113.5,2023-03-01 10:05:00,"
-    '203.0.113.5,,,,,,,,2023-03-01 10:05:00,1,abc,,"""Conference 2023"",""VIP"""\n'
-)
-GOOGLE = (
-    "First Name,Middle Name,Last Name,Organization Name,Organization Title,"
-    "E-mail 1 - Label,E-mail 1 - Value,Labels\n"
-    "Ana,,García,Acme,Consultant,* Work,ana@example.org,* myContacts ::: Friends\n"
-)
+from tests.support.exports import GOOGLE, LINKEDIN, MAILCHIMP
 
 
 def people(session: Session) -> dict[str, Contact]:

@@ -12,32 +12,15 @@ from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from outreach.contacts.models import Contact, ContactStatus, ImportRun
-from tests.contacts.test_import_formats import GOOGLE, LINKEDIN, MAILCHIMP, people
+from tests.contacts.test_import_formats import people
 from tests.support.contacts import run_import, write
-
-MAILCHIMP_HEADER = MAILCHIMP.splitlines()[0]
-UNSUBSCRIBED = (
-    MAILCHIMP_HEADER + ",UNSUB_TIME,UNSUB_CAMPAIGN_TITLE,UNSUB_CAMPAIGN_ID,UNSUB_REASON,"
-    "UNSUB_REASON_OTHER\n"
-    "leo@example.org,Leo,Ruiz,,,2,2022-01-01 09:00:00,198.51.100.7,,,,,,,,,,"
-    "2023-05-02 08:00:00,2,def,,,2023-05-02 08:00:00,May news,abc123,NORMAL,\n"
-)
-CLEANED = (
-    MAILCHIMP_HEADER + ",CLEAN_TIME,CLEAN_CAMPAIGN_TITLE,CLEAN_CAMPAIGN_ID\n"
-    "gone@example.org,Gone,Away,,,1,,,,,,,,,,,,2023-06-01 00:00:00,3,ghi,,,"
-    "2023-06-01 00:00:00,June news,xyz\n"
-)
-OUTLOOK = (
-    "First Name,Middle Name,Last Name,Title,Company,Department,Job Title,E-mail Address,"
-    "E-mail Type,E-mail Display Name,E-mail 2 Address,Categories\n"
-    "Ines,,Sousa,Dr.,Jornal Norte,,Editora-chefe,ines@example.org,SMTP,Ines Sousa,"
-    "ines@home.example,Press;VIP\n"
-)
-LISTMONK = (
-    "uuid,email,name,attributes,status,created_at,updated_at\n"
-    '1b2c,kim@example.org,Kim Lee Park,"{""city"": ""Seoul"", ""score"": 7}",enabled,'
-    "2024-01-01,2024-01-02\n"
-    "3d4e,spam@example.org,Spam,{},blocklisted,2024-01-01,2024-01-02\n"
+from tests.support.exports import (
+    CLEANED,
+    GOOGLE,
+    LINKEDIN,
+    LISTMONK,
+    OUTLOOK,
+    UNSUBSCRIBED,
 )
 
 
@@ -120,11 +103,7 @@ def test_outlook_and_google_presets(
     outlook = run_import(runner, write(tmp_path, OUTLOOK, name="outlook.csv"))
     google = run_import(
         runner,
-        write(
-            tmp_path,
-            GOOGLE.replace("ana@example.org", "ana@example.org ::: ana@home.example"),
-            name="google.csv",
-        ),
+        write(tmp_path, GOOGLE, name="google.csv"),
     )
 
     assert outlook["preset"] == "Outlook contacts"
