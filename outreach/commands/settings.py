@@ -51,28 +51,37 @@ def _read(source: IO[bytes]) -> str:
 
 
 @settings_cli.command("set")
-@click.argument("key", type=click.Choice(list(SETTING_KEYS)), metavar="KEY")
-@click.argument("value", required=False)
+@click.argument("pairs", nargs=-1, metavar="KEY [VALUE] [KEY VALUE]...")
 @click.option(
     "--file",
     "source",
     type=click.File("rb"),
-    help="Read the value from this UTF-8 file ('-' for stdin), e.g. the full notice text.",
+    help="Read the value of the one KEY from this UTF-8 file ('-' for stdin), e.g. the "
+    "full notice text.",
 )
-def set_command(key: str, value: str | None, source: IO[bytes] | None) -> None:
-    """Set KEY to VALUE (or to the text of --file); a changed notice becomes a new version.
+def set_command(pairs: tuple[str, ...], source: IO[bytes] | None) -> None:
+    """Set KEY to VALUE (or to the text of --file); several KEY VALUE pairs change together,
+    as one new version of the notice.
 
     KEY: controller_name, postal_address, contact_email, first_layer_responsible,
     first_layer_purpose, first_layer_legitimation, first_layer_recipients,
     first_layer_rights, first_layer_additional or full_text.
     """
-    if (value is None) == (source is None):
-        raise click.UsageError("give either VALUE or --file PATH")
-    text = _read(source) if source is not None else str(value)
+    if source is not None:
+        if len(pairs) != 1:
+            raise click.UsageError("give either VALUE or --file PATH, for one KEY")
+        changes = {pairs[0]: _read(source)}
+    elif not pairs or len(pairs) % 2:
+        raise click.UsageError("give KEY VALUE pairs, or one KEY and --file PATH")
+    else:
+        changes = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    for key in changes:
+        if key not in SETTING_KEYS:
+            raise click.UsageError(f"{key!r} is not one of: {', '.join(SETTING_KEYS)}")
     with session_scope() as session:
-        notice, changed = change_settings(session, {key: text})
+        notice, changed = change_settings(session, changes)
         version = notice.id
     if changed:
-        click.echo(f"notice version {version} is now in force ({key} changed)")
+        click.echo(f"notice version {version} is now in force ({', '.join(changes)} changed)")
     else:
         click.echo(f"nothing changed: notice version {version} stays in force")

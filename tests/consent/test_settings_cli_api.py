@@ -50,12 +50,34 @@ def test_the_command_line_shows_and_sets_each_setting(app: Flask, tmp_path: Path
     assert shown["controller_name"] == "Ana García Consulting"
     assert shown["postal_address"] == first["postal_address"]
 
+    several = runner.invoke(
+        args=[
+            "settings",
+            "set",
+            "postal_address",
+            "2 Calle Mayor",
+            "contact_email",
+            "p@ana.example",
+        ]
+    )
+    assert several.output.strip() == (
+        "notice version 4 is now in force (postal_address, contact_email changed)"
+    )
+    shown = show(app)
+    assert (shown["version"], shown["postal_address"], shown["contact_email"]) == (
+        4,
+        "2 Calle Mayor",
+        "p@ana.example",
+    )
+    odd = runner.invoke(args=["settings", "set", "postal_address", "x", "contact_email"])
+    assert odd.exit_code == 2 and "KEY VALUE pairs" in odd.output
+
     listing = runner.invoke(args=["settings", "show"])
-    assert "notice version 3 of " in listing.output
+    assert "notice version 4 of " in listing.output
     assert "controller_name: Ana García Consulting" in listing.output
     assert "full_text:\n    Who we are.\n\n    What we keep.\n" in listing.output
     page = app.test_client().get("/privacy").get_data(as_text=True)
-    assert "Version 3" in page and "<p>What we keep.</p>" in page
+    assert "Version 4" in page and "<p>What we keep.</p>" in page
 
 
 def test_the_command_line_refuses_what_the_admin_refuses(app: Flask, tmp_path: Path) -> None:

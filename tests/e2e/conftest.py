@@ -100,8 +100,7 @@ class Product:
         """Name the controller in the privacy notice, as the operator does before a first
         campaign (nothing is sent while it is the placeholder)."""
         keys = {"name": "controller_name", "address": "postal_address", "email": "contact_email"}
-        for part, key in keys.items():
-            self.run("settings", "set", key, CONTROLLER[part])
+        self.run("settings", "set", *(a for p, k in keys.items() for a in (k, CONTROLLER[p])))
 
     def json(self, *args: str) -> Any:
         """The JSON document a command prints with --json."""
