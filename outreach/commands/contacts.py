@@ -236,7 +236,8 @@ def export_command(file: Path) -> None:
     "--rules",
     "rules_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Save these rules first: 'Sector: keyword, keyword' lines, or a JSON list.",
+    help="Use and save these rules ('Sector: keyword, keyword' lines, or a JSON list); "
+    "with --dry-run only tried, not saved.",
 )
 @click.option("--show-rules", is_flag=True, help="Print the rules in force and stop.")
 @json_option
@@ -252,8 +253,10 @@ def classify_command(
                 document = json.loads(text) if text.lstrip().startswith("[") else text
             except ValueError as exc:
                 raise click.BadParameter(f"{rules_file}: {exc}", param_hint="--rules") from exc
-            save_rules(session, parse_rules(document))
-        rules = load_rules(session)
+            given = parse_rules(document)
+            if not dry_run:  # a dry run shows what these rules would do, saving nothing
+                save_rules(session, given)
+        rules = given if rules_file is not None else load_rules(session)
         if show_rules:
             click.echo(rules.to_text())
             return

@@ -81,6 +81,12 @@ def test_edited_rules_are_saved_and_bad_ones_refused_naming_the_line(
     assert result["sectors"] == {"Consultants": 1, "Trades": 1}
     shown = runner.invoke(args=["contacts", "classify", "--show-rules"])
     assert shown.output == "Trades: plumber, electrician\nConsultants: consultant\n"
+    trial = tmp_path / "trial.txt"
+    trial.write_text("Plumbing: plumber\n", encoding="utf-8")
+    tried = classify(runner, "--dry-run", "--rules", str(trial))
+    assert (tried["sectors"], tried["applied"]) == ({"Plumbing": 1}, False)
+    again = runner.invoke(args=["contacts", "classify", "--show-rules"])
+    assert again.output == shown.output  # a dry run saves no rules
     rules.write_text("Trades: plumber\nno colon here\n", encoding="utf-8")
     bad = runner.invoke(args=["contacts", "classify", "--rules", str(rules)])
     assert bad.exit_code != 0
