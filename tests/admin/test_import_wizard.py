@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.conftest import ADMIN_PASSWORD
+from tests.support.admin import sign_in
 from tests.support.exports import EXPORTS, LINKEDIN, SOURCE, check
 
 
@@ -22,10 +22,8 @@ def test_preview_change_a_column_import_and_see_the_history(
 
     page = browser_page
     page.set_default_timeout(10_000)
+    sign_in(page, live_server, admin_user)
     page.goto(f"{live_server}/admin/contacts/import")
-    page.get_by_label("Email").fill(admin_user)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
     page.locator("input[name=file]").set_input_files(
         files=[{"name": "Connections.csv", "mimeType": "text/csv", "buffer": LINKEDIN.encode()}]
@@ -78,10 +76,7 @@ def test_every_export_of_the_catalog_through_the_wizard(
 
     page = browser_page
     page.set_default_timeout(10_000)
-    page.goto(f"{live_server}/admin/contacts/import")
-    page.get_by_label("Email").fill(admin_user)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, admin_user)
     for export in EXPORTS:
         page.goto(f"{live_server}/admin/contacts/import")
         page.locator("input[name=file]").set_input_files(

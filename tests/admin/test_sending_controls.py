@@ -20,7 +20,8 @@ from outreach.campaigns.models import Campaign
 from outreach.campaigns.service import create_campaign, get_campaign, set_variant
 from outreach.db import get_db
 from outreach.delivery.models import Delivery
-from tests.conftest import ADMIN_PASSWORD, SmtpSink, csrf_from
+from tests.conftest import SmtpSink, csrf_from
+from tests.support.admin import sign_in
 from tests.support.pages import Transaction, rows_of
 
 HEADER = "email,first_name,last_name,sector\n"
@@ -422,14 +423,6 @@ def test_every_sending_form_posts_with_the_csrf_token(
 
 
 # ---------------------------------------------------------------- in a real browser
-
-
-def sign_in(page: Any, base: str, email: str) -> None:
-    page.goto(f"{base}/admin/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/admin/")
 
 
 @pytest.mark.browser

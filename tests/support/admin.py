@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from outreach.groups.models import Group
-from tests.conftest import csrf_from
+from tests.conftest import ADMIN_PASSWORD, csrf_from
 from tests.support.pages import Transaction
 
 
@@ -64,3 +65,12 @@ def save_variant(
 def panel(html: str, key: str) -> str:
     """The composer tab panel of one group id (or "fallback")."""
     return html.split(f'id="tab-{key}"', 1)[1].split("</section>", 1)[0]
+
+
+def sign_in(page: Any, base: str, email: str) -> None:
+    """Sign in to the admin in a Playwright page, as a person does at /admin/login."""
+    page.goto(f"{base}/admin/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/admin/")
