@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,12 +29,38 @@ def upsert(session: Session, table: sa.Table) -> Any:
     return insert(table)
 
 
-def _copy_value(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value  # psycopg would dump the member's name
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+def _enum_value(value: Any) -> Any:
+    return None if value is None else value.value  # psycopg would dump the member's name
+
+
+def _json_text(value: Any) -> Any:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _copy_converters(rows: Sequence[dict[str, Any]], columns: list[str]) -> list[Any]:
+    """For each column, what COPY needs done to its values (None: nothing), judged by its
+    first value that is not NULL (a column holds one kind of value)."""
+    converters: list[Any] = []
+    for column in columns:
+        sample = next((r[column] for r in rows if r[column] is not None), None)
+        if isinstance(sample, enum.Enum):
+            converters.append(_enum_value)
+        elif isinstance(sample, dict | list):
+            converters.append(_json_text)
+        else:
+            converters.append(None)
+    return converters
+
+
+def _values(rows: Sequence[dict[str, Any]], columns: list[str], converters: list[Any]) -> Any:
+    """Each row's values in column order, converted where a converter is given."""
+    pick = operator.itemgetter(*columns)
+    converted = [(i, c) for i, c in enumerate(converters) if c is not None]
+    for row in rows:
+        values = list(pick(row)) if len(columns) > 1 else [row[columns[0]]]
+        for i, convert in converted:
+            values[i] = convert(values[i])
+        yield values
 
 
 def _copy(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -41,18 +68,62 @@ def _copy(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> 
     raw = session.connection().connection.driver_connection
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row([_copy_value(row[c]) for c in columns])
+        for values in _values(rows, columns, _copy_converters(rows, columns)):
+            copy.write_row(values)
+
+
+def _repeat_aware(process: Any) -> Any:
+    """A bind processor that converts a value repeated from the row before only once (a
+    chunk's rows share their timestamps)."""
+    if process is None:
+        return None
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+
+    return convert
+
+
+def _executemany(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """One INSERT run by the driver for every row, each value passed through its column's
+    own bind processor (what SQLAlchemy would store) without building parameters per row."""
+    columns = list(rows[0])
+    dialect = session.get_bind().dialect
+    processors = [_repeat_aware(table.c[c].type._cached_bind_processor(dialect)) for c in columns]
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - the table's own names
+        f"VALUES ({', '.join('?' * len(columns))})"
+    )
+    raw = session.connection().connection.driver_connection
+    raw.executemany(statement, _values(rows, columns, processors))  # type: ignore[union-attr]
 
 
 def insert_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows that all have the same keys."""
+    """Insert rows that all have the same keys (every column the table needs: no defaults
+    are filled in)."""
     if not rows:
         return
     if is_postgres(session):
         _copy(session, table, rows)
     else:
-        session.execute(table.insert(), list(rows))
+        _executemany(session, table, rows)
+
+
+def among(session: Session, column: Any, values: Iterable[Any]) -> Any:
+    """`column IN values` for a long list. On PostgreSQL one text parameter split by the
+    server: psycopg parses every placeholder of an expanded IN (thousands a chunk) and
+    dumps an array parameter item by item in Python. Values are text without line breaks
+    (addresses, hashes) or integers."""
+    values = list(values)
+    if not is_postgres(session):
+        return column.in_(values)
+    items: Any = sa.func.string_to_array(sa.literal("\n".join(map(str, values))), sa.literal("\n"))
+    if isinstance(column.type, sa.Integer):
+        items = sa.cast(items, postgresql.ARRAY(sa.BigInteger))
+    return column == sa.any_(items)
 
 
 def insert_returning_ids(

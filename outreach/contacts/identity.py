@@ -44,6 +44,12 @@ def _validated_domain(domain: str) -> str:
 
 def email_hmac(secret: str, email_key: str) -> str:
     """HMAC-SHA256 of the identity key: how suppressions and erased requests name an address."""
-    return hmac.new(
-        f"outreach-address:{secret}".encode(), email_key.encode(), hashlib.sha256
-    ).hexdigest()
+    digest = _keyed(secret).copy()
+    digest.update(email_key.encode())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    """The HMAC keyed with the secret, before any message (copied for each address)."""
+    return hmac.new(f"outreach-address:{secret}".encode(), digestmod=hashlib.sha256)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import ipaddress
 import json
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -39,7 +41,13 @@ from outreach.contacts.table import (
 )
 from outreach.contacts.workbook import Record, Workbook, is_workbook
 from outreach.db import utcnow
-from outreach.db_bulk import insert_returning_ids, insert_rows, refresh_statistics, table_of
+from outreach.db_bulk import (
+    among,
+    insert_returning_ids,
+    insert_rows,
+    refresh_statistics,
+    table_of,
+)
 from outreach.errors import ImportFileError, ValidationError
 from outreach.groups.models import Group, GroupKind, GroupMembership
 from outreach.groups.service import affinity_group_ids, group_key, sector_group_ids
@@ -47,6 +55,7 @@ from outreach.spreadsheet import FORMULA_START
 
 FORMULA_STARTS = set(FORMULA_START)
 CHUNK = 2000
+PARSED_AHEAD = 2  # chunks parsed while the one before them is written
 MAX_REPORTED = 1000
 # Bytes: more than any row within the limits (every cell at its cap, 4 bytes a character).
 # A longer line is refused as a row without being read whole; so is a quoted cell that
@@ -157,6 +166,7 @@ class _Row:
     tags: list[str] = field(default_factory=list)
     sector_rule: bool = False  # the sector comes from a sector rule, not the file
     blocklisted: bool = False  # the exporting tool never mails this address
+    hmac: str = ""  # email_hmac of the key, once a chunk needs it
 
 
 # Header names of the profile fields in the tools people export from (compared by
@@ -435,9 +445,17 @@ def _records(lines: TextLines, reader: Iterator[list[str]]) -> Iterator[Record]:
         yield number, cells
 
 
-def read_rows(
-    table: Table, report: ImportReport, rules: SectorRules | None = None
-) -> Iterator[_Row]:
+class RowReport(Protocol):
+    """What parsing rows tells a report: rows counted, problems and notes."""
+
+    rows: int
+
+    def problem(self, kind: str, row: int, column: str | None, reason: str) -> None: ...
+
+    def note(self, row: int, column: str | None, remark: str) -> None: ...
+
+
+def read_rows(table: Table, report: RowReport, rules: SectorRules | None = None) -> Iterator[_Row]:
     """Valid rows of a table; invalid ones (numbered by line) go into the report."""
     for number, cells in table.records:
         if isinstance(cells, str):
@@ -472,7 +490,7 @@ def _parse(
     number: int,
     cells: list[str],
     columns: ColumnMap,
-    report: ImportReport,
+    report: RowReport,
     rules: SectorRules | None = None,
 ) -> _Row | None:
     width = len(columns.names)
@@ -509,7 +527,7 @@ def _parse(
 _SEPARATORS = re.compile(r"\s*(?::::|[,;\s])\s*")
 
 
-def _first_address(number: int, cell: str, columns: ColumnMap, report: ImportReport) -> str:
+def _first_address(number: int, cell: str, columns: ColumnMap, report: RowReport) -> str:
     """The cell's address; of a cell with several (Google's `a ::: b`), the first, the
     others named in the report."""
     if ":::" not in cell and cell.count("@") < 2:
@@ -587,6 +605,80 @@ def _tags(cell: str) -> list[str]:
     else:
         names = [n.strip() for n in next(csv.reader([cell]), [])]
     return [n[:200] for n in names if n and not n.startswith("* ")]
+
+
+@dataclass
+class _Found:
+    """What parsing one chunk's rows reported, in the order it was reported."""
+
+    rows: int = 0
+    told: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    def problem(self, *details: Any) -> None:
+        self.told.append(("problem", details))
+
+    def note(self, *details: Any) -> None:
+        self.told.append(("note", details))
+
+    def tell(self, report: ImportReport) -> None:
+        """Pass it on to the import's report."""
+        report.rows += self.rows
+        for kind, details in self.told:
+            getattr(report, kind)(*details)
+
+
+_DONE = object()
+
+
+def parsed_chunks(
+    table: Table, report: ImportReport, rules: SectorRules | None = None
+) -> Iterator[list[_Row]]:
+    """The table's valid rows in chunks of CHUNK, parsed by a thread of their own up to
+    PARSED_AHEAD chunks ahead, so that parsing the next chunk overlaps the database's work
+    on this one. What parsing reported reaches `report` just before its chunk is yielded:
+    the report reads as if each chunk were parsed, then merged."""
+    found = _Found()
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=PARSED_AHEAD)
+    stop = threading.Event()
+
+    def hand_over(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the import ended: nobody takes it
+
+    def parse() -> None:
+        nonlocal found
+        try:
+            chunk: list[_Row] = []
+            for row in read_rows(table, found, rules):
+                chunk.append(row)
+                if len(chunk) >= CHUNK:
+                    done, found = found, _Found()
+                    if not hand_over((chunk, done)):
+                        return
+                    chunk = []
+            if hand_over((chunk, found)):
+                hand_over(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - raised again by the importing thread
+            hand_over(exc)
+
+    parser = threading.Thread(target=parse, name="import-parser", daemon=True)
+    parser.start()
+    try:
+        while (item := ahead.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            chunk, told = item
+            told.tell(report)
+            if chunk:
+                yield chunk
+    finally:
+        stop.set()
+        parser.join()
 
 
 class FirstLines:
@@ -700,17 +792,10 @@ class ContactImporter:
         self.seen = FirstLines()
         self.not_imported: set[int] = set()  # existing contacts a row could not update
 
-    def run(self, rows: Iterator[_Row], checkpoint: Callable[[], None]) -> None:
-        """Import every row, calling `checkpoint` after each chunk."""
-        chunk: list[_Row] = []
+    def run(self, chunks: Iterable[list[_Row]], checkpoint: Callable[[], None]) -> None:
+        """Import every chunk of rows, calling `checkpoint` after each."""
         try:
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) >= CHUNK:
-                    self.merge(chunk)
-                    checkpoint()
-                    chunk = []
-            if chunk:
+            for chunk in chunks:
                 self.merge(chunk)
                 checkpoint()
         finally:
@@ -719,6 +804,8 @@ class ContactImporter:
     def merge(self, rows: list[_Row]) -> None:
         """Create or update the contacts of one chunk."""
         rows = first_rows(rows, self.seen, self.report)
+        for row in rows:
+            row.hmac = email_hmac(self.secret, row.key)
         blocklisted = [r for r in rows if r.blocklisted]
         if blocklisted:
             self._suppress(blocklisted, "blocklisted in the tool that exported it")
@@ -754,10 +841,12 @@ class ContactImporter:
     def _suppress(self, rows: list[_Row], reason: str) -> int:
         """Suppress these addresses (a contact among them becomes bounced when they
         bounced); returns how many were not suppressed already."""
-        hashes = {email_hmac(self.secret, r.key) for r in rows}
+        hashes = {r.hmac for r in rows}
         have = set(
             self.session.scalars(
-                sa.select(Suppression.email_hmac).where(Suppression.email_hmac.in_(hashes))
+                sa.select(Suppression.email_hmac).where(
+                    among(self.session, Suppression.email_hmac, hashes)
+                )
             )
         )
         now = utcnow()
@@ -770,7 +859,7 @@ class ContactImporter:
             self.session.execute(
                 sa.update(Contact)
                 .where(
-                    Contact.email_hmac.in_(hashes),
+                    among(self.session, Contact.email_hmac, hashes),
                     Contact.status.in_((ContactStatus.PENDING, ContactStatus.SUBSCRIBED)),
                 )
                 .values(status=ContactStatus.BOUNCED, updated_at=now)
@@ -779,10 +868,10 @@ class ContactImporter:
         return len(hashes - have)
 
     def _drop_suppressed(self, rows: list[_Row]) -> list[_Row]:
-        hashes = {email_hmac(self.secret, r.key): r for r in rows}
+        hashes = {r.hmac: r for r in rows}
         found = self.session.execute(
             sa.select(Suppression.email_hmac, Suppression.reason).where(
-                Suppression.email_hmac.in_(hashes)
+                among(self.session, Suppression.email_hmac, hashes)
             )
         ).all()
         dropped = set()
@@ -820,7 +909,9 @@ class ContactImporter:
             Contact.sector_source,
             *(getattr(Contact, f) for f in PROFILE_FIELDS),
         ]
-        result = self.session.execute(sa.select(*columns).where(Contact.email_key.in_(keys)))
+        result = self.session.execute(
+            sa.select(*columns).where(among(self.session, Contact.email_key, keys))
+        )
         return {row.email_key: row for row in result}
 
     def _create(self, rows: list[_Row]) -> dict[str, int]:
@@ -831,7 +922,7 @@ class ContactImporter:
             {
                 "email": r.email,
                 "email_key": r.key,
-                "email_hmac": email_hmac(self.secret, r.key),
+                "email_hmac": r.hmac,
                 "first_name": "",
                 "last_name": "",
                 "organization": "",
@@ -887,7 +978,7 @@ class ContactImporter:
         if moved:
             self.session.execute(
                 sa.delete(GroupMembership).where(
-                    GroupMembership.contact_id.in_(moved),
+                    among(self.session, GroupMembership.contact_id, moved),
                     GroupMembership.group_id.in_(
                         sa.select(Group.id).where(Group.kind == GroupKind.SECTOR)
                     ),
@@ -995,7 +1086,7 @@ class ContactImporter:
         have = set(
             self.session.execute(
                 sa.select(GroupMembership.group_id, GroupMembership.contact_id).where(
-                    GroupMembership.contact_id.in_(tags)
+                    among(self.session, GroupMembership.contact_id, tags)
                 )
             ).all()
         )
@@ -1102,7 +1193,7 @@ def import_csv(
     if rules is None and table.columns.sector_from:
         rules = load_rules(session)
     importer = ContactImporter(session, options, report, secret, table.preset)
-    importer.run(read_rows(table, report, rules), checkpoint or session.flush)
+    importer.run(parsed_chunks(table, report, rules), checkpoint or session.flush)
     if report.created + report.updated >= 1000:
         refresh_statistics(
             session, table_of(Contact), table_of(GroupMembership), table_of(ConsentEvent)

@@ -441,3 +441,18 @@ def test_a_second_row_of_one_address_adds_no_attributes(
     assert [(p["row"], p["kind"]) for p in report["problems"]] == [(3, "duplicate")]
     assert report["problems"][0]["reason"].startswith("same address as line 2; kept line 2's")
     assert len(contacts(session)["carl@example.org"].attributes) == 60
+
+
+def test_a_file_that_turns_unreadable_in_a_later_chunk_fails_at_its_line(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    """Rows are parsed a chunk ahead of the one being written: an error found there still
+    stops the import with its line, once the chunks before it are done."""
+    rows = "".join(f"p{i}@example.org,P{i}\n" for i in range(CHUNK + 5))
+    path = tmp_path / "late.csv"
+    path.write_bytes(f"email,first_name\n{rows}".encode() + b"z@example.org,Jos\xe9\n")
+    args = ["contacts", "import", str(path), "--source", "s", "--encoding", "utf-8"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert f"late.csv: line {CHUNK + 7}: not UTF-8 text" in result.output
+    assert len(contacts(session)) == CHUNK  # the chunk written before it is kept
