@@ -8,6 +8,7 @@ from flask import Flask
 
 from outreach.config import Settings
 from outreach.paths import ROOT
+from outreach.url_rules import SharedBuilderRule
 
 __all__ = ["ROOT", "create_app"]
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
         static_folder=str(ROOT / "templates" / "static"),
         instance_path=str(settings.instance_path),
     )
+    app.url_rule_class = SharedBuilderRule
     app.config.update(settings.flask_config())
     app.extensions["outreach.settings"] = settings
 

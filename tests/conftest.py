@@ -81,12 +81,17 @@ DKIM_NOT_CONFIGURED = {
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked `one_backend` runs on PostgreSQL when it is configured (its stricter
-    types find more), else on SQLite: not on both."""
+    types find more), else on SQLite: not on both. So does every test in a browser: what
+    it checks is the page (the same on both), and the database behind each of its steps
+    is checked on both by the tests of the routes and use cases it goes through."""
     keep = "postgresql" if PG_URL else "sqlite"
     dropped = [
         item
         for item in items
-        if item.get_closest_marker("one_backend") is not None
+        if (
+            item.get_closest_marker("one_backend") is not None
+            or "browser_page" in getattr(item, "fixturenames", ())
+        )
         and getattr(item, "callspec", None) is not None
         and item.callspec.params.get("database_url", keep) != keep  # type: ignore[attr-defined]
     ]
