@@ -2,12 +2,19 @@
 
 Engine: N contacts in 4 sector groups, a ~10 KB MJML variant per group, personalization,
 send-time consent checks, the delivery ledger, dramatiq on Redis with 2 `outreach worker`
-processes, into a local SMTP sink in its own process. The dispatcher is the real
-`outreach campaigns send` command. Raw ceiling (ENGINEERING.md), measured in the same run:
-2 processes, each a bare loop — Jinja render of the same HTML, hand-assembled MIME with a
-quoted-printable body, `sendmail` over one persistent smtplib connection.
+processes (started, then waited for until each says it is ready), into a local SMTP sink
+in its own process. The dispatcher is the real `outreach campaigns send` command. Raw
+ceiling (ENGINEERING.md), measured in the same run: 2 processes, each a bare loop — Jinja
+render of the same HTML, hand-assembled MIME with a quoted-printable body, `sendmail` over
+one persistent smtplib connection. The embedded mode (SQLite, memory://, one process) is
+printed beside the ceiling of one such process.
+
+Deliveries are counted at the sink: Postfix's smtp-sink (`-c` counters) by default when
+installed (Debian package postfix), which is not the bottleneck; `--sink aiosmtpd` for
+the Python sink of bench/smtp_sink.py, which is (it measures itself).
 
     python bench/send.py [--sizes 100000,1000000] [--threads 4] [--pg URL]
+                         [--sink smtp-sink|aiosmtpd] [--embedded 20000]
 
 At sizes above --full-limit (default 100,000) the campaign is sent for --sample-seconds
 only: enough to read each process's peak RSS, which is what the large size is for.
@@ -19,12 +26,14 @@ import argparse
 import binascii
 import csv
 import os
+import re
 import signal
 import smtplib
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -54,33 +63,61 @@ def free_port() -> int:
 SMTP_SINK = Path("/usr/sbin/smtp-sink")  # Postfix's C sink (Debian postfix): not the bottleneck
 
 
-def start_sink() -> tuple[subprocess.Popen[str], int]:
-    """Postfix's smtp-sink when installed (a Python sink measures itself: ENGINEERING.md),
-    else the aiosmtpd one of bench/smtp_sink.py."""
-    port = free_port()
-    if SMTP_SINK.exists():
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []
-        sink = subprocess.Popen(
-            [str(SMTP_SINK), *user, f"127.0.0.1:{port}", "1000"],
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
+class Sink:
+    """The SMTP server every sender of the run talks to, counting what it took.
+
+    `smtp-sink`: Postfix's, in C (`-c` prints `sess=… quit=… mesg=N` counters as messages
+    end); `aiosmtpd`: bench/smtp_sink.py, which measures itself more than the sender."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.messages = self.marked = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        if kind == "smtp-sink":
+            user = ["-u", "nobody"] if os.geteuid() == 0 else []  # it will not run as root
+            command = [str(SMTP_SINK), *user, "-c", f"127.0.0.1:{self.port}", "1000"]
+        else:
+            command = [sys.executable, str(Path(__file__).parent / "smtp_sink.py"), str(self.port)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE)
+        self.reader = threading.Thread(target=self._count, daemon=True)
+        self.reader.start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    print("sink: Postfix smtp-sink", flush=True)
-                    return sink, port
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
             time.sleep(0.05)
-        raise SystemExit("smtp-sink did not listen")
-    sink = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "smtp_sink.py"), str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-    print("sink: aiosmtpd (install Debian's postfix for smtp-sink)", flush=True)
-    return sink, port
+        raise SystemExit(f"{kind} did not listen")
+
+    def _count(self) -> None:
+        assert self.process.stdout is not None
+        pending = b""
+        while chunk := self.process.stdout.read1(4096):  # type: ignore[attr-defined]
+            pending += chunk
+            *done, pending = re.split(rb"[\r\n]", pending)
+            for line in done:
+                if found := re.search(rb"mesg=(\d+)", line):
+                    now, self.messages = time.perf_counter(), int(found.group(1))
+                    if self.first_at is None and self.messages > self.marked:
+                        self.first_at = now
+                    self.last_at = now
+
+    def mark(self) -> None:
+        """Start timing: first_at and last_at become those of the messages after now."""
+        self.marked, self.first_at, self.last_at = self.messages, None, None
+
+    def wait_for(self, count: int, seconds: float) -> bool:
+        """Until the sink has taken `count` messages in all (False: not in time)."""
+        deadline = time.perf_counter() + seconds
+        while self.messages < count and time.perf_counter() < deadline:
+            time.sleep(0.02)
+        return self.messages >= count
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
 
 
 def env_for(db_url: str, port: int, workdir: Path, broker: str) -> dict[str, str]:
@@ -199,29 +236,45 @@ def sent_count(database: Database) -> int:
         )
 
 
-def engine_run(
-    env: dict[str, str], db_url: str, size: int, threads: int, sample: float, full_limit: int
-) -> dict[str, object]:
+def start_workers(env: dict[str, str], threads: int, count: int = 2) -> list[subprocess.Popen]:
+    """`outreach worker` processes, returned once each has said it is ready for action."""
     workers = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "outreach.cli",
-                "worker",
-                "--processes",
-                "1",
-                "--threads",
-                str(threads),
-            ],
+            [sys.executable, "-m", "outreach.cli", "worker", "--processes", "1"]
+            + ["--threads", str(threads)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        for _ in range(2)
+        for _ in range(count)
     ]
-    time.sleep(3)  # workers boot
+    ready = [threading.Event() for _ in workers]
+
+    def watch(worker: subprocess.Popen, event: threading.Event) -> None:
+        assert worker.stderr is not None
+        for line in worker.stderr:  # read to the end: a full pipe would stall the worker
+            if b"ready for action" in line:
+                event.set()
+
+    for worker, event in zip(workers, ready, strict=True):
+        threading.Thread(target=watch, args=(worker, event), daemon=True).start()
+    for worker, event in zip(workers, ready, strict=True):
+        if not event.wait(120):
+            raise SystemExit(f"outreach worker {worker.pid} never got ready")
+    return workers
+
+
+def engine_run(
+    env: dict[str, str],
+    db_url: str,
+    size: int,
+    threads: int,
+    sample: float,
+    full_limit: int,
+    sink: Sink,
+) -> dict[str, object]:
+    workers = start_workers(env, threads)
     database = Database(
         Settings(
             database_url=db_url,
@@ -229,25 +282,26 @@ def engine_run(
             instance_path=Path(env["OUTREACH_INSTANCE_PATH"]),
         ).resolved()
     )
+    before = sink.messages
+    sink.mark()
+    started = time.perf_counter()
     out, dispatch_seconds, dispatch_rss = run_measured(env, "campaigns", "send", "1")
-    started = time.perf_counter() - dispatch_seconds
     full = size <= full_limit
-    deadline = time.perf_counter() + (3600 if full else sample)
-    while time.perf_counter() < deadline:
-        done = sent_count(database)
-        if done >= size:
-            break
-        time.sleep(0.25)
+    if full:
+        sink.wait_for(before + size, 3600)
+    else:
+        time.sleep(max(0.0, sample - (time.perf_counter() - started)))
     elapsed = time.perf_counter() - started
-    done = sent_count(database)
+    delivered = sink.messages - before
     worker_rss = [peak_rss(c) for w in workers for c in children(w.pid)]
     for worker in workers:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
     return {
-        "sent": done,
+        "sent": delivered,
+        "recorded": sent_count(database),
         "seconds": elapsed,
-        "rate": done / elapsed,
+        "rate": delivered / elapsed,
         "full": full,
         "dispatch_seconds": dispatch_seconds,
         "dispatch_rss": dispatch_rss,
@@ -287,15 +341,20 @@ def ceiling_worker(port: int, count: int) -> None:
     smtp.quit()
 
 
-def ceiling(port: int, count: int) -> float:
+def ceiling(sink: Sink, count: int, processes: int = 2) -> float:
+    """Messages a second of `processes` bare loops, counted at the sink."""
+    before = sink.messages
     start = time.perf_counter()
     procs = [
-        subprocess.Popen([sys.executable, __file__, "--ceiling-worker", str(port), str(count // 2)])
-        for _ in range(2)
+        subprocess.Popen(
+            [sys.executable, __file__, "--ceiling-worker", str(sink.port), str(count // processes)]
+        )
+        for _ in range(processes)
     ]
     for proc in procs:
         proc.wait()
-    return count / (time.perf_counter() - start)
+    sink.wait_for(before + count // processes * processes, 60)
+    return (sink.messages - before) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -307,6 +366,11 @@ def main() -> None:
     parser.add_argument("--full-limit", type=int, default=100_000)
     parser.add_argument("--sample-seconds", type=float, default=60)
     parser.add_argument("--embedded", type=int, default=10_000)
+    parser.add_argument(
+        "--sink",
+        choices=("smtp-sink", "aiosmtpd"),
+        help="the SMTP sink (default: Postfix's smtp-sink when installed)",
+    )
     parser.add_argument("--ceiling-worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ceiling_worker:
@@ -318,26 +382,37 @@ def main() -> None:
     except sa.exc.OperationalError:
         kind = "sqlite"
     build_broker(REDIS).client.ping()  # type: ignore[attr-defined]
-    sink, port = start_sink()
+    kind_of_sink = args.sink or ("smtp-sink" if SMTP_SINK.exists() else "aiosmtpd")
+    if kind_of_sink == "smtp-sink" and not SMTP_SINK.exists():
+        raise SystemExit(f"{SMTP_SINK} is not installed (Debian package postfix)")
+    sink = Sink(kind_of_sink)
+    print(
+        f"sink: {kind_of_sink}"
+        + (
+            " (Postfix's, in C)" if kind_of_sink == "smtp-sink" else " (Python: it measures itself)"
+        ),
+        flush=True,
+    )
     try:
-        raw = ceiling(port, args.ceiling_messages)
+        raw = ceiling(sink, args.ceiling_messages)
         print(f"raw ceiling (2 bare processes, same sink): {raw:,.0f} msg/s", flush=True)
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in (int(s) for s in args.sizes.split(",") if s):
             with tempfile.TemporaryDirectory() as tmp:
                 workdir = Path(tmp)
                 db_url = fresh_database(kind, workdir, args.pg)
-                env = env_for(db_url, port, workdir, REDIS)
+                env = env_for(db_url, sink.port, workdir, REDIS)
                 redis_broker = build_broker(REDIS)
                 redis_broker.flush_all()
                 seed(env, workdir, size)
                 result = engine_run(
-                    env, db_url, size, args.threads, args.sample_seconds, args.full_limit
+                    env, db_url, size, args.threads, args.sample_seconds, args.full_limit, sink
                 )
                 rss = ", ".join(f"{r:.0f}" for r in result["worker_rss"])  # type: ignore[attr-defined]
                 scope = "all" if result["full"] else f"{args.sample_seconds:.0f} s sample"
                 print(
-                    f"{kind} {size:>9,}: engine {result['rate']:,.0f} msg/s ({scope}, "
-                    f"{result['sent']:,} sent in {result['seconds']:.1f} s) = "
+                    f"{kind} + Redis, 2 workers x {args.threads} threads, {size:>9,}: engine "
+                    f"{result['rate']:,.0f} msg/s ({scope}: {result['sent']:,} taken by the sink, "
+                    f"{result['recorded']:,} recorded sent, in {result['seconds']:.1f} s) = "
                     f"{result['rate'] / raw:.2f} x ceiling (target >= 0.6); dispatcher "
                     f"{result['dispatch_seconds']:.1f} s, peak RSS {result['dispatch_rss']:.0f} "
                     f"MB; worker peak RSS {rss} MB",
@@ -345,22 +420,27 @@ def main() -> None:
                 )
                 redis_broker.flush_all()
         if args.embedded:
+            one = ceiling(sink, min(args.ceiling_messages, args.embedded), processes=1)
+            print(f"raw ceiling (1 bare process, same sink): {one:,.0f} msg/s", flush=True)
             with tempfile.TemporaryDirectory() as tmp:
                 workdir = Path(tmp)
                 db_url = f"sqlite:///{workdir / 'embedded.db'}"
-                env = env_for(db_url, port, workdir, "memory://")
+                env = env_for(db_url, sink.port, workdir, "memory://")
                 run_measured(env, "db", "upgrade")
                 seed(env, workdir, args.embedded)
+                sink.mark()
                 _, seconds, rss = run_measured(env, "campaigns", "send", "1", "--wait")
+                span = (sink.last_at or 0) - (sink.first_at or 0)
+                rate = (sink.messages - sink.marked) / span if span > 0 else 0.0
                 print(
                     f"embedded (SQLite, memory://, one process) {args.embedded:,}: "
-                    f"{args.embedded / seconds:,.0f} msg/s including start-up; peak RSS "
-                    f"{rss:.0f} MB",
+                    f"{rate:,.0f} msg/s from its first message to its last = {rate / one:.2f} x "
+                    f"the one-process ceiling (target >= 0.5); {args.embedded / seconds:,.0f} "
+                    f"msg/s counting start-up and the audience freeze; peak RSS {rss:.0f} MB",
                     flush=True,
                 )
     finally:
-        sink.send_signal(signal.SIGTERM)
-        sink.wait(timeout=30)
+        sink.stop()
 
 
 if __name__ == "__main__":

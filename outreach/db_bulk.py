@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import operator
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -155,3 +156,45 @@ def refresh_statistics(session: Session, *tables: sa.Table) -> None:
     without this the first audience query after a big import is planned blind)."""
     if is_postgres(session):
         session.execute(sa.text(f"ANALYZE {', '.join(t.name for t in tables)}"))
+
+
+class DriverStatement:
+    """One statement for the hot paths, written once as SQL with `{name}` placeholders and
+    run through the driver: no statement building, compiling or cache lookup per call
+    (SQLAlchemy's share was 30% of a sending worker's Python time for the one UPDATE it
+    runs per message). PostgreSQL prepares it on the server (psycopg `prepare=True`);
+    SQLite's driver keeps its compiled statements anyway. Values of `typed` columns go
+    through the column's own bind processor, so they are stored as SQLAlchemy stores them.
+    """
+
+    def __init__(self, table: sa.Table, sql: str, typed: dict[str, str]) -> None:
+        self.table = table
+        self.sql = sql
+        self.typed = typed  # placeholder -> the column whose type it takes
+        self._by_dialect: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def _prepared(self, dialect: sa.engine.Dialect) -> tuple[str, dict[str, Any]]:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            style = "%({})s" if dialect.paramstyle == "pyformat" else ":{}"
+            names = re.findall(r"\{(\w+)\}", self.sql)
+            text = self.sql.format(**{n: style.format(n) for n in names})
+            processors = {
+                name: processor
+                for name, column in self.typed.items()
+                if (processor := self.table.c[column].type._cached_bind_processor(dialect))
+            }
+            found = self._by_dialect[dialect.name] = (text, processors)
+        return found
+
+    def run(self, connection: sa.Connection, **params: Any) -> int:
+        """Execute on this connection (in its transaction, if any); the rows it changed."""
+        text, processors = self._prepared(connection.dialect)
+        for name, process in processors.items():
+            params[name] = process(params[name])
+        raw = connection.connection.driver_connection
+        if connection.dialect.name == "postgresql":
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(text, params, prepare=True)
+                return int(cursor.rowcount)
+        return int(raw.execute(text, params).rowcount)  # type: ignore[union-attr]

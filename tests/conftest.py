@@ -347,6 +347,7 @@ class SmtpSink:
     tls_context: Any = None
     drop_data: set[str] = field(default_factory=set)  # drop the connection once, in DATA
     delay: float = 0.0  # seconds before answering each DATA
+    pipelining: bool = True  # offer PIPELINING (RFC 2920), as Postfix and most relays do
 
     def start(self) -> None:
         """Listen (again) on the sink's port."""
@@ -402,6 +403,14 @@ class SmtpSink:
 class _SinkHandler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.sink.pipelining:
+            responses.insert(-1, "250-PIPELINING")  # aiosmtpd reads commands in order anyway
+        return responses
 
     async def handle_RCPT(
         self,

@@ -22,7 +22,12 @@ from outreach.commands.support import (
     session_scope,
     settings,
 )
-from outreach.contacts.importer import ImportOptions, ImportReport, parse_mapping
+from outreach.contacts.importer import (
+    ImportOptions,
+    ImportReport,
+    own_attribute_name,
+    parse_mapping,
+)
 from outreach.contacts.models import ContactStatus
 from outreach.contacts.presets import NAMES
 from outreach.contacts.sectors import load_rules, parse_rules, save_rules
@@ -178,11 +183,16 @@ def print_report(report: ImportReport) -> None:
         click.echo(f"preset: {report.preset}")
     if report.layout:
         click.echo(f"read as {report.layout}")
-    renamed = {c: t for c, t in report.columns.items() if c != t and not t.startswith("attr")}
+    renamed = {  # what a column became, unless it is the field or attribute of its name
+        c: t
+        for c, t in report.columns.items()
+        if t not in (c, f"attributes.{own_attribute_name(c)}")
+    }
     if renamed:
         click.echo("columns: " + ", ".join(f"{c} → {t}" for c, t in renamed.items()))
     click.echo(
-        f"{report.rows} rows: {report.created} created, {report.updated} updated, "
+        f"{report.rows} {'row' if report.rows == 1 else 'rows'}: {report.created} created, "
+        f"{report.updated} updated, "
         f"{report.unchanged} unchanged, {report.skipped} skipped, {report.invalid} invalid, "
         f"{report.duplicates} duplicates"
     )

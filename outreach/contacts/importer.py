@@ -374,6 +374,11 @@ class ColumnMap:
         return field if index is None else self.names[index]
 
 
+def own_attribute_name(column: str) -> str:
+    """The attribute a column becomes when nothing maps it elsewhere."""
+    return _ATTRIBUTE.sub("_", column.strip().lower()).strip("_")[:63]
+
+
 def _attribute_name(column: str, file_name: str) -> str:
     name = _ATTRIBUTE.sub("_", column.strip().lower()).strip("_")
     if not name or not (name[0].isalpha() or name[0] == "_"):

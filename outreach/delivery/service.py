@@ -24,7 +24,7 @@ from outreach.consent.models import Purpose, Suppression
 from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
-from outreach.db_bulk import refresh_statistics, table_of
+from outreach.db_bulk import DriverStatement, refresh_statistics, table_of
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
@@ -329,24 +329,30 @@ def sent_values(
     }
 
 
+_RECORD_SENT = DriverStatement(
+    table_of(Delivery),
+    # The statuses as stored (DeliveryStatus values).
+    "UPDATE deliveries SET status = 'sent', last_error = NULL, "
+    "claimed_by = NULL, claim_token = NULL, lease_until = NULL, message_id = {message_id}, "
+    "sent_at = {sent_at}, tracking_opens = {tracking_opens}, tracking_clicks = {tracking_clicks} "
+    "WHERE id = {id} AND (claim_token = {token} OR status IN "
+    "('queued', 'skipped'))",
+    typed={
+        "sent_at": "sent_at",
+        "tracking_opens": "tracking_opens",
+        "tracking_clicks": "tracking_clicks",
+    },
+)
+
+
 def record_sent(
     session: Session | sa.Connection, delivery_id: int, token: str, values: dict[str, Any]
 ) -> bool:
     """The server accepted the message: recorded while the claim is still `token`'s, or
     nobody's (given back meanwhile, not yet sent again). If another claim holds the row, or
     it was sent already, it is marked a suspected duplicate; False then."""
-    done = session.execute(
-        sa.update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            sa.or_(
-                Delivery.claim_token == (token or None),
-                Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED)),
-            ),
-        )
-        .values(status=DeliveryStatus.SENT, last_error=None, **UNCLAIMED, **values)
-    )
-    if done.rowcount:  # type: ignore[attr-defined]
+    connection = session if isinstance(session, sa.Connection) else session.connection()
+    if _RECORD_SENT.run(connection, id=delivery_id, token=token or None, **values):
         return True
     session.execute(
         sa.update(Delivery).where(Delivery.id == delivery_id).values(suspected_duplicate=True)

@@ -97,7 +97,7 @@ def test_invalid_rows_are_printed_for_people(runner: FlaskCliRunner, tmp_path: P
     path = write(tmp_path, HEADER + "oops,Bad,,Thinkers,,en,\n")
     result = runner.invoke(args=["contacts", "import", str(path), "--source", "s"])
     assert result.exit_code == 0
-    assert "1 rows: 0 created" in result.stdout
+    assert "1 row: 0 created" in result.stdout
     assert "row 2 [email]: invalid: 'oops' is not a valid address" in result.stderr
 
 

@@ -100,6 +100,14 @@ def test_columns_mapped_by_hand_and_a_bad_mapping(
         "Notas": "ignored",
     }
     assert people(session)["leo@example.org"].attributes == {"role": "Gerente"}
+    args = ["contacts", "import", str(path), "--source", "s", "--map", "Puesto=attributes.role"]
+    summary = runner.invoke(args=[*args, "--map", "Contacto=email"]).output
+    assert "columns: Contacto → email, Puesto → attributes.role\n" in summary
+    plain = write(tmp_path, "email,Puesto\nleo@example.org,Gerente\n")  # its own name
+    assert (
+        "columns:"
+        not in runner.invoke(args=["contacts", "import", str(plain), "--source", "s"]).output
+    )
     refused = runner.invoke(
         args=["contacts", "import", str(path), "--source", "s", "--map", "Contacto=mail"]
     )

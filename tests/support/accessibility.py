@@ -43,12 +43,21 @@ def problems(page: Any) -> list[str]:
 
 
 def check(page: Any, url: str) -> dict[str, list[str]]:
-    """url at every width -> its problems (only those with any)."""
+    """url at every width -> its problems (only those with any), with the console's errors
+    (a resource that failed to load, the icon a browser asks every site for among them)."""
     report = {}
     for width in WIDTHS:
+        errors: list[str] = []
+
+        def note(message: Any, errors: list[str] = errors) -> None:
+            if message.type == "error":
+                errors.append(f"console: {message.text} ({message.location.get('url')})")
+
+        page.on("console", note)
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(url)
         page.wait_for_load_state("networkidle")
-        if found := problems(page):
+        page.remove_listener("console", note)
+        if found := problems(page) + errors:
             report[f"{url} @ {width}px"] = found
     return report
