@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from jinja2 import Template
-from premailer import Premailer
 
 from outreach.rendering.mjml_compiler import compile_mjml
 from outreach.rendering.qp import QuotedPrintableTemplate
@@ -82,6 +81,8 @@ def restore(text: str, tokens: dict[str, str], part: str, *, require_all: bool =
 
 def mjml_to_html(mjml_source: str, part: str = "mjml") -> str:
     """Compile MJML (no web fonts fetched) and inline its CSS (no network)."""
+    from premailer import Premailer  # imported on first use: ~0.1 s of every start-up
+
     html = compile_mjml(mjml_source, part)
     return str(
         Premailer(
