@@ -80,7 +80,7 @@ class Sink:
             command = [str(SMTP_SINK), *user, "-c", f"127.0.0.1:{self.port}", "1000"]
         else:
             command = [sys.executable, str(Path(__file__).parent / "smtp_sink.py"), str(self.port)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.reader = threading.Thread(target=self._count, daemon=True)
         self.reader.start()
         deadline = time.monotonic() + 10
@@ -178,6 +178,17 @@ def seed(env: dict[str, str], workdir: Path, size: int) -> None:
         "--json",
     )
     path.unlink()
+    run_measured(  # who sends: the pre-send checks refuse the placeholder controller
+        env,
+        "settings",
+        "set",
+        "controller_name",
+        "Bench Publisher Ltd",
+        "postal_address",
+        "1 Bench Street, Madrid",
+        "contact_email",
+        "privacy@news.example.org",
+    )
     mjml = workdir / "newsletter.mjml"
     mjml.write_text(newsletter())
     out, _, _ = run_measured(
@@ -275,6 +286,24 @@ def engine_run(
     sink: Sink,
 ) -> dict[str, object]:
     workers = start_workers(env, threads)
+    try:
+        return _measure(env, db_url, size, sample, full_limit, sink, workers)
+    finally:  # a failed run must not leave workers taking the next run's messages
+        for worker in workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(timeout=60)
+
+
+def _measure(
+    env: dict[str, str],
+    db_url: str,
+    size: int,
+    sample: float,
+    full_limit: int,
+    sink: Sink,
+    workers: list[subprocess.Popen],
+) -> dict[str, object]:
     database = Database(
         Settings(
             database_url=db_url,
@@ -294,9 +323,6 @@ def engine_run(
     elapsed = time.perf_counter() - started
     delivered = sink.messages - before
     worker_rss = [peak_rss(c) for w in workers for c in children(w.pid)]
-    for worker in workers:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
     return {
         "sent": delivered,
         "recorded": sent_count(database),
