@@ -15,6 +15,11 @@ the Python sink of bench/smtp_sink.py, which is (it measures itself).
 
     python bench/send.py [--sizes 100000,1000000] [--threads 4] [--pg URL]
                          [--sink smtp-sink|aiosmtpd] [--embedded 20000]
+                         [--rtt 5,20] [--rtt-contacts 5000]
+
+Over a network (--rtt, default 5 and 20 ms): a delaying proxy on loopback stands for the
+link (bench/_delay_proxy.py; no netem here), and the engine is printed beside the raw
+loop on one connection through the same link.
 
 At sizes above --full-limit (default 100,000) the campaign is sent for --sample-seconds
 only: enough to read each process's peak RSS, which is what the large size is for.
@@ -367,13 +372,15 @@ def ceiling_worker(port: int, count: int) -> None:
     smtp.quit()
 
 
-def ceiling(sink: Sink, count: int, processes: int = 2) -> float:
-    """Messages a second of `processes` bare loops, counted at the sink."""
+def ceiling(sink: Sink, count: int, processes: int = 2, port: int | None = None) -> float:
+    """Messages a second of `processes` bare loops (to `port`: the sink's, or a proxy in
+    front of it), counted at the sink."""
     before = sink.messages
     start = time.perf_counter()
+    target = str(port or sink.port)
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--ceiling-worker", str(sink.port), str(count // processes)]
+            [sys.executable, __file__, "--ceiling-worker", target, str(count // processes)]
         )
         for _ in range(processes)
     ]
@@ -381,6 +388,52 @@ def ceiling(sink: Sink, count: int, processes: int = 2) -> float:
         proc.wait()
     sink.wait_for(before + count // processes * processes, 60)
     return (sink.messages - before) / (time.perf_counter() - start)
+
+
+class DelayedLink:
+    """bench/_delay_proxy.py in front of the sink: every byte held for half of `rtt_ms`
+    each way, as a network between the sender and its relay would."""
+
+    def __init__(self, sink: Sink, rtt_ms: float) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "_delay_proxy.py")]
+            + [str(self.port), str(sink.port), str(rtt_ms)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None and self.process.stdout.readline() == "ready\n"
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def over_a_network(args: argparse.Namespace, kind: str, sink: Sink, rtt_ms: float) -> None:
+    """The raw single-connection loop and the engine, both through a delayed link."""
+    link = DelayedLink(sink, rtt_ms)
+    try:
+        # about 10 s of the raw loop (four round trips a message)
+        raw = ceiling(sink, max(50, int(2500 / rtt_ms)), processes=1, port=link.port)
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            db_url = fresh_database(kind, workdir, args.pg)
+            env = env_for(db_url, link.port, workdir, REDIS)
+            redis_broker = build_broker(REDIS)
+            redis_broker.flush_all()
+            seed(env, workdir, args.rtt_contacts)
+            result = engine_run(
+                env, db_url, args.rtt_contacts, args.threads, 0, args.rtt_contacts, sink
+            )
+            redis_broker.flush_all()
+        print(
+            f"over a {rtt_ms:g} ms round trip: raw single-connection loop {raw:,.1f} msg/s; "
+            f"engine (2 workers x {args.threads} threads, {args.rtt_contacts:,}) "
+            f"{result['rate']:,.0f} msg/s = {result['rate'] / raw:.1f} x (target >= 3)",
+            flush=True,
+        )
+    finally:
+        link.stop()
 
 
 def main() -> None:
@@ -392,6 +445,8 @@ def main() -> None:
     parser.add_argument("--full-limit", type=int, default=100_000)
     parser.add_argument("--sample-seconds", type=float, default=60)
     parser.add_argument("--embedded", type=int, default=10_000)
+    parser.add_argument("--rtt", default="5,20", help="round trips (ms) to measure over")
+    parser.add_argument("--rtt-contacts", type=int, default=5_000)
     parser.add_argument(
         "--sink",
         choices=("smtp-sink", "aiosmtpd"),
@@ -465,6 +520,8 @@ def main() -> None:
                     f"msg/s counting start-up and the audience freeze; peak RSS {rss:.0f} MB",
                     flush=True,
                 )
+        for rtt in (float(r) for r in args.rtt.split(",") if r):
+            over_a_network(args, kind, sink, rtt)
     finally:
         sink.stop()
 
