@@ -390,6 +390,26 @@ def ceiling(sink: Sink, count: int, processes: int = 2, port: int | None = None)
     return (sink.messages - before) / (time.perf_counter() - start)
 
 
+def scale_out(
+    args: argparse.Namespace, kind: str, sink: Sink, smtp_port: int, size: int, *, full: bool
+) -> dict[str, object]:
+    """A fresh database of `size` contacts sent by 2 `outreach worker` processes on Redis
+    to `smtp_port` (the sink, or a link in front of it): all of it, or a sample."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        db_url = fresh_database(kind, workdir, args.pg)
+        env = env_for(db_url, smtp_port, workdir, REDIS)
+        redis_broker = build_broker(REDIS)
+        redis_broker.flush_all()
+        seed(env, workdir, size)
+        try:
+            return engine_run(
+                env, db_url, size, args.threads, args.sample_seconds, size if full else 0, sink
+            )
+        finally:
+            redis_broker.flush_all()
+
+
 class DelayedLink:
     """bench/_delay_proxy.py in front of the sink: every byte held for half of `rtt_ms`
     each way, as a network between the sender and its relay would."""
@@ -415,17 +435,7 @@ def over_a_network(args: argparse.Namespace, kind: str, sink: Sink, rtt_ms: floa
     try:
         # about 10 s of the raw loop (four round trips a message)
         raw = ceiling(sink, max(50, int(2500 / rtt_ms)), processes=1, port=link.port)
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            db_url = fresh_database(kind, workdir, args.pg)
-            env = env_for(db_url, link.port, workdir, REDIS)
-            redis_broker = build_broker(REDIS)
-            redis_broker.flush_all()
-            seed(env, workdir, args.rtt_contacts)
-            result = engine_run(
-                env, db_url, args.rtt_contacts, args.threads, 0, args.rtt_contacts, sink
-            )
-            redis_broker.flush_all()
+        result = scale_out(args, kind, sink, link.port, args.rtt_contacts, full=True)
         print(
             f"over a {rtt_ms:g} ms round trip: raw single-connection loop {raw:,.1f} msg/s; "
             f"engine (2 workers x {args.threads} threads, {args.rtt_contacts:,}) "
@@ -478,28 +488,18 @@ def main() -> None:
         raw = ceiling(sink, args.ceiling_messages)
         print(f"raw ceiling (2 bare processes, same sink): {raw:,.0f} msg/s", flush=True)
         for size in (int(s) for s in args.sizes.split(",") if s):
-            with tempfile.TemporaryDirectory() as tmp:
-                workdir = Path(tmp)
-                db_url = fresh_database(kind, workdir, args.pg)
-                env = env_for(db_url, sink.port, workdir, REDIS)
-                redis_broker = build_broker(REDIS)
-                redis_broker.flush_all()
-                seed(env, workdir, size)
-                result = engine_run(
-                    env, db_url, size, args.threads, args.sample_seconds, args.full_limit, sink
-                )
-                rss = ", ".join(f"{r:.0f}" for r in result["worker_rss"])  # type: ignore[attr-defined]
-                scope = "all" if result["full"] else f"{args.sample_seconds:.0f} s sample"
-                print(
-                    f"{kind} + Redis, 2 workers x {args.threads} threads, {size:>9,}: engine "
-                    f"{result['rate']:,.0f} msg/s ({scope}: {result['sent']:,} taken by the sink, "
-                    f"{result['recorded']:,} recorded sent, in {result['seconds']:.1f} s) = "
-                    f"{result['rate'] / raw:.2f} x ceiling (target >= 0.6); dispatcher "
-                    f"{result['dispatch_seconds']:.1f} s, peak RSS {result['dispatch_rss']:.0f} "
-                    f"MB; worker peak RSS {rss} MB",
-                    flush=True,
-                )
-                redis_broker.flush_all()
+            result = scale_out(args, kind, sink, sink.port, size, full=size <= args.full_limit)
+            rss = ", ".join(f"{r:.0f}" for r in result["worker_rss"])  # type: ignore[attr-defined]
+            scope = "all" if result["full"] else f"{args.sample_seconds:.0f} s sample"
+            print(
+                f"{kind} + Redis, 2 workers x {args.threads} threads, {size:>9,}: engine "
+                f"{result['rate']:,.0f} msg/s ({scope}: {result['sent']:,} taken by the sink, "
+                f"{result['recorded']:,} recorded sent, in {result['seconds']:.1f} s) = "
+                f"{result['rate'] / raw:.2f} x ceiling (target >= 0.6); dispatcher "
+                f"{result['dispatch_seconds']:.1f} s, peak RSS {result['dispatch_rss']:.0f} "
+                f"MB; worker peak RSS {rss} MB",
+                flush=True,
+            )
         if args.embedded:
             one = ceiling(sink, min(args.ceiling_messages, args.embedded), processes=1)
             print(f"raw ceiling (1 bare process, same sink): {one:,.0f} msg/s", flush=True)

@@ -202,25 +202,17 @@ class SmtpTransport:
     @staticmethod
     def _envelope(conn: smtplib.SMTP, envelope: Envelope) -> None:
         """One command, one answer at a time."""
-        code, reply = conn.mail(envelope.sender)
-        if code != 250:
-            raise _answer("mail", code, reply)
-        for recipient in envelope.recipients:
-            code, reply = conn.rcpt(recipient)
-            if code not in (250, 251):
-                raise _answer("rcpt", code, reply)
-        code, reply = conn.docmd("DATA")
-        if code != 354:
-            raise _answer("data", code, reply)
+        for phase, command in _commands(envelope):
+            code, reply = conn.docmd(command)
+            if code not in _EXPECTED[phase]:
+                raise _answer(phase, code, reply)
 
     @staticmethod
     def _pipelined_envelope(conn: smtplib.SMTP, envelope: Envelope) -> None:
         """MAIL FROM, every RCPT TO and DATA sent together, their answers read in order:
         one round trip instead of three. The first refusal is the one reported, in its
         phase, exactly as if each command had waited for its answer."""
-        commands = [("mail", f"MAIL FROM:{smtplib.quoteaddr(envelope.sender)}")]
-        commands += [("rcpt", f"RCPT TO:{smtplib.quoteaddr(r)}") for r in envelope.recipients]
-        commands.append(("data", "DATA"))
+        commands = _commands(envelope)
         conn.send("".join(f"{command}\r\n" for _, command in commands))
         refused: TransportError | None = None
         for phase, _ in commands:
@@ -262,6 +254,13 @@ class _Dropped(Exception):
 
 
 _EXPECTED = {"mail": (250,), "rcpt": (250, 251), "data": (354,)}
+
+
+def _commands(envelope: Envelope) -> list[tuple[str, str]]:
+    """The envelope's commands up to DATA, each with its phase."""
+    commands = [("mail", f"MAIL FROM:{smtplib.quoteaddr(envelope.sender)}")]
+    commands += [("rcpt", f"RCPT TO:{smtplib.quoteaddr(r)}") for r in envelope.recipients]
+    return [*commands, ("data", "DATA")]
 
 
 def _on_the_wire(message: bytes) -> bytes:

@@ -187,9 +187,9 @@ def smtp_sink_binary() -> str:
 
 @pytest.fixture
 def postfix_sink(smtp_sink_binary: str, request: pytest.FixtureRequest) -> Iterator[int]:
-    """smtp-sink on a free port with the options of the test's `sink_options` marker."""
-    marker = request.node.get_closest_marker("sink_options")
-    options = list(marker.args) if marker else []
+    """smtp-sink on a free port, refusing what the test's `sink_refusal` parameter says."""
+    callspec = getattr(request.node, "callspec", None)
+    options = list(callspec.params.get("sink_refusal", ())) if callspec else []
     port = free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []  # it refuses to run as root
     process = subprocess.Popen(
@@ -219,26 +219,22 @@ def test_smtp_sink_takes_pipelined_messages(postfix_sink: int) -> None:
         transport.close()
 
 
-@pytest.mark.sink_options("-r", "RCPT")
-def test_smtp_sink_soft_refusal_at_rcpt_is_transient(postfix_sink: int) -> None:
+@pytest.mark.parametrize(
+    ("sink_refusal", "permanent", "first_digit"),
+    [(("-r", "RCPT"), False, "4"), (("-f", "RCPT"), True, "5")],
+    ids=["soft", "hard"],
+)
+def test_smtp_sink_refusals_at_rcpt_are_judged_there(
+    sink_refusal: tuple[str, str], postfix_sink: int, permanent: bool, first_digit: str
+) -> None:
+    """smtp-sink -r (4xx) or -f (5xx) at RCPT TO, in a pipelined group: a refusal of the
+    recipient, transient or permanent; the connection stays usable after each."""
     transport = SmtpTransport(f"smtp://127.0.0.1:{postfix_sink}?timeout=5")
     try:
-        for _ in range(2):  # the connection stays usable after each
+        for _ in range(2):
             with pytest.raises(TransportError) as caught:
                 transport.send(Envelope("a@example.org", ("b@example.org",)), MESSAGE)
-            assert (caught.value.phase, caught.value.permanent) == ("rcpt", False)
-            assert str(caught.value.smtp_code).startswith("4")
-    finally:
-        transport.close()
-
-
-@pytest.mark.sink_options("-f", "RCPT")
-def test_smtp_sink_hard_refusal_at_rcpt_is_permanent(postfix_sink: int) -> None:
-    transport = SmtpTransport(f"smtp://127.0.0.1:{postfix_sink}?timeout=5")
-    try:
-        with pytest.raises(TransportError) as caught:
-            transport.send(Envelope("a@example.org", ("b@example.org",)), MESSAGE)
-        assert (caught.value.phase, caught.value.permanent) == ("rcpt", True)
-        assert str(caught.value.smtp_code).startswith("5")
+            assert (caught.value.phase, caught.value.permanent) == ("rcpt", permanent)
+            assert str(caught.value.smtp_code).startswith(first_digit)
     finally:
         transport.close()
