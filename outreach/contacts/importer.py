@@ -636,12 +636,14 @@ _DONE = object()
 
 
 def parsed_chunks(
-    table: Table, report: ImportReport, rules: SectorRules | None = None
+    table: Table, report: ImportReport, secret: str, rules: SectorRules | None = None
 ) -> Iterator[list[_Row]]:
-    """The table's valid rows in chunks of CHUNK, parsed by a thread of their own up to
-    PARSED_AHEAD chunks ahead, so that parsing the next chunk overlaps the database's work
-    on this one. What parsing reported reaches `report` just before its chunk is yielded:
-    the report reads as if each chunk were parsed, then merged."""
+    """The table's valid rows in chunks of CHUNK, one row per address (the first in the
+    file, `first_rows`), each with its address's HMAC: parsed by a thread of their own up
+    to PARSED_AHEAD chunks ahead, so that parsing the next chunk overlaps the database's
+    work on this one (the database's waits release the GIL to it). What parsing reported
+    reaches `report` just before its chunk is yielded: the report reads as if each chunk
+    were parsed, then merged."""
     found = _Found()
     ahead: queue.Queue[Any] = queue.Queue(maxsize=PARSED_AHEAD)
     stop = threading.Event()
@@ -657,19 +659,30 @@ def parsed_chunks(
 
     def parse() -> None:
         nonlocal found
+        seen = FirstLines()  # its SQLite connection belongs to this thread
+
+        def finished(chunk: list[_Row]) -> tuple[list[_Row], _Found]:
+            nonlocal found
+            done, found = found, _Found()
+            chunk = first_rows(chunk, seen, done)
+            for row in chunk:
+                row.hmac = email_hmac(secret, row.key)
+            return chunk, done
+
         try:
             chunk: list[_Row] = []
             for row in read_rows(table, found, rules):
                 chunk.append(row)
                 if len(chunk) >= CHUNK:
-                    done, found = found, _Found()
-                    if not hand_over((chunk, done)):
+                    if not hand_over(finished(chunk)):
                         return
                     chunk = []
-            if hand_over((chunk, found)):
+            if hand_over(finished(chunk)):
                 hand_over(_DONE)
         except BaseException as exc:  # noqa: BLE001 - raised again by the importing thread
             hand_over(exc)
+        finally:
+            seen.close()
 
     parser = threading.Thread(target=parse, name="import-parser", daemon=True)
     parser.start()
@@ -725,7 +738,7 @@ class FirstLines:
         self.db.close()
 
 
-def first_rows(rows: list[_Row], seen: FirstLines, report: ImportReport) -> list[_Row]:
+def first_rows(rows: list[_Row], seen: FirstLines, report: RowReport) -> list[_Row]:
     """One row per address, the first in the file: a later row of an address is not
     imported at all (it never overwrites a value of the first) and is reported as a
     duplicate naming the line that was kept."""
@@ -780,13 +793,11 @@ class ContactImporter:
         session: Session,
         options: ImportOptions,
         report: ImportReport,
-        secret: str,
         preset: Preset | None = None,
     ) -> None:
         self.session = session
         self.options = options
         self.report = report
-        self.secret = secret
         self.rows_are = preset.rows_are if preset else RowsAre.CONTACTS
         self.status = effective_status(options, preset)
         # "Mailchimp export Connections.csv": the source of the events another tool recorded.
@@ -794,23 +805,17 @@ class ContactImporter:
         self.evidence_source = f"{tool} export {options.file_name}"[:1000]
         self.sector_ids: dict[str, int] = {}
         self.source = f"import:{options.file_name} ({options.source})"
-        self.seen = FirstLines()
         self.not_imported: set[int] = set()  # existing contacts a row could not update
 
     def run(self, chunks: Iterable[list[_Row]], checkpoint: Callable[[], None]) -> None:
-        """Import every chunk of rows, calling `checkpoint` after each."""
-        try:
-            for chunk in chunks:
-                self.merge(chunk)
-                checkpoint()
-        finally:
-            self.seen.close()
+        """Import every chunk of rows (one per address, hashed: `parsed_chunks`), calling
+        `checkpoint` after each."""
+        for chunk in chunks:
+            self.merge(chunk)
+            checkpoint()
 
     def merge(self, rows: list[_Row]) -> None:
         """Create or update the contacts of one chunk."""
-        rows = first_rows(rows, self.seen, self.report)
-        for row in rows:
-            row.hmac = email_hmac(self.secret, row.key)
         blocklisted = [r for r in rows if r.blocklisted]
         if blocklisted:
             self._suppress(blocklisted, "blocklisted in the tool that exported it")
@@ -864,7 +869,7 @@ class ContactImporter:
             self.session.execute(
                 sa.update(Contact)
                 .where(
-                    among(self.session, Contact.email_hmac, hashes),
+                    among(self.session, Contact.email_key, {r.key for r in rows}),
                     Contact.status.in_((ContactStatus.PENDING, ContactStatus.SUBSCRIBED)),
                 )
                 .values(status=ContactStatus.BOUNCED, updated_at=now)
@@ -1197,8 +1202,8 @@ def import_csv(
     report.status, report.hint = str(status), consent_hint(status, table.preset)
     if rules is None and table.columns.sector_from:
         rules = load_rules(session)
-    importer = ContactImporter(session, options, report, secret, table.preset)
-    importer.run(parsed_chunks(table, report, rules), checkpoint or session.flush)
+    importer = ContactImporter(session, options, report, table.preset)
+    importer.run(parsed_chunks(table, report, secret, rules), checkpoint or session.flush)
     if report.created + report.updated >= 1000:
         refresh_statistics(
             session, table_of(Contact), table_of(GroupMembership), table_of(ConsentEvent)

@@ -33,7 +33,7 @@ class Contact(Base):
     email: Mapped[str] = mapped_column(sa.String(320))
     email_key: Mapped[str] = mapped_column(sa.String(320), unique=True)
     # HMAC of email_key (see contacts.identity): joins the suppression list in SQL.
-    email_hmac: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    email_hmac: Mapped[str | None] = mapped_column(sa.String(64))
     first_name: Mapped[str] = mapped_column(sa.String(200), default="")
     last_name: Mapped[str] = mapped_column(sa.String(200), default="")
     sector: Mapped[str | None] = mapped_column(sa.String(200), index=True)
