@@ -161,6 +161,12 @@ class ClassificationSchema(Schema):
     )
     changed = fields.Int(metadata={"description": "Contacts whose sector changes (or changed)."})
     hand_set = fields.Int(metadata={"description": "Contacts with a hand-set sector, untouched."})
+    kept = fields.Int(
+        metadata={
+            "description": "Contacts keeping the sector an earlier rule gave them, which no "
+            "rule matches from the columns read now."
+        }
+    )
     unclassified = fields.Int()
     unclassified_sample = fields.List(fields.Str())
     applied = fields.Bool()

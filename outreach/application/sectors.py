@@ -32,6 +32,9 @@ class Classification:
     keywords: dict[str, dict[str, int]] = field(default_factory=dict)  # sector → keyword → n
     changed: int = 0  # contacts whose sector the rules set or change
     hand_set: int = 0  # contacts with a sector set by hand: left alone
+    # Contacts an earlier rule gave a sector (at import, from columns read then) that no
+    # rule matches from the columns read now: their sector is kept, never cleared.
+    kept: int = 0
     unclassified: int = 0
     unclassified_sample: list[str] = field(default_factory=list)
     applied: bool = False
@@ -42,6 +45,7 @@ class Classification:
             "keywords": {s: dict(sorted(k.items())) for s, k in sorted(self.keywords.items())},
             "changed": self.changed,
             "hand_set": self.hand_set,
+            "kept": self.kept,
             "unclassified": self.unclassified,
             "unclassified_sample": self.unclassified_sample,
             "applied": self.applied,
@@ -85,6 +89,9 @@ def classify(
             result.hand_set += 1
             continue
         found = rules.match(_texts(contact, columns))
+        if found is None and contact.sector:
+            result.kept += 1
+            continue
         if found is None:
             result.unclassified += 1
             if len(result.unclassified_sample) < SAMPLE:

@@ -280,6 +280,10 @@ def classify_command(
         said = ", ".join(f"{k} {n}" for k, n in sorted(found.items(), key=lambda i: -i[1]))
         click.echo(f"{sector}: {count} ({said})")
     click.echo(f"left alone (sector set by hand): {result.hand_set}")
+    if result.kept:
+        click.echo(
+            f"kept (a sector an earlier rule gave, from columns not read now): {result.kept}"
+        )
     sample = ", ".join(result.unclassified_sample[:10])
     more = " …" if result.unclassified > 10 else ""
     click.echo(f"unclassified: {result.unclassified}" + (f" ({sample}{more})" if sample else ""))

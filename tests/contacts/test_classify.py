@@ -99,3 +99,20 @@ def test_edited_rules_are_saved_and_bad_ones_refused_naming_the_line(
         "Job",
     )
     assert report["sectors_from_rules"] == {"Trades": 1}
+
+
+def test_a_sector_a_rule_gave_at_import_is_kept_not_called_unclassified(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    """The import read a column (`--sector-from Puesto`) that classify does not read by
+    default: the contact keeps its sector and is counted apart, not as unclassified."""
+    path = write(tmp_path, "email,Puesto\nana@example.org,Gerente de Ventas\n")
+    run_import(runner, path, "--sector-from", "Puesto")
+
+    preview = classify(runner, "--dry-run")
+
+    assert (preview["kept"], preview["unclassified"], preview["changed"]) == (1, 0, 0)
+    assert people(session)["ana@example.org"].sector == "Managers"
+    shown = runner.invoke(args=["contacts", "classify", "--dry-run"]).output
+    assert "kept (a sector an earlier rule gave, from columns not read now): 1" in shown
+    assert "unclassified: 0" in shown
