@@ -4,11 +4,16 @@
 A compiled Jinja template yields its static text as the same chunks every time, so those
 are encoded once (per variant) and only the personalized chunks per message; a final pass
 keeps every line within the 76 characters of RFC 2045.
+
+No line of the output begins with a dot: a dot there is written `=2E` (the same text
+once decoded), so the SMTP transport never has to double dots (RFC 5321 4.5.2) and hands
+the message to the socket as it is.
 """
 
 from __future__ import annotations
 
 import binascii
+import re
 from typing import Any
 
 from jinja2 import Environment, Template, nodes
@@ -16,6 +21,7 @@ from jinja2 import Environment, Template, nodes
 from outreach.rendering.bounds import MAX_OUTPUT, LimitExceeded
 
 MAX_LINE = 76
+_TOO_LONG = re.compile(rb"[^\r\n]{%d}" % (MAX_LINE + 1))
 
 
 class QuotedPrintableTemplate:
@@ -34,7 +40,7 @@ class QuotedPrintableTemplate:
         Each encoded chunk keeps its own lines short; where two chunks meet, a soft line
         break goes between them (a chunk boundary never splits an =XX escape).
         """
-        static = self.static
+        static = self.static  # each chunk's last line leaves room for a soft break
         parts: list[bytes] = []
         column = size = 0
         for chunk in self.template.generate(context):
@@ -51,6 +57,8 @@ class QuotedPrintableTemplate:
             if column and column + head > MAX_LINE - 1:
                 parts.append(b"=\r\n")
                 column = 0
+            if not column and encoded[:1] == b".":  # this chunk begins a line
+                encoded = _tidy(encoded, first=True)
             parts.append(encoded)
             last = encoded.rfind(b"\n")
             column = column + len(encoded) if last < 0 else len(encoded) - last - 1
@@ -58,12 +66,17 @@ class QuotedPrintableTemplate:
 
 
 def encode(text: str) -> bytes:
-    """Quoted-printable bytes of a whole text (CRLF, lines within 76 characters)."""
-    return _encode(text)
+    """Quoted-printable bytes of a whole text (CRLF, lines within 76 characters, none
+    beginning with a dot)."""
+    encoded = _encode(text)
+    return _tidy(encoded, first=True) if encoded[:1] == b"." else encoded
 
 
 def _encode(text: str) -> bytes:
-    """One chunk as quoted-printable with CRLF line ends (b2a_qp wraps it at 76)."""
+    """One chunk as quoted-printable with CRLF line ends, wrapped at 76 by b2a_qp, then
+    tidied (`_tidy`) where a search finds the need: no line after the first begins with a
+    dot, none is longer than 76 (b2a_qp lets a line that ends in an escaped space or tab
+    reach 78), and the last leaves room for the soft break that may follow it."""
     if (
         len(text) < MAX_LINE
         and text.isascii()
@@ -73,4 +86,34 @@ def _encode(text: str) -> bytes:
     ):
         return text.encode()  # a short plain value (a name, a city) is its own encoding
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode()
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    encoded = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    if (
+        b"\n." in encoded
+        or len(encoded) - encoded.rfind(b"\n") > MAX_LINE
+        or _TOO_LONG.search(encoded)
+    ):
+        return _tidy(encoded)
+    return encoded
+
+
+def _tidy(encoded: bytes, *, first: bool = False) -> bytes:
+    """Each line that begins with a dot (after a line break; the first line too when
+    `first`) begun `=2E` instead; each line over 76 characters, and a last line over 75,
+    split by soft line breaks, never inside an =XX escape."""
+    lines = encoded.split(b"\r\n")
+    last = len(lines) - 1
+    tidy: list[bytes] = []
+    for number, line in enumerate(lines):
+        if line[:1] == b"." and (number or first):
+            line = b"=2E" + line[1:]
+        limit = MAX_LINE - 1 if number == last else MAX_LINE
+        while len(line) > limit:
+            cut = MAX_LINE - 1  # and the soft break's "=" makes 76
+            while line[cut - 2 : cut - 1] == b"=" or line[cut - 1 : cut] == b"=":
+                cut -= 1  # not inside an escape
+            tidy.append(line[:cut] + b"=")
+            line = line[cut:]
+            if line[:1] == b".":
+                line = b"=2E" + line[1:]
+        tidy.append(line)
+    return b"\r\n".join(tidy)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import os
+import random
 import re
 from email import policy
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from jinja2 import Environment
 
 from outreach.rendering.message import Links, MessageBuilder
 from outreach.rendering.pipeline import compile_variant
-from outreach.rendering.qp import encode
+from outreach.rendering.qp import QuotedPrintableTemplate, encode
 from outreach.rendering.templates import TemplateProblem
 from tests.support.rendering import GOLDEN, SOURCE, contact
 
@@ -130,6 +133,38 @@ def test_non_ascii_subject_and_names_are_encoded() -> None:
 def test_quoted_printable_long_lines() -> None:
     encoded = encode("x" * 5000 + "\né" * 3)
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+
+
+def _well_formed(encoded: bytes, text: str) -> None:
+    lines = encoded.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 76
+    assert not [line for line in lines if line.startswith(b".")]  # nothing to dot-stuff
+    assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode() == text
+
+
+def test_quoted_printable_never_begins_a_line_with_a_dot() -> None:
+    """Dots at line starts (a text's "..." dividers, a chunk that lands at a line start)
+    are written =2E, lines stay within 76 characters (b2a_qp alone lets an escaped
+    trailing space reach 78), and the text decodes unchanged."""
+    rng = random.Random(7)
+    for text in ("." * 200, ".\n" * 5, "x" * 74 + "\n." + "y" * 80, "a" * 74 + " \nb"):
+        _well_formed(encode(text), text)
+    for _ in range(3000):
+        text = "".join(rng.choice("ab. .\n=é\t.xyz") for _ in range(rng.randint(1, 300)))
+        _well_formed(encode(text + "x"), text + "x")
+    environment = Environment(autoescape=False)  # noqa: S701 - plain text, as the text part
+    pieces = ["{{ a }}", ".", "\n", "text ", "..", "=", "ééé", "x" * 30]
+    for _ in range(2000):
+        source = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) + "x"
+        template = environment.from_string(source)
+        value = rng.choice([".", ".dot", "", "." * 90, "\n.", "éé."])
+        rendered = QuotedPrintableTemplate(environment, source, template).render({"a": value})
+        _well_formed(rendered, template.render(a=value))
+
+
+def test_a_built_newsletter_needs_no_dot_stuffing() -> None:
+    raw = build(first_name=".Ana")
+    assert not raw.startswith(b".") and b"\n." not in raw
 
 
 @pytest.mark.parametrize(
