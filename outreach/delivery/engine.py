@@ -4,7 +4,8 @@ Per process: compiled message builders per variant (MJML and inlining once), a r
 SMTP connection per thread, and the pacer. Per batch: a claim of its own (a token),
 whose lease is renewed while it is sent. Per message: the pacer's wait, then the consent
 re-check (at most half a second old, so an unsubscribe holds within a second at any
-rate), render — a message that cannot be built fails alone —, send, and the outcome
+rate; each look asks about the messages due before the next one, not the whole rest of
+the batch), render — a message that cannot be built fails alone —, send, and the outcome
 committed at once and synchronously, so that a worker killed mid-batch, or a database
 crash, re-sends at most the one message per thread whose SMTP transaction had completed.
 """
@@ -42,6 +43,8 @@ from outreach.tracking.links import click_url, open_url
 
 log = logging.getLogger(__name__)
 RECHECK_SECONDS = 0.5
+LOOK_AHEAD = 1.5  # a look covers this many times the messages due before the next look
+MIN_LOOK = 16  # and at least this many (the first look of a batch, a slow rate)
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # what most receiving servers accept
 
 
@@ -135,6 +138,7 @@ class Engine:
         token = claims.new(DELIVERY, lease.total_seconds())
         self.local.token = token
         try:
+            looked = time.monotonic()  # (at the latest) the claim looks at every contact
             with db.session() as session:
                 claimed = service.skip_unmailable(
                     session, service.claim(session, campaign_id, low, high, lease, token)
@@ -142,7 +146,7 @@ class Engine:
             if not claimed:
                 claims.close(token)
                 return BatchResult()
-            result = self._send_claimed(campaign_id, claimed, BatchResult())
+            result = self._send_claimed(campaign_id, claimed, BatchResult(), looked)
         except BaseException:  # the database went away, most likely: mended by the heartbeat
             claims.abandon(token, getattr(self.local, "unrecorded", None))
             raise
@@ -154,7 +158,11 @@ class Engine:
         return result
 
     def _send_claimed(
-        self, campaign_id: int, claimed: list[service.Claimed], result: BatchResult
+        self,
+        campaign_id: int,
+        claimed: list[service.Claimed],
+        result: BatchResult,
+        looked: float,
     ) -> BatchResult:
         """Send the claimed deliveries of a batch, then note progress."""
         db = self.database
@@ -171,7 +179,7 @@ class Engine:
             streak = service.consecutive_failures(session, campaign_id)
         pause_after = self.settings.pause_after
         with self._ledger():
-            streak = self._send_all(campaign_id, sender, claimed, people, streak, result)
+            streak = self._send_all(campaign_id, sender, claimed, people, streak, result, looked)
         with db.session() as session:
             result.paused = service.note_progress(session, campaign_id, streak, pause_after)
             service.finish_if_done(session, campaign_id)
@@ -197,11 +205,14 @@ class Engine:
         people: dict[int, _Recipient],
         streak: int,
         result: BatchResult,
+        looked: float,
     ) -> int:
-        """Send the claimed deliveries in order; returns the failure streak."""
+        """Send the claimed deliveries in order; returns the failure streak. `looked`:
+        when the claim looked at every claimed contact's consent."""
         db, pause_after = self.database, self.settings.pause_after
         lease = float(self.settings.lease_seconds)
-        checked_at, renewed_at, blocked = 0.0, time.monotonic(), set[int]()
+        renewed_at, blocked, started = time.monotonic(), set[int](), time.monotonic()
+        checked_at, checked_until = looked, len(claimed)  # positions before it were looked at
         token = claimed[0].token
 
         def rest(position: int) -> list[service.Claimed]:
@@ -220,17 +231,22 @@ class Engine:
                 result.retry = True
                 break
             self.pacer.wait()  # then look, so that the look is fresh when the message goes
-            if time.monotonic() - checked_at > RECHECK_SECONDS:
-                # Someone may have unsubscribed since the claim, or the campaign was paused
-                # or cancelled: look again, at most 0.5 s old.
-                unchecked = rest(position)
+            now = time.monotonic()
+            if position >= checked_until or now - checked_at > RECHECK_SECONDS:
+                # Someone may have unsubscribed since the last look, or the campaign was
+                # paused or cancelled: look again, so that no message goes on a look more
+                # than 0.5 s old; at the messages due before the next look, at this rate.
+                due = position / max(now - started, 1e-3) * RECHECK_SECONDS * LOOK_AHEAD
+                span = claimed[position : position + max(MIN_LOOK, int(due) + 1)]
+                ahead = [c for c in span if c.id not in blocked]
                 with db.session() as session:
                     if not service.still_sending(session, campaign_id):
-                        service.release(session, unchecked, None)
+                        service.release(session, rest(position), None)
                         break
-                    allowed = {c.id for c in service.skip_unmailable(session, unchecked)}
-                blocked |= {c.id for c in unchecked} - allowed
+                    allowed = {c.id for c in service.skip_unmailable(session, ahead)}
+                blocked |= {c.id for c in ahead} - allowed
                 checked_at = time.monotonic()
+                checked_until = position + len(span)
             if item.id in blocked:
                 continue
             outcome = self._send_one(campaign_id, sender, item, people.get(item.contact_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from outreach.consent.models import Purpose, Suppression
 from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
-from outreach.db_bulk import DriverStatement, refresh_statistics, table_of
+from outreach.db_bulk import DriverStatement, IdList, refresh_statistics, table_of
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
@@ -289,15 +290,29 @@ def reclaim_from(session: Session, workers: list[str]) -> list[int]:
     return sorted({r[0] for r in rows})
 
 
+_LISTED = IdList("contact_ids")
+
+
+@cache
+def _why_unmailable(dialect: str) -> sa.Select[Any]:
+    """Built once per dialect, so that its compiled form is cached however many contacts
+    it asks about: the listed contacts, each with why it may not be mailed now (NULL: it
+    may; a contact that is gone has no row)."""
+    return sa.select(Contact.id, unmailable_reason()).where(_LISTED.condition(dialect, Contact.id))
+
+
+def _dialect(session: Session | sa.Connection) -> str:
+    bind = session if isinstance(session, sa.Connection) else session.get_bind()
+    return bind.dialect.name
+
+
 def skip_unmailable(session: Session | sa.Connection, claimed: list[Claimed]) -> list[Claimed]:
     """Mark those no longer allowed a message as skipped (with why); return the rest."""
     if not claimed:
         return []
     reasons: dict[int, str | None] = dict(
-        session.execute(
-            sa.select(Contact.id, unmailable_reason()).where(
-                Contact.id.in_([c.contact_id for c in claimed])
-            )
+        session.execute(  # type: ignore[call-overload]
+            _why_unmailable(_dialect(session)), _LISTED.value(c.contact_id for c in claimed)
         ).all()
     )
     by_reason: dict[str, list[int]] = {}
@@ -459,10 +474,13 @@ def note_progress(session: Session, campaign_id: int, consecutive: int, pause_af
     return False
 
 
+_CAMPAIGN_STATUS = sa.select(Campaign.status).where(Campaign.id == sa.bindparam("campaign"))
+
+
 def still_sending(session: Session, campaign_id: int) -> bool:
     """Whether the campaign is still sending (a pause or cancel stops the batches in flight
     at their next look, within half a second)."""
-    status = session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
+    status = session.scalar(_CAMPAIGN_STATUS, {"campaign": campaign_id})
     return status is CampaignStatus.SENDING
 
 

@@ -21,12 +21,13 @@ from outreach.consent.service import Evidence, unsubscribe
 from outreach.contacts.models import Contact
 from outreach.db import get_db, utcnow
 from outreach.delivery import service
-from outreach.delivery.engine import Engine
+from outreach.delivery.engine import LOOK_AHEAD, MIN_LOOK, Engine
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.ops.heartbeat import Heartbeat, reap_dead_workers
 from outreach.ops.models import Worker
 from tests.conftest import SmtpSink, drain, queued_app
 from tests.support.campaigns import MJML, subscribe
+from tests.support.contacts import run_import, write
 from tests.support.delivery import send
 
 
@@ -300,3 +301,36 @@ def test_a_batch_is_smaller_under_a_send_rate(tmp_path: Path) -> None:
     assert service.batch_size(plain) == 500
     slow = Settings(instance_path=tmp_path, send_rate=2, lease_seconds=30, worker_threads=4)
     assert service.batch_size(slow) == 5  # half a message a second per thread, 10 s a batch
+
+
+def test_each_consent_look_asks_about_the_messages_due_before_the_next(
+    tmp_path: Path, database_url: str, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim looks at the whole batch; after it, each look (every half second) asks
+    about the messages this thread will send before the next look, not about the whole
+    rest of the batch every time."""
+    people = 150
+    smtp_sink.delay = 0.01  # about a second and a half for the batch, on one thread
+    asked: list[int] = []
+    real = service.skip_unmailable
+
+    def counting(session: object, claimed: list[service.Claimed]) -> list[service.Claimed]:
+        asked.append(len(claimed))
+        return real(session, claimed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "skip_unmailable", counting)
+    with queued_app(tmp_path, database_url, smtp_sink, worker_threads=1) as app:
+        rows = "".join(f"p{i}@example.org,Thinkers\n" for i in range(people))
+        path = write(tmp_path, "email,sector\n" + rows)
+        run_import(app.test_cli_runner(), path, "--status", "subscribed")
+        with get_db(app).session() as session:
+            campaign = create_campaign(session, "Looks", "a@example.org", groups=["Thinkers"])
+            set_variant(session, campaign, "Thinkers", subject="Hi", mjml=MJML)
+            campaign_id = campaign.id
+        send(app, campaign_id)
+        drain(app)
+    assert len(smtp_sink.received()) == people
+    claim, looks = asked[0], asked[1:]
+    assert claim == people and looks  # the batch took longer than half a second
+    assert max(looks) < people * 0.8  # the rest of the batch was 120 at the first look
+    assert sum(looks) <= people * LOOK_AHEAD + MIN_LOOK  # each message about once more
