@@ -30,6 +30,15 @@ class Delivery(Base):
         sa.UniqueConstraint("campaign_id", "contact_id"),
         sa.Index("ix_deliveries_campaign_status", "campaign_id", "status"),
         sa.Index("ix_deliveries_campaign_group", "campaign_id", "group_id"),
+        # The recent send rate of a campaign's progress (its last seconds of sent_at).
+        sa.Index("ix_deliveries_campaign_sent_at", "campaign_id", "sent_at"),
+        # The few suspected duplicates of a campaign, without reading its other rows.
+        sa.Index(
+            "ix_deliveries_suspected",
+            "campaign_id",
+            postgresql_where=sa.text("suspected_duplicate"),
+            sqlite_where=sa.text("suspected_duplicate = 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -60,7 +60,9 @@ def suspected_duplicates(session: Session, campaign_id: int) -> int:
         session.scalar(
             sa.select(sa.func.count())
             .select_from(Delivery)
-            .where(Delivery.campaign_id == campaign_id, Delivery.suspected_duplicate.is_(True))
+            # "= true" as ix_deliveries_suspected's condition reads (SQLite uses a partial
+            # index only for a query whose condition matches the index's).
+            .where(Delivery.campaign_id == campaign_id, Delivery.suspected_duplicate == sa.true())
         )
         or 0
     )

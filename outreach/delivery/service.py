@@ -29,7 +29,7 @@ from outreach.db_bulk import DriverStatement, IdList, refresh_statistics, table_
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
-from outreach.reporting.tallies import recount
+from outreach.reporting.tallies import recount, status_counts
 
 BATCH_SIZE = 500
 FREEZE_CHUNK = 20_000
@@ -661,17 +661,14 @@ class Progress:
 
 
 def progress(session: Session, campaign: Campaign) -> Progress:
-    """Per group: queued, sending, sent, failed, bounced, skipped; and the recent rate."""
-    rows = session.execute(
-        sa.select(Delivery.group_name, Delivery.status, sa.func.count())
-        .where(Delivery.campaign_id == campaign.id)
-        .group_by(Delivery.group_name, Delivery.status)
-        .order_by(Delivery.group_name)
-    ).all()
-    groups: dict[str, GroupProgress] = {}
-    for group, status, count in rows:
-        entry = groups.setdefault(group, GroupProgress(group, {s.value: 0 for s in DeliveryStatus}))
-        entry.counts[str(status)] = count
+    """Per group: queued, sending, sent, failed, bounced, skipped (from the tallies and
+    the batches in flight: reporting.tallies.status_counts); and the messages sent in
+    the last minute (an index range of sent_at)."""
+    groups = [
+        GroupProgress(group, counts)
+        for group, counts in status_counts(session, campaign.id).items()
+        if sum(counts.values())
+    ]
     recent = session.scalar(
         sa.select(sa.func.count())
         .select_from(Delivery)
@@ -684,7 +681,7 @@ def progress(session: Session, campaign: Campaign) -> Progress:
         campaign.name,
         str(campaign.status),
         campaign.pause_reason,
-        list(groups.values()),
+        groups,
         int(recent or 0),
         campaign.scheduled_at,
         campaign.started_at,
