@@ -21,14 +21,16 @@ from outreach.groups.models import Group, GroupMembership
 REASONS = ("not subscribed", "no consent", "suppressed", "restricted", "no variant")
 
 
-def _assignment(campaign_id: int) -> sa.Subquery:
-    """Per contact of the targeted groups: first position, first position with a variant."""
+def _assignment(campaign_id: int, ids: tuple[int, int] | None = None) -> sa.Subquery:
+    """Per contact of the targeted groups: first position, first position with a variant.
+    `ids`: only the contacts low < id <= high (read from the membership index: without
+    it, every chunk of the audience freeze aggregated every membership of the table)."""
     has_variant = (
         sa.select(Variant.id)
         .where(Variant.campaign_id == campaign_id, Variant.group_id == CampaignGroup.group_id)
         .exists()
     )
-    return (
+    chosen = (
         sa.select(
             GroupMembership.contact_id.label("contact_id"),
             sa.func.min(CampaignGroup.position).label("first_pos"),
@@ -37,8 +39,11 @@ def _assignment(campaign_id: int) -> sa.Subquery:
         .join(CampaignGroup, CampaignGroup.group_id == GroupMembership.group_id)
         .where(CampaignGroup.campaign_id == campaign_id)
         .group_by(GroupMembership.contact_id)
-        .subquery("assignment")
     )
+    if ids is not None:
+        low, high = ids
+        chosen = chosen.where(GroupMembership.contact_id > low, GroupMembership.contact_id <= high)
+    return chosen.subquery("assignment")
 
 
 def _exclusion(has_fallback: bool, assignment: sa.Subquery) -> sa.ColumnElement[Any]:
@@ -57,9 +62,12 @@ def _has_fallback(session: Session, campaign_id: int) -> bool:
     )
 
 
-def recipients(session: Session, campaign: Campaign) -> sa.Select[int, int, int, str]:
-    """contact_id, variant_id, group_id, group_name of every eligible recipient."""
-    assignment = _assignment(campaign.id)
+def recipients(
+    session: Session, campaign: Campaign, ids: tuple[int, int] | None = None
+) -> sa.Select[int, int, int, str]:
+    """contact_id, variant_id, group_id, group_name of every eligible recipient (`ids`:
+    of the contacts low < id <= high only)."""
+    assignment = _assignment(campaign.id, ids)
     slot = sa.func.coalesce(assignment.c.variant_pos, assignment.c.first_pos)
     slot_group = sa.orm.aliased(CampaignGroup)
     variant = sa.orm.aliased(Variant)

@@ -25,7 +25,7 @@ from outreach.consent.models import Purpose, Suppression
 from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
-from outreach.db_bulk import DriverStatement, IdList, refresh_statistics, table_of
+from outreach.db_bulk import DriverStatement, IdList, is_postgres, refresh_statistics, table_of
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
@@ -45,7 +45,8 @@ PAUSE_REASON_MAX = 500
 
 def start(session: Session, campaign: Campaign, at: datetime | None = None) -> int:
     """Check, then send now or schedule; returns the number of deliveries frozen."""
-    errors = [p for p in presend_checks(session, campaign) if p.level == "error"]
+    checked = presend_checks(session, campaign, audience_warnings=False)  # errors decide
+    errors = [p for p in checked if p.level == "error"]
     if errors:
         listed = "; ".join(f"{p.variant}: {p.message}" for p in errors)
         raise ValidationError(
@@ -63,39 +64,39 @@ def start(session: Session, campaign: Campaign, at: datetime | None = None) -> i
 
 def freeze_audience(session: Session, campaign: Campaign) -> int:
     """Insert one queued delivery per recipient (set-based, by contact id chunks)."""
-    rows = recipients(session, campaign).subquery("r")
-    opens = consent_confirmed(Purpose.OPEN_TRACKING, rows.c.contact_id)
-    clicks = consent_confirmed(Purpose.CLICK_TRACKING, rows.c.contact_id)
     top = session.scalar(sa.select(sa.func.max(Contact.id))) or 0
     now = utcnow()
     before = _count(session, campaign.id)
+    if is_postgres(session):  # its JIT compiled each chunk's plan anew: ~50 ms a chunk
+        session.execute(sa.text("SET LOCAL jit = off"))
     for low in range(0, top + 1, FREEZE_CHUNK):
-        chosen = (
-            sa.select(
-                sa.literal(campaign.id),
-                rows.c.contact_id,
-                rows.c.variant_id,
-                rows.c.group_id,
-                rows.c.group_name,
-                sa.literal(DeliveryStatus.QUEUED.value),
-                sa.literal(0),
-                opens,
-                clicks,
-                sa.literal(now),
-                sa.literal(0),
-                sa.literal(0),
-                sa.literal(0),
-                sa.literal(0),
-            )
-            .where(rows.c.contact_id > low, rows.c.contact_id <= low + FREEZE_CHUNK)
-            .where(
+        rows = recipients(session, campaign, (low, low + FREEZE_CHUNK)).subquery("r")
+        opens = consent_confirmed(Purpose.OPEN_TRACKING, rows.c.contact_id)
+        clicks = consent_confirmed(Purpose.CLICK_TRACKING, rows.c.contact_id)
+        chosen = sa.select(
+            sa.literal(campaign.id),
+            rows.c.contact_id,
+            rows.c.variant_id,
+            rows.c.group_id,
+            rows.c.group_name,
+            sa.literal(DeliveryStatus.QUEUED.value),
+            sa.literal(0),
+            opens,
+            clicks,
+            sa.literal(now),
+            sa.literal(0),
+            sa.literal(0),
+            sa.literal(0),
+            sa.literal(0),
+        )
+        if before:  # a freeze resumed: not those who have their delivery already
+            chosen = chosen.where(
                 ~sa.select(Delivery.id)
                 .where(
                     Delivery.campaign_id == campaign.id, Delivery.contact_id == rows.c.contact_id
                 )
                 .exists()
             )
-        )
         session.execute(
             sa.insert(table_of(Delivery)).from_select(
                 [
