@@ -29,13 +29,13 @@ def on_starting(server: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """With the embedded broker, this process sends: worker threads, sweeper, ticker."""
-    from outreach.ops.embedded import start_embedded
+    from outreach.embedded import start_embedded
 
     start_embedded(worker.wsgi, origin="gunicorn")
 
 
 def worker_exit(server: Any, worker: Any) -> None:
     """Give back what this process claimed, so the next one resumes at once."""
-    from outreach.ops.embedded import stop_embedded
+    from outreach.embedded import stop_embedded
 
     stop_embedded()

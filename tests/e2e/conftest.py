@@ -43,6 +43,8 @@ from tests.conftest import (
 from tests.support.dkim import PEM, PUBLIC
 
 OUTREACH = str(Path(sys.executable).with_name("outreach"))
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+PROJECT = Path(__file__).resolve().parents[2]  # where wsgi.py and gunicorn.conf.py are
 DKIM_DOMAIN, DKIM_SELECTOR = "example.org", "e2e"
 DKIM_PEM, _PUBLIC = PEM, PUBLIC  # the key the DKIM unit tests sign with
 
@@ -124,6 +126,27 @@ class Product:
         )
         self.processes.append(process)
         return process
+
+    def start_gunicorn(self, workers: int) -> None:
+        """`gunicorn -w N wsgi:app` in the project folder (it reads gunicorn.conf.py
+        there), and with a real broker `outreach worker` beside it."""
+        log = (self.root / f"gunicorn-{len(self.log_files)}.log").open("wb")
+        self.log_files.append(log)
+        command = [GUNICORN, "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "wsgi:app"]
+        serve = subprocess.Popen(
+            command,
+            cwd=PROJECT,
+            # This installation's instance folder (its database, outbox), not the project's.
+            env={"OUTREACH_INSTANCE_PATH": str(self.root / "instance"), **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(serve)
+        if not self.embedded:
+            worker = self.spawn("worker", "--processes", "1", "--threads", "2")
+            self._wait_for_log(worker, "ready for action")
+        self._wait_for_http(serve)
 
     def start(self, **env: str) -> None:
         """`outreach serve`, and with a real broker `outreach worker` beside it."""
