@@ -31,7 +31,10 @@ def post_worker_init(worker: Any) -> None:
     """With the embedded broker, this process sends: worker threads, sweeper, ticker."""
     from outreach.embedded import start_embedded
 
-    start_embedded(worker.wsgi, origin="gunicorn")
+    app = worker.wsgi
+    if "outreach.settings" not in getattr(app, "extensions", {}):
+        return  # another WSGI app served from this folder (bench/_pixel_app.py)
+    start_embedded(app, origin="gunicorn")
 
 
 def worker_exit(server: Any, worker: Any) -> None:
