@@ -394,24 +394,29 @@ def tracking_bench(args: argparse.Namespace, kind: str, workdir: Path) -> None:
         ("engine", ["wsgi:app"], ()),
         ("baseline", ["--pythonpath", str(BENCH), "_pixel_app:app"], ("--status", "200")),
     ]
-    for name, target, expect in runs:
-        proc, port = start_gunicorn(target, env, workdir / f"gunicorn-{name}.log")
-        try:
-            warm_up(port, workdir, args)
-            for (label, rate, _), path in zip(phases, files, strict=True):
-                results[name][label] = load(port, path, args, rate, *expect)
-                time.sleep(1)
+    try:
+        for name, target, expect in runs:
+            proc, port = start_gunicorn(target, env, workdir / f"gunicorn-{name}.log")
+            try:
+                warm_up(port, workdir, args)
+                for (label, rate, _), path in zip(phases, files, strict=True):
+                    results[name][label] = load(port, path, args, rate, *expect)
+                    time.sleep(1)
+                if name == "engine":
+                    before = count_hits(database)
+            finally:
+                stop_seconds = stop_gunicorn(proc)
             if name == "engine":
-                before = count_hits(database)
-        finally:
-            stop_seconds = stop_gunicorn(proc)
-        if name == "engine":
-            if workers:
-                wait_for_workers(tracking_queue, database)
-                for worker in workers:
-                    stop(worker, 60)
-            after = count_hits(database)
-            engine_stop = stop_seconds
+                if workers:
+                    wait_for_workers(tracking_queue, database)
+                    for worker in workers:
+                        stop(worker, 60)
+                after = count_hits(database)
+                engine_stop = stop_seconds
+    finally:  # a failed run leaves no worker consuming the broker (another bench's)
+        for worker in workers:
+            if worker.poll() is None:
+                stop(worker, 60)
     for label, _, _ in phases:
         engine, base = results["engine"][label], results["baseline"][label]
         print(f"  {label:<13} engine   {describe(engine)}")
