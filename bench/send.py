@@ -22,7 +22,9 @@ link (bench/_delay_proxy.py; no netem here), and the engine is printed beside th
 loop on one connection through the same link.
 
 At sizes above --full-limit (default 100,000) the campaign is sent for --sample-seconds
-only: enough to read each process's peak RSS, which is what the large size is for.
+only, counted from the moment the dispatcher (the audience freeze and the queueing) has
+returned: enough for the rate and each process's peak RSS, which is what the large size
+is for.
 """
 
 from __future__ import annotations
@@ -323,8 +325,11 @@ def _measure(
     full = size <= full_limit
     if full:
         sink.wait_for(before + size, 3600)
-    else:
-        time.sleep(max(0.0, sample - (time.perf_counter() - started)))
+        window = 0.0
+    else:  # the sending rate: the sample starts when the audience is frozen and queued
+        window_from, window_at = sink.messages, time.perf_counter()
+        time.sleep(sample)
+        window = (sink.messages - window_from) / (time.perf_counter() - window_at)
     elapsed = time.perf_counter() - started
     delivered = sink.messages - before
     worker_rss = [peak_rss(c) for w in workers for c in children(w.pid)]
@@ -332,7 +337,7 @@ def _measure(
         "sent": delivered,
         "recorded": sent_count(database),
         "seconds": elapsed,
-        "rate": delivered / elapsed,
+        "rate": delivered / elapsed if full else window,
         "full": full,
         "dispatch_seconds": dispatch_seconds,
         "dispatch_rss": dispatch_rss,
@@ -490,7 +495,11 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",") if s):
             result = scale_out(args, kind, sink, sink.port, size, full=size <= args.full_limit)
             rss = ", ".join(f"{r:.0f}" for r in result["worker_rss"])  # type: ignore[attr-defined]
-            scope = "all" if result["full"] else f"{args.sample_seconds:.0f} s sample"
+            scope = (
+                "all"
+                if result["full"]
+                else f"{args.sample_seconds:.0f} s sample once the dispatcher returned; in all"
+            )
             print(
                 f"{kind} + Redis, 2 workers x {args.threads} threads, {size:>9,}: engine "
                 f"{result['rate']:,.0f} msg/s ({scope}: {result['sent']:,} taken by the sink, "
