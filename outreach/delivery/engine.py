@@ -211,7 +211,9 @@ class Engine:
         when the claim looked at every claimed contact's consent."""
         db, pause_after = self.database, self.settings.pause_after
         lease = float(self.settings.lease_seconds)
-        renewed_at, blocked, started = time.monotonic(), set[int](), time.monotonic()
+        # The lease was granted at the claim, before the recipients were read and the
+        # builders compiled: the first renewal is due a third of a lease after the claim.
+        renewed_at, blocked, started = looked, set[int](), time.monotonic()
         checked_at, checked_until = looked, len(claimed)  # positions before it were looked at
         token = claimed[0].token
 
