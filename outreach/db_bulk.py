@@ -19,9 +19,15 @@ def table_of(model: type[Any]) -> sa.Table:
     return model.__table__  # type: ignore[no-any-return]
 
 
-def is_postgres(session: Session) -> bool:
+def dialect_of(session: Session | sa.Connection) -> str:
+    """The name of the dialect this session or connection talks ("postgresql", "sqlite")."""
+    bind = session if isinstance(session, sa.Connection) else session.get_bind()
+    return bind.dialect.name
+
+
+def is_postgres(session: Session | sa.Connection) -> bool:
     """True when the session talks to PostgreSQL (else SQLite)."""
-    return session.get_bind().dialect.name == "postgresql"
+    return dialect_of(session) == "postgresql"
 
 
 def upsert(session: Session, table: sa.Table) -> Any:
@@ -121,7 +127,12 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> Any:
     values = list(values)
     if not is_postgres(session):
         return column.in_(values)
-    items: Any = sa.func.string_to_array(sa.literal("\n".join(map(str, values))), sa.literal("\n"))
+    return _split(column, sa.literal("\n".join(map(str, values))), "\n")
+
+
+def _split(column: Any, text: Any, separator: str) -> Any:
+    """PostgreSQL: `column = ANY(the items of text)` (bigints for an integer column)."""
+    items: Any = sa.func.string_to_array(text, sa.literal(separator))
     if isinstance(column.type, sa.Integer):
         items = sa.cast(items, postgresql.ARRAY(sa.BigInteger))
     return column == sa.any_(items)
@@ -140,8 +151,7 @@ class IdList:
         """The condition on `column`, for the dialect of that name."""
         text = sa.bindparam(self.name, type_=sa.String)
         if dialect == "postgresql":
-            items = sa.cast(sa.func.string_to_array(text, ","), postgresql.ARRAY(sa.BigInteger))
-            return column == sa.any_(items)  # type: ignore[no-any-return]
+            return _split(column, text, ",")  # type: ignore[no-any-return]
         array = sa.literal_column("'['").op("||")(text).op("||")(sa.literal_column("']'"))
         value = sa.column("value", sa.Integer)
         return column.in_(sa.select(value).select_from(sa.func.json_each(array)))  # type: ignore[no-any-return]

@@ -21,10 +21,11 @@ from outreach.groups.models import Group, GroupMembership
 REASONS = ("not subscribed", "no consent", "suppressed", "restricted", "no variant")
 
 
-def _assignment(campaign_id: int, ids: tuple[int, int] | None = None) -> sa.Subquery:
+def _assignment(campaign_id: int, ranged: bool = False) -> sa.Subquery:
     """Per contact of the targeted groups: first position, first position with a variant.
-    `ids`: only the contacts low < id <= high (read from the membership index: without
-    it, every chunk of the audience freeze aggregated every membership of the table)."""
+    `ranged`: only the contacts low < id <= high, the parameters `low` and `high` (read
+    from the membership index: without it, every chunk of the audience freeze aggregated
+    every membership of the table)."""
     has_variant = (
         sa.select(Variant.id)
         .where(Variant.campaign_id == campaign_id, Variant.group_id == CampaignGroup.group_id)
@@ -40,9 +41,11 @@ def _assignment(campaign_id: int, ids: tuple[int, int] | None = None) -> sa.Subq
         .where(CampaignGroup.campaign_id == campaign_id)
         .group_by(GroupMembership.contact_id)
     )
-    if ids is not None:
-        low, high = ids
-        chosen = chosen.where(GroupMembership.contact_id > low, GroupMembership.contact_id <= high)
+    if ranged:
+        chosen = chosen.where(
+            GroupMembership.contact_id > sa.bindparam("low"),
+            GroupMembership.contact_id <= sa.bindparam("high"),
+        )
     return chosen.subquery("assignment")
 
 
@@ -63,11 +66,11 @@ def _has_fallback(session: Session, campaign_id: int) -> bool:
 
 
 def recipients(
-    session: Session, campaign: Campaign, ids: tuple[int, int] | None = None
+    session: Session, campaign: Campaign, *, ranged: bool = False
 ) -> sa.Select[int, int, int, str]:
-    """contact_id, variant_id, group_id, group_name of every eligible recipient (`ids`:
-    of the contacts low < id <= high only)."""
-    assignment = _assignment(campaign.id, ids)
+    """contact_id, variant_id, group_id, group_name of every eligible recipient (`ranged`:
+    of the contacts low < id <= high only, given as the parameters `low` and `high`)."""
+    assignment = _assignment(campaign.id, ranged)
     slot = sa.func.coalesce(assignment.c.variant_pos, assignment.c.first_pos)
     slot_group = sa.orm.aliased(CampaignGroup)
     variant = sa.orm.aliased(Variant)

@@ -25,7 +25,14 @@ from outreach.consent.models import Purpose, Suppression
 from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import utcnow
-from outreach.db_bulk import DriverStatement, IdList, is_postgres, refresh_statistics, table_of
+from outreach.db_bulk import (
+    DriverStatement,
+    IdList,
+    dialect_of,
+    is_postgres,
+    refresh_statistics,
+    table_of,
+)
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
@@ -63,61 +70,59 @@ def start(session: Session, campaign: Campaign, at: datetime | None = None) -> i
 
 
 def freeze_audience(session: Session, campaign: Campaign) -> int:
-    """Insert one queued delivery per recipient (set-based, by contact id chunks)."""
+    """Insert one queued delivery per recipient (set-based: one statement, run for each
+    chunk of contact ids)."""
     top = session.scalar(sa.select(sa.func.max(Contact.id))) or 0
     now = utcnow()
     before = _count(session, campaign.id)
     if is_postgres(session):  # its JIT compiled each chunk's plan anew: ~50 ms a chunk
         session.execute(sa.text("SET LOCAL jit = off"))
+    rows = recipients(session, campaign, ranged=True).subquery("r")
+    opens = consent_confirmed(Purpose.OPEN_TRACKING, rows.c.contact_id)
+    clicks = consent_confirmed(Purpose.CLICK_TRACKING, rows.c.contact_id)
+    chosen = sa.select(
+        sa.literal(campaign.id),
+        rows.c.contact_id,
+        rows.c.variant_id,
+        rows.c.group_id,
+        rows.c.group_name,
+        sa.literal(DeliveryStatus.QUEUED.value),
+        sa.literal(0),
+        opens,
+        clicks,
+        sa.literal(now),
+        sa.literal(0),
+        sa.literal(0),
+        sa.literal(0),
+        sa.literal(0),
+    )
+    if before:  # a freeze resumed: not those who have their delivery already
+        chosen = chosen.where(
+            ~sa.select(Delivery.id)
+            .where(Delivery.campaign_id == campaign.id, Delivery.contact_id == rows.c.contact_id)
+            .exists()
+        )
+    insert = sa.insert(table_of(Delivery)).from_select(
+        [
+            "campaign_id",
+            "contact_id",
+            "variant_id",
+            "group_id",
+            "group_name",
+            "status",
+            "attempts",
+            "tracking_opens",
+            "tracking_clicks",
+            "queued_at",
+            "human_opens",
+            "machine_opens",
+            "clicks",
+            "machine_clicks",
+        ],
+        chosen,
+    )
     for low in range(0, top + 1, FREEZE_CHUNK):
-        rows = recipients(session, campaign, (low, low + FREEZE_CHUNK)).subquery("r")
-        opens = consent_confirmed(Purpose.OPEN_TRACKING, rows.c.contact_id)
-        clicks = consent_confirmed(Purpose.CLICK_TRACKING, rows.c.contact_id)
-        chosen = sa.select(
-            sa.literal(campaign.id),
-            rows.c.contact_id,
-            rows.c.variant_id,
-            rows.c.group_id,
-            rows.c.group_name,
-            sa.literal(DeliveryStatus.QUEUED.value),
-            sa.literal(0),
-            opens,
-            clicks,
-            sa.literal(now),
-            sa.literal(0),
-            sa.literal(0),
-            sa.literal(0),
-            sa.literal(0),
-        )
-        if before:  # a freeze resumed: not those who have their delivery already
-            chosen = chosen.where(
-                ~sa.select(Delivery.id)
-                .where(
-                    Delivery.campaign_id == campaign.id, Delivery.contact_id == rows.c.contact_id
-                )
-                .exists()
-            )
-        session.execute(
-            sa.insert(table_of(Delivery)).from_select(
-                [
-                    "campaign_id",
-                    "contact_id",
-                    "variant_id",
-                    "group_id",
-                    "group_name",
-                    "status",
-                    "attempts",
-                    "tracking_opens",
-                    "tracking_clicks",
-                    "queued_at",
-                    "human_opens",
-                    "machine_opens",
-                    "clicks",
-                    "machine_clicks",
-                ],
-                chosen,
-            )
-        )
+        session.execute(insert, {"low": low, "high": low + FREEZE_CHUNK})
     refresh_statistics(session, table_of(Delivery))
     recount(session, campaign.id)
     # rowcount of INSERT … SELECT is not reliable on every driver: count instead.
@@ -302,18 +307,13 @@ def _why_unmailable(dialect: str) -> sa.Select[Any]:
     return sa.select(Contact.id, unmailable_reason()).where(_LISTED.condition(dialect, Contact.id))
 
 
-def _dialect(session: Session | sa.Connection) -> str:
-    bind = session if isinstance(session, sa.Connection) else session.get_bind()
-    return bind.dialect.name
-
-
 def skip_unmailable(session: Session | sa.Connection, claimed: list[Claimed]) -> list[Claimed]:
     """Mark those no longer allowed a message as skipped (with why); return the rest."""
     if not claimed:
         return []
     reasons: dict[int, str | None] = dict(
         session.execute(  # type: ignore[call-overload]
-            _why_unmailable(_dialect(session)), _LISTED.value(c.contact_id for c in claimed)
+            _why_unmailable(dialect_of(session)), _LISTED.value(c.contact_id for c in claimed)
         ).all()
     )
     by_reason: dict[str, list[int]] = {}
