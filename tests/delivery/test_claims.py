@@ -26,7 +26,7 @@ from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.ops.heartbeat import Heartbeat, reap_dead_workers
 from outreach.ops.models import Worker
 from tests.conftest import SmtpSink, drain, queued_app
-from tests.support.campaigns import MJML, subscribe
+from tests.support.campaigns import MJML, one_variant_campaign, subscribe
 from tests.support.contacts import run_import, write
 from tests.support.delivery import send
 
@@ -338,10 +338,7 @@ def test_each_consent_look_asks_about_the_messages_due_before_the_next(
         rows = "".join(f"p{i}@example.org,Thinkers\n" for i in range(people))
         path = write(tmp_path, "email,sector\n" + rows)
         run_import(app.test_cli_runner(), path, "--status", "subscribed")
-        with get_db(app).session() as session:
-            campaign = create_campaign(session, "Looks", "a@example.org", groups=["Thinkers"])
-            set_variant(session, campaign, "Thinkers", subject="Hi", mjml=MJML)
-            campaign_id = campaign.id
+        campaign_id = one_variant_campaign(app, "Looks", "Thinkers")
         send(app, campaign_id)
         drain(app)
     assert len(smtp_sink.received()) == people

@@ -45,8 +45,8 @@ def test_restricted_opens_are_not_counted_and_no_message_is_sent(
     auth: FlaskClient,
     smtp_sink: SmtpSink,
 ) -> None:
-    from outreach.campaigns.service import create_campaign, set_variant
     from tests.conftest import drain
+    from tests.support.campaigns import one_variant_campaign
     from tests.support.delivery import send, statuses
 
     ana_mail = next(m for m in smtp_sink.to(ANA) if "/t/o/" in str(m))
@@ -55,10 +55,7 @@ def test_restricted_opens_are_not_counted_and_no_message_is_sent(
     _open(app, pixel_path(ana_mail))
     assert _opens(app, history) == before  # discarded while restricted
 
-    with get_db(app).session() as session:
-        campaign = create_campaign(session, "July", "a@example.org", groups=["VIP"])
-        set_variant(session, campaign, "VIP", subject="S", mjml=BODY)
-        campaign_id = campaign.id
+    campaign_id = one_variant_campaign(app, "July", "VIP", subject="S", mjml=BODY)
     send(app, campaign_id)
     drain(app)
     assert statuses(app, campaign_id) == {BO: "sent"}  # left out of the audience

@@ -38,3 +38,15 @@ def subscribe(
         for group in groups:
             add_members(session, group, [email])
     return contact_id
+
+
+def one_variant_campaign(
+    app: Flask, name: str, group: str, *, subject: str = "Hi", mjml: str = MJML
+) -> int:
+    """A draft campaign to one group, with that group's variant; its id."""
+    from outreach.campaigns.service import create_campaign, set_variant
+
+    with get_db(app).session() as session:
+        campaign = create_campaign(session, name, "a@example.org", groups=[group])
+        set_variant(session, campaign, group, subject=subject, mjml=mjml)
+        return campaign.id

@@ -14,7 +14,7 @@ from outreach.consent.models import Purpose
 from outreach.consent.service import Evidence, confirm, sign_up
 from outreach.db import get_db, utcnow
 from tests.conftest import SmtpSink, drain, forget_arranged_mail
-from tests.support.campaigns import MJML
+from tests.support.campaigns import MJML, one_variant_campaign
 from tests.support.delivery import send
 
 BODY = MJML.replace(
@@ -61,17 +61,13 @@ def flush(app: Flask) -> None:
 
 def send_tracked_campaign(app: Flask, smtp_sink: SmtpSink) -> dict[str, EmailMessage]:
     """A campaign sent to four subscribers with every combination of tracking consent."""
-    from outreach.campaigns.service import create_campaign, set_variant
     from outreach.delivery.models import Delivery
 
     subscriber(app, "none@example.org")
     subscriber(app, "opens@example.org", Purpose.OPEN_TRACKING)
     subscriber(app, "clicks@example.org", Purpose.CLICK_TRACKING)
     subscriber(app, "both@example.org", Purpose.OPEN_TRACKING, Purpose.CLICK_TRACKING)
-    with get_db(app).session() as session:
-        campaign = create_campaign(session, "T", "a@example.org", groups=["Thinkers"])
-        set_variant(session, campaign, "Thinkers", subject="S", mjml=BODY)
-        campaign_id = campaign.id
+    campaign_id = one_variant_campaign(app, "T", "Thinkers", subject="S", mjml=BODY)
     send(app, campaign_id)
     drain(app)
     with get_db(app).session() as session:  # delivered long enough ago to be read by people
