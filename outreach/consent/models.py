@@ -86,4 +86,4 @@ class Suppression(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email_hmac: Mapped[str] = mapped_column(sa.String(64), unique=True)
     reason: Mapped[str] = mapped_column(sa.String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -89,6 +89,9 @@ def record_event(
         confirmation_ip=confirmation_ip,
     )
     session.add(event)
+    contact = session.get(Contact, contact_id)
+    if contact is not None:  # the batches in flight look for changed contacts by it
+        contact.updated_at = event.occurred_at
     session.flush()
     return event
 

@@ -49,7 +49,11 @@ class Contact(Base):
     source: Mapped[str] = mapped_column(sa.String(500), default="")
     confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Moves with every change, consent events included (consent.service.record_event):
+    # the batches in flight look for the contacts changed since their claim by it.
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     memberships = relationship(
         "GroupMembership", back_populates="contact", cascade="all, delete-orphan", lazy="raise"

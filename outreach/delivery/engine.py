@@ -1,13 +1,16 @@
 """The worker side of sending: one batch of deliveries at a time, per worker thread.
 
 Per process: compiled message builders per variant (MJML and inlining once), a reused
-SMTP connection per thread, and the pacer. Per batch: a claim of its own (a token),
-whose lease is renewed while it is sent. Per message: the pacer's wait, then the consent
-re-check (at most half a second old, so an unsubscribe holds within a second at any
-rate; each look asks about the messages due before the next one, not the whole rest of
-the batch), render — a message that cannot be built fails alone —, send, and the outcome
-committed at once and synchronously, so that a worker killed mid-batch, or a database
-crash, re-sends at most the one message per thread whose SMTP transaction had completed.
+SMTP connection per thread, and the pacer. Per batch: one transaction claims it under a
+token of its own (whose lease is renewed while it is sent) and reads, with its
+recipients, whether each may be mailed; one more at its end notes progress, finishes the
+campaign when nothing is left and refreshes its tallies. Per message: the pacer's wait,
+then, when the last look is half a second old, a look at what changed since the claim
+(withdrawals, suppressions, restrictions, deletions, a pause: service.changes_since), so
+that an unsubscribe holds within a second at any rate; render — a message that cannot
+be built fails alone —, send, and the outcome committed at once and synchronously, so
+that a worker killed mid-batch, or a database crash, re-sends at most the one message
+per thread whose SMTP transaction had completed.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from outreach.campaigns.service import message_builder
 from outreach.claims import DELIVERY, Unrecorded, claims
 from outreach.consent.links import message_links
 from outreach.consent.models import Purpose
-from outreach.consent.service import consent_confirmed
+from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact
 from outreach.db import Database
 from outreach.delivery import service
@@ -38,13 +41,10 @@ from outreach.delivery.pacing import Pacer, pacer_for
 from outreach.delivery.transport import Envelope, Transport, TransportError, outgoing
 from outreach.groups.models import Group
 from outreach.rendering.message import Links, MessageBuilder, Tracking
-from outreach.reporting.tallies import refresh_blocks
 from outreach.tracking.links import click_url, open_url
 
 log = logging.getLogger(__name__)
 RECHECK_SECONDS = 0.5
-LOOK_AHEAD = 1.5  # a look covers this many times the messages due before the next look
-MIN_LOOK = 16  # and at least this many (the first look of a batch, a slow rate)
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # what most receiving servers accept
 
 
@@ -71,6 +71,20 @@ class _Recipient:
     attributes: dict[str, Any]
     track_opens: bool = False
     track_clicks: bool = False
+    email_hmac: str | None = None
+    unmailable: str | None = None  # why it may not be mailed now (None: it may)
+    stamp: datetime | None = None  # its updated_at when last looked at in full
+
+
+@dataclass
+class _Batch:
+    """A claimed batch with all it needs to be sent (read in the claim's transaction)."""
+
+    claimed: list[service.Claimed]
+    people: dict[int, _Recipient]
+    sender: str
+    streak: int
+    since: datetime  # changes stamped from then on are looked for while it is sent
 
 
 class Engine:
@@ -81,7 +95,7 @@ class Engine:
         self.settings = database.settings
         self.local = threading.local()
         self.lock = threading.Lock()
-        self.builders: dict[tuple[int, datetime], MessageBuilder] = {}
+        self.builders: dict[tuple[int, str, datetime], MessageBuilder] = {}
         self.transports: list[Transport] = []
         self.pacer: Pacer = pacer_for(self.settings.send_rate, self.settings.broker_url)
 
@@ -109,27 +123,44 @@ class Engine:
         for transport in transports:
             transport.close()
 
-    def builder(self, session: Session, variant_id: int, group_name: str) -> MessageBuilder:
-        """The builder of a variant, compiled once per process (until the variant changes)."""
+    def builders_for(
+        self, session: Session, keys: set[tuple[int, str]]
+    ) -> dict[tuple[int, str], MessageBuilder]:
+        """The builders of a batch's variants (per variant and group name), each compiled
+        once per process until its variant changes: one query says which are current."""
+        versions = dict(
+            session.execute(
+                sa.select(Variant.id, Variant.updated_at).where(
+                    Variant.id.in_({variant_id for variant_id, _ in keys})
+                )
+            ).all()
+        )
+        found = {}
+        for variant_id, group_name in keys:
+            if variant_id not in versions:
+                raise LookupError(f"variant {variant_id} is gone")
+            cache_key = (variant_id, group_name, versions[variant_id])
+            with self.lock:
+                built = self.builders.get(cache_key)
+            if built is None:
+                built = self._compile(session, variant_id, group_name)
+                with self.lock:
+                    self.builders[cache_key] = built
+            found[(variant_id, group_name)] = built
+        return found
+
+    def _compile(self, session: Session, variant_id: int, group_name: str) -> MessageBuilder:
         variant = session.get(Variant, variant_id)
         campaign = session.get(Campaign, variant.campaign_id) if variant else None
         if variant is None or campaign is None:
             raise LookupError(f"variant {variant_id} is gone")
-        key = (variant_id, variant.updated_at)
-        with self.lock:
-            found = self.builders.get(key)
-        if found is not None:
-            return found
-        label = group_name if variant.group_id else "fallback"
+        label = "fallback"
         if variant.group_id:
             label = (
                 session.scalar(sa.select(Group.name).where(Group.id == variant.group_id))
                 or group_name
             )
-        built = message_builder(campaign, variant, label, group_name, self.settings)
-        with self.lock:
-            self.builders[key] = built
-        return built
+        return message_builder(campaign, variant, label, group_name, self.settings)
 
     def send_batch(self, campaign_id: int, low: int, high: int) -> BatchResult:
         """Claim a range, then send each delivery in it."""
@@ -140,49 +171,62 @@ class Engine:
         try:
             looked = time.monotonic()  # (at the latest) the claim looks at every contact
             with db.session() as session:
-                claimed = service.skip_unmailable(
-                    session, service.claim(session, campaign_id, low, high, lease, token)
-                )
-            if not claimed:
+                batch = self._claim(session, campaign_id, low, high, lease, token)
+            if batch is None:
                 claims.close(token)
                 return BatchResult()
-            result = self._send_claimed(campaign_id, claimed, BatchResult(), looked)
+            result = self._send_claimed(campaign_id, batch, BatchResult(), looked, (low, high))
         except BaseException:  # the database went away, most likely: mended by the heartbeat
             claims.abandon(token, getattr(self.local, "unrecorded", None))
             raise
         finally:
             self.local.unrecorded = None
         claims.close(token)
-        with db.session() as session:  # the statistics of this range follow the ledger
-            refresh_blocks(session, campaign_id, low, high)
         return result
+
+    def _claim(
+        self,
+        session: Session,
+        campaign_id: int,
+        low: int,
+        high: int,
+        lease: timedelta,
+        token: str,
+    ) -> _Batch | None:
+        """The claim, its recipients with whether each may be mailed now (those who may
+        not are skipped, saying why), the campaign's sender and failure streak, and the
+        builders: one transaction. None when there is nothing to send."""
+        since = service.utcnow() - service.CHANGE_MARGIN  # before the claim looks
+        facts = service.sending_facts(session, campaign_id)
+        if facts is None:
+            return None
+        claimed = service.claim(session, campaign_id, low, high, lease, token, sending=True)
+        people = self._recipients(session, [c.contact_id for c in claimed])
+        reasons = {cid: person.unmailable for cid, person in people.items()}
+        claimed = service.skip_for(session, claimed, reasons)
+        if not claimed:
+            return None
+        self.local.builders = self.builders_for(
+            session, {(c.variant_id, c.group_name) for c in claimed}
+        )
+        sender, streak = facts
+        return _Batch(claimed, people, sender, streak, since)
 
     def _send_claimed(
         self,
         campaign_id: int,
-        claimed: list[service.Claimed],
+        batch: _Batch,
         result: BatchResult,
         looked: float,
+        ranged: tuple[int, int],
     ) -> BatchResult:
-        """Send the claimed deliveries of a batch, then note progress."""
-        db = self.database
-        with db.session() as session:
-            sender = (
-                session.scalar(sa.select(Campaign.from_email).where(Campaign.id == campaign_id))
-                or ""
-            )
-            people = self._recipients(session, [c.contact_id for c in claimed])
-            self.local.builders = {
-                key: self.builder(session, *key)
-                for key in {(c.variant_id, c.group_name) for c in claimed}
-            }
-            streak = service.consecutive_failures(session, campaign_id)
+        """Send the claimed deliveries of a batch, then note progress, finish the campaign
+        if nothing is left and refresh the tallies of the range (one transaction)."""
         pause_after = self.settings.pause_after
         with self._ledger():
-            streak = self._send_all(campaign_id, sender, claimed, people, streak, result, looked)
-        with db.session() as session:
-            result.paused = service.note_progress(session, campaign_id, streak, pause_after)
-            service.finish_if_done(session, campaign_id)
+            streak = self._send_all(campaign_id, batch, result, looked)
+        with self.database.session() as session:
+            result.paused = service.end_batch(session, campaign_id, streak, pause_after, *ranged)
         return result
 
     @contextmanager
@@ -197,25 +241,18 @@ class Engine:
             finally:
                 self.local.ledger = None
 
-    def _send_all(
-        self,
-        campaign_id: int,
-        sender: str,
-        claimed: list[service.Claimed],
-        people: dict[int, _Recipient],
-        streak: int,
-        result: BatchResult,
-        looked: float,
-    ) -> int:
+    def _send_all(self, campaign_id: int, batch: _Batch, result: BatchResult, looked: float) -> int:
         """Send the claimed deliveries in order; returns the failure streak. `looked`:
         when the claim looked at every claimed contact's consent."""
         db, pause_after = self.database, self.settings.pause_after
+        claimed, people, sender, streak = batch.claimed, batch.people, batch.sender, batch.streak
         lease = float(self.settings.lease_seconds)
         # The lease was granted at the claim, before the recipients were read and the
         # builders compiled: the first renewal is due a third of a lease after the claim.
-        renewed_at, blocked, started = looked, set[int](), time.monotonic()
-        checked_at, checked_until = looked, len(claimed)  # positions before it were looked at
+        renewed_at, blocked, checked_at = looked, set[int](), looked
         token = claimed[0].token
+        contacts = service.BATCH_CONTACTS.value(c.contact_id for c in claimed)
+        ranged = (claimed[0].id, claimed[-1].id)
 
         def rest(position: int) -> list[service.Claimed]:
             return [c for c in claimed[position:] if c.id not in blocked]
@@ -233,22 +270,27 @@ class Engine:
                 result.retry = True
                 break
             self.pacer.wait()  # then look, so that the look is fresh when the message goes
-            now = time.monotonic()
-            if position >= checked_until or now - checked_at > RECHECK_SECONDS:
-                # Someone may have unsubscribed since the last look, or the campaign was
-                # paused or cancelled: look again, so that no message goes on a look more
-                # than 0.5 s old; at the messages due before the next look, at this rate.
-                due = position / max(now - started, 1e-3) * RECHECK_SECONDS * LOOK_AHEAD
-                span = claimed[position : position + max(MIN_LOOK, int(due) + 1)]
-                ahead = [c for c in span if c.id not in blocked]
-                with db.session() as session:
-                    if not service.still_sending(session, campaign_id):
+            if time.monotonic() - checked_at > RECHECK_SECONDS:
+                # Someone may have unsubscribed since the claim, or the campaign was paused
+                # or cancelled: look again, so that no message goes on a look more than
+                # 0.5 s old. The look asks what changed since the claim, and only those
+                # contacts (none, nearly always) are looked at again in full.
+                changes = service.changes_since(
+                    self.local.ledger, campaign_id, batch.since, contacts, *ranged
+                )
+                if not changes.sending:
+                    with db.session() as session:
                         service.release(session, rest(position), None)
-                        break
-                    allowed = {c.id for c in service.skip_unmailable(session, ahead)}
-                blocked |= {c.id for c in ahead} - allowed
+                    break
+                doubtful = [c for c in rest(position) if _touched(c, people, changes)]
+                if doubtful:
+                    with db.session() as session:
+                        allowed = {c.id for c in service.skip_unmailable(session, doubtful)}
+                    blocked |= {c.id for c in doubtful} - allowed
+                    for c in doubtful:  # looked at in full as of this stamp
+                        if c.contact_id in people and c.contact_id in changes.contacts:
+                            people[c.contact_id].stamp = changes.contacts[c.contact_id]
                 checked_at = time.monotonic()
-                checked_until = position + len(span)
             if item.id in blocked:
                 continue
             outcome = self._send_one(campaign_id, sender, item, people.get(item.contact_id))
@@ -292,6 +334,9 @@ class Engine:
                 # Tracking consent as it stands now, not when the audience froze.
                 consent_confirmed(Purpose.OPEN_TRACKING),
                 consent_confirmed(Purpose.CLICK_TRACKING),
+                Contact.email_hmac,
+                unmailable_reason(),
+                Contact.updated_at,
             ).where(Contact.id.in_(ids))
         ).all()
         return {row[0]: _Recipient(*row) for row in rows}
@@ -373,6 +418,17 @@ class Engine:
                 suspect=exc.phase == "data" and exc.smtp_code is None,
             )
         return "retry" if status == "queued" else "failed"
+
+
+def _touched(
+    item: service.Claimed, people: dict[int, _Recipient], changes: service.Changes
+) -> bool:
+    """Whether something changed since the claim for this delivery's contact."""
+    person = people.get(item.contact_id)
+    if person is None or item.id in changes.orphaned:
+        return True
+    stamp = changes.contacts.get(item.contact_id, person.stamp)
+    return stamp != person.stamp or person.email_hmac in changes.suppressed
 
 
 _engines: dict[int, Engine] = {}

@@ -24,7 +24,7 @@ from outreach.config import Settings
 from outreach.consent.models import Purpose, Suppression
 from outreach.consent.service import consent_confirmed, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
-from outreach.db import utcnow
+from outreach.db import UTCDateTime, utcnow
 from outreach.db_bulk import (
     DriverStatement,
     IdList,
@@ -36,7 +36,7 @@ from outreach.db_bulk import (
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.delivery.queries import failure_reasons, suspected_duplicates
 from outreach.errors import Conflict, ValidationError
-from outreach.reporting.tallies import recount, status_counts
+from outreach.reporting.tallies import recount, refresh_blocks, status_counts
 
 BATCH_SIZE = 500
 FREEZE_CHUNK = 20_000
@@ -201,6 +201,18 @@ def _claimable(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
+def sending_facts(session: Session, campaign_id: int) -> tuple[str, int] | None:
+    """A sending campaign's sender and failure streak (None: it is not sending)."""
+    row = session.execute(
+        sa.select(Campaign.status, Campaign.from_email, Campaign.consecutive_failures).where(
+            Campaign.id == campaign_id
+        )
+    ).one_or_none()
+    if row is None or row.status is not CampaignStatus.SENDING:
+        return None
+    return row.from_email or "", row.consecutive_failures or 0
+
+
 def claim(
     session: Session,
     campaign_id: int,
@@ -208,12 +220,15 @@ def claim(
     high: int,
     lease: timedelta = LEASE,
     token: str = "",
+    *,
+    sending: bool = False,
 ) -> list[Claimed]:
     """Take the claimable deliveries of a range for this worker, under `token`; none if
-    the campaign is not sending."""
-    status = session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
-    if status is not CampaignStatus.SENDING:
-        return []
+    the campaign is not sending (`sending`: the caller has just read that it is)."""
+    if not sending:
+        status = session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
+        if status is not CampaignStatus.SENDING:
+            return []
     now = utcnow()
     rows = session.execute(
         sa.update(Delivery)
@@ -316,6 +331,14 @@ def skip_unmailable(session: Session | sa.Connection, claimed: list[Claimed]) ->
             _why_unmailable(dialect_of(session)), _LISTED.value(c.contact_id for c in claimed)
         ).all()
     )
+    return skip_for(session, claimed, reasons)
+
+
+def skip_for(
+    session: Session | sa.Connection, claimed: list[Claimed], reasons: dict[int, str | None]
+) -> list[Claimed]:
+    """Skip those whose contact has a reason (`unmailable_reason`, read by the caller; a
+    contact without an entry is gone); return the rest."""
     by_reason: dict[str, list[int]] = {}
     allowed = []
     for item in claimed:
@@ -331,6 +354,84 @@ def skip_unmailable(session: Session | sa.Connection, claimed: list[Claimed]) ->
             .values(status=DeliveryStatus.SKIPPED, skip_reason=reason, **UNCLAIMED)
         )
     return allowed
+
+
+# A change that a batch in flight must heed shows on the contact's row (its status; a
+# newsletter consent event touches it too: consent.service.record_event, the importer),
+# on the suppression list (a bounce, an erasure, a blocklist), or as a delivery whose
+# contact was deleted. Each stamps the time of the writer's clock before its commit; a
+# look asks for stamps from CHANGE_MARGIN before the claim on, so that a writer whose
+# transaction (or clock) runs up to that far behind is still seen.
+CHANGE_MARGIN = timedelta(seconds=30)
+BATCH_CONTACTS = IdList("batch_contacts")
+
+
+@dataclass
+class Changes:
+    """What changed since a batch was claimed, as one look sees it."""
+
+    sending: bool  # the campaign is still sending (not paused or cancelled)
+    # Of the batch's contacts, those stamped since, with their stamp (updated_at): those
+    # whose stamp is not the one read at the claim have changed.
+    contacts: dict[int, datetime] = field(default_factory=dict)
+    suppressed: set[str] = field(default_factory=set)  # address HMACs suppressed since
+    orphaned: set[int] = field(default_factory=set)  # deliveries whose contact was deleted
+
+
+@cache
+def _changes(dialect: str) -> sa.CompoundSelect[Any]:
+    """One statement, built once per dialect, reading only index ranges of what is new
+    (nothing, nearly always), never a row per recipient."""
+    since = sa.bindparam("since", type_=UTCDateTime())
+    text, number = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Integer)
+    stamp = sa.cast(sa.null(), UTCDateTime())
+    return sa.union_all(
+        sa.select(
+            sa.literal(1).label("kind"),
+            sa.cast(Campaign.status, sa.String).label("text"),
+            number.label("number"),
+            stamp.label("stamp"),
+        ).where(Campaign.id == sa.bindparam("campaign")),
+        sa.select(sa.literal(2), text, Contact.id, Contact.updated_at).where(
+            Contact.updated_at >= since, BATCH_CONTACTS.condition(dialect, Contact.id)
+        ),
+        sa.select(sa.literal(3), Suppression.email_hmac, number, stamp).where(
+            Suppression.created_at >= since
+        ),
+        sa.select(sa.literal(4), text, Delivery.id, stamp).where(
+            Delivery.id.between(sa.bindparam("low"), sa.bindparam("high")),
+            Delivery.campaign_id == sa.bindparam("campaign"),
+            Delivery.contact_id.is_(None),
+        ),
+    )
+
+
+def changes_since(
+    connection: Session | sa.Connection,
+    campaign_id: int,
+    since: datetime,
+    batch: dict[str, str],
+    low: int,
+    high: int,
+) -> Changes:
+    """The look of a batch in flight: whether its campaign still sends, and what changed
+    since `since` for its contacts (`batch`: BATCH_CONTACTS.value of them) or its
+    deliveries `low`..`high`."""
+    found = Changes(sending=False)
+    rows = connection.execute(  # type: ignore[call-overload]
+        _changes(dialect_of(connection)),
+        {"campaign": campaign_id, "since": since, "low": low, "high": high, **batch},
+    )
+    for kind, text, number, stamp in rows:
+        if kind == 1:
+            found.sending = text == CampaignStatus.SENDING.value
+        elif kind == 2:
+            found.contacts[number] = stamp
+        elif kind == 3:
+            found.suppressed.add(text)
+        else:
+            found.orphaned.add(number)
+    return found
 
 
 def sent_values(
@@ -450,17 +551,15 @@ def release(session: Session, items: list[Claimed], error: str | None) -> None:
     )
 
 
-def consecutive_failures(session: Session, campaign_id: int) -> int:
-    """Failures in a row so far (any success resets the count)."""
-    return (
-        session.scalar(sa.select(Campaign.consecutive_failures).where(Campaign.id == campaign_id))
-        or 0
-    )
-
-
-def note_progress(session: Session, campaign_id: int, consecutive: int, pause_after: int) -> bool:
+def note_progress(
+    session: Session,
+    campaign_id: int,
+    consecutive: int,
+    pause_after: int,
+    campaign: Campaign | None = None,
+) -> bool:
     """Store the failure streak; pause the campaign when it reaches `pause_after`."""
-    campaign = session.get(Campaign, campaign_id)
+    campaign = campaign or session.get(Campaign, campaign_id)
     if campaign is None:
         return False
     campaign.progress_at = utcnow()
@@ -473,16 +572,6 @@ def note_progress(session: Session, campaign_id: int, consecutive: int, pause_af
         )
         return True
     return False
-
-
-_CAMPAIGN_STATUS = sa.select(Campaign.status).where(Campaign.id == sa.bindparam("campaign"))
-
-
-def still_sending(session: Session, campaign_id: int) -> bool:
-    """Whether the campaign is still sending (a pause or cancel stops the batches in flight
-    at their next look, within half a second)."""
-    status = session.scalar(_CAMPAIGN_STATUS, {"campaign": campaign_id})
-    return status is CampaignStatus.SENDING
 
 
 def pause_for_path(session: Session, campaign_id: int, reason: str) -> None:
@@ -503,19 +592,40 @@ def finish_if_done(session: Session, campaign_id: int) -> bool:
     # row) holds the campaign's shared advisory lock, which the recount below waits for —
     # FOR UPDATE made them wait for each other (a deadlock, seen with 2 workers × 4).
     campaign = session.get(Campaign, campaign_id, with_for_update={"key_share": True})
+    # Whether any is left, not how many: a count read every waiting row at every batch's
+    # end (half a million index entries, halfway through a million).
     left = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.campaign_id == campaign_id,
-            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+        sa.select(
+            sa.exists().where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+            )
         )
     )
-    if left == 0 and campaign is not None and campaign.status is CampaignStatus.SENDING:
+    if not left and campaign is not None and campaign.status is CampaignStatus.SENDING:
         campaign.status, campaign.finished_at = CampaignStatus.SENT, utcnow()
         recount(session, campaign_id)  # mends blocks a killed worker left unrefreshed
         return True
     return False
+
+
+def end_batch(
+    session: Session, campaign_id: int, streak: int, pause_after: int, low: int, high: int
+) -> bool:
+    """The end of a batch, in one transaction: its failure streak noted (the campaign
+    paused when it reaches `pause_after`; True then), the campaign marked sent when nothing
+    is left, and the tallies of the range refreshed from the ledger. The campaign row is
+    locked first, as finish_if_done explains; the tally locks after it."""
+    paused = note_progress(
+        session,
+        campaign_id,
+        streak,
+        pause_after,
+        session.get(Campaign, campaign_id, with_for_update={"key_share": True}),
+    )
+    if not finish_if_done(session, campaign_id):  # which recounts every tally
+        refresh_blocks(session, campaign_id, low, high)
+    return paused
 
 
 def pause(session: Session, campaign: Campaign) -> None:

@@ -13,18 +13,22 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from outreach.campaigns.service import create_campaign, get_campaign, set_variant
 from outreach.claims import DELIVERY, Unrecorded, claims, worker_id
 from outreach.config import Settings
+from outreach.consent.models import Suppression
 from outreach.consent.service import Evidence, unsubscribe
-from outreach.contacts.models import Contact
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.contacts.service import delete_contact
 from outreach.db import get_db, utcnow
 from outreach.delivery import service
-from outreach.delivery.engine import LOOK_AHEAD, MIN_LOOK, Engine
+from outreach.delivery.engine import Engine
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.ops.heartbeat import Heartbeat, reap_dead_workers
 from outreach.ops.models import Worker
+from outreach.privacy.erasure import erase
 from tests.conftest import SmtpSink, drain, queued_app
 from tests.support.campaigns import MJML, one_variant_campaign, subscribe
 from tests.support.contacts import run_import, write
@@ -318,31 +322,77 @@ def test_a_batch_is_smaller_under_a_send_rate(tmp_path: Path) -> None:
     assert service.batch_size(slow) == 5  # half a message a second per thread, 10 s a batch
 
 
-def test_each_consent_look_asks_about_the_messages_due_before_the_next(
-    tmp_path: Path, database_url: str, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+def _change(session: Session, kind: str, contact: Contact) -> None:
+    """One way a contact stops being mailable, as the product records it."""
+    if kind == "withdrawn":
+        unsubscribe(session, contact, Evidence("test"))
+    elif kind == "suppressed":
+        session.add(Suppression(email_hmac=contact.email_hmac, reason="test"))
+    elif kind == "restricted":
+        contact.status = ContactStatus.RESTRICTED
+    elif kind == "deleted":
+        delete_contact(session, contact)
+    else:
+        erase(session, contact.email, actor="test")
+
+
+@pytest.mark.parametrize("kind", ["withdrawn", "suppressed", "restricted", "deleted", "erased"])
+def test_a_look_asks_what_changed_since_the_claim_and_looks_again_at_those_only(
+    tmp_path: Path,
+    database_url: str,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
 ) -> None:
     """The claim looks at the whole batch; after it, each look (every half second) asks
-    about the messages this thread will send before the next look, not about the whole
-    rest of the batch every time."""
+    what changed since the claim, and looks again in full at those contacts only: one
+    contact changed in the middle of a batch of 150 is the only one looked at again, and
+    the only one not mailed."""
     people = 150
     smtp_sink.delay = 0.01  # about a second and a half for the batch, on one thread
-    asked: list[int] = []
-    real = service.skip_unmailable
+    asked: list[list[int]] = []
+    looks: list[int] = []
+    full, changes = service.skip_unmailable, service.changes_since
 
     def counting(session: object, claimed: list[service.Claimed]) -> list[service.Claimed]:
-        asked.append(len(claimed))
-        return real(session, claimed)  # type: ignore[arg-type]
+        asked.append([c.contact_id for c in claimed])
+        return full(session, claimed)  # type: ignore[arg-type]
+
+    def looking(*args: object) -> service.Changes:
+        looks.append(len(smtp_sink.received()))
+        return changes(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service, "skip_unmailable", counting)
+    monkeypatch.setattr(service, "changes_since", looking)
     with queued_app(tmp_path, database_url, smtp_sink, worker_threads=1) as app:
         rows = "".join(f"p{i}@example.org,Thinkers\n" for i in range(people))
-        path = write(tmp_path, "email,sector\n" + rows)
-        run_import(app.test_cli_runner(), path, "--status", "subscribed")
+        run_import(
+            app.test_cli_runner(),
+            write(tmp_path, "email,sector\n" + rows),
+            "--status",
+            "subscribed",
+        )
         campaign_id = one_variant_campaign(app, "Looks", "Thinkers")
+        with get_db(app).reader() as session:
+            victim = session.scalar(
+                sa.select(Contact.id).where(Contact.email == "p140@example.org")
+            )
+        done = threading.Event()
+
+        def change_when_sending() -> None:
+            deadline = time.monotonic() + 30
+            while len(smtp_sink.received()) < 20 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            with get_db(app).session() as session:
+                _change(session, kind, session.get(Contact, victim))
+            done.set()
+
+        changer = threading.Thread(target=change_when_sending)
+        changer.start()
         send(app, campaign_id)
         drain(app)
-    assert len(smtp_sink.received()) == people
-    claim, looks = asked[0], asked[1:]
-    assert claim == people and looks  # the batch took longer than half a second
-    assert max(looks) < people * 0.8  # the rest of the batch was 120 at the first look
-    assert sum(looks) <= people * LOOK_AHEAD + MIN_LOOK  # each message about once more
+        changer.join()
+    received = {str(m["To"]) for m in smtp_sink.received()}
+    assert done.is_set() and len(looks) >= 2  # the batch took longer than half a second
+    assert "p140@example.org" not in received and len(received) == people - 1
+    assert asked == [[victim]]  # looked at again in full: the changed contact only
