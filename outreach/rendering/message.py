@@ -7,8 +7,9 @@ bytes, the unsubscribe headers of RFC 2369/8058 (DKIM is added by the transport)
 
 from __future__ import annotations
 
+import os
+import random
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from email.utils import formataddr, formatdate
 from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import quote
+
+from markupsafe import Markup
 
 from outreach.rendering.bounds import MAX_LINE_OUTPUT, bounded, render_bounded
 from outreach.rendering.pipeline import CompiledVariant
@@ -74,6 +77,16 @@ class _Clock:
 
 
 _clock = _Clock()
+
+# Message-IDs and MIME boundaries need to be unique, not secret: a generator seeded from
+# the system's randomness per process (again in each forked child), not a system call per
+# message (secrets.token_hex: two a message, each giving up the GIL).
+_unique = random.Random(os.urandom(16))  # noqa: S311 (unique, not secret)
+os.register_at_fork(after_in_child=lambda: _unique.seed(os.urandom(16)))
+
+
+def _hex(digits: int) -> str:
+    return f"{_unique.getrandbits(digits * 4):0{digits}x}"
 
 
 class MessageBuilder:
@@ -137,12 +150,14 @@ class MessageBuilder:
             context["language"] = language_tag(getattr(contact, "language", "")) or self.language
             if tracking is None:
                 html = compiled.html_qp.render(context)
-            else:
+            elif compiled.tracked_qp is not None:  # its links and pixel placed per variant
+                html = compiled.tracked_qp.render({**context, **_placed(compiled, tracking)})
+            else:  # a link whose address is an expression: rewritten in the rendered HTML
                 html = encode(_tracked(render_bounded(compiled.html.generate(context)), tracking))
             text = compiled.text_qp.render(context)
-        message_id = f"<{self.campaign_id}.{contact.id}.{secrets.token_hex(6)}@{self.domain}>"
+        message_id = f"<{self.campaign_id}.{contact.id}.{_hex(12)}@{self.domain}>"
         name = f"{contact.first_name} {contact.last_name}".strip()
-        boundary = f"=_outreach_{secrets.token_hex(12)}"
+        boundary = f"=_outreach_{_hex(24)}"
         unsubscribe = f"<{links.unsubscribe}>"
         if self.mailto:
             token = links.unsubscribe.rpartition("/")[2]
@@ -183,6 +198,24 @@ def language_tag(language: str | None) -> str:
     """A contact's language as a BCP 47 tag (`pt_BR` → `pt-BR`), "" when it is none."""
     value = (language or "").strip().replace("_", "-")
     return value if _TAG.fullmatch(value) else ""
+
+
+def _placed(compiled: CompiledVariant, tracking: Tracking) -> dict[str, Any]:
+    """The tracked template's calls for one message: each link through the click
+    redirect (or as written, without click tracking, or when it is one to keep), the
+    pixel (or nothing)."""
+    from outreach.rendering.tracked import LINK, PIXEL, pixel
+
+    click, targets, written = tracking.click, compiled.targets, compiled.written
+
+    def link(n: int) -> Markup:
+        target = targets[n]
+        if click is None or target.startswith(tracking.keep):
+            return Markup(written[n])  # noqa: S704 (the template's own text, escaped there)
+        return Markup(click(target))  # noqa: S704 (a signed URL of URL-safe characters)
+
+    shown = pixel(tracking.open_url) if tracking.open_url is not None else ""
+    return {LINK: link, PIXEL: Markup(shown)}  # noqa: S704 (our own tag)
 
 
 def _tracked(html: str, tracking: Tracking) -> str:

@@ -19,6 +19,7 @@ from outreach.rendering.mjml_compiler import compile_mjml
 from outreach.rendering.qp import QuotedPrintableTemplate
 from outreach.rendering.templates import TemplateProblem, check_source, environment
 from outreach.rendering.text import html_to_text
+from outreach.rendering.tracked import track_source
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _TOKEN = re.compile(r"<!--(ojs\d{6}z)-->|(ojx\d{6}z)")
@@ -36,6 +37,11 @@ class CompiledVariant:
     text_source: str
     html_qp: QuotedPrintableTemplate
     text_qp: QuotedPrintableTemplate
+    # The HTML of tracked messages (rendering.tracked.track_source), its links' targets
+    # and the links as written; None when a link's address is a template expression.
+    tracked_qp: QuotedPrintableTemplate | None = None
+    targets: tuple[str, ...] = ()
+    written: tuple[str, ...] = ()
 
 
 def protect(source: str) -> tuple[str, dict[str, str]]:
@@ -152,6 +158,14 @@ def _compile(
         check_source(text_source, "text", html=False)
     text_env, html_env = environment(False), environment(True)
     html, text = html_env.from_string(html_source), text_env.from_string(text_source)
+    tracked = track_source(html_source)
+    tracked_qp: QuotedPrintableTemplate | None = None
+    targets: tuple[str, ...] = ()
+    written: tuple[str, ...] = ()
+    if tracked is not None:
+        tracked_source, targets, written = tracked
+        tracked_template = html_env.from_string(tracked_source)
+        tracked_qp = QuotedPrintableTemplate(html_env, tracked_source, tracked_template)
     return CompiledVariant(
         subject=text_env.from_string(subject),
         preheader=text_env.from_string(preheader),
@@ -161,4 +175,7 @@ def _compile(
         text_source=text_source,
         html_qp=QuotedPrintableTemplate(html_env, html_source, html),
         text_qp=QuotedPrintableTemplate(text_env, text_source, text),
+        tracked_qp=tracked_qp,
+        targets=targets,
+        written=written,
     )

@@ -22,6 +22,39 @@ def rewrite_links(html: str, make_url: Callable[[str], str], keep: tuple[str, ..
     return _HREF.sub(swap, html)
 
 
+LINK = "__outreach_link"  # the tracked template's call for its n-th link
+PIXEL = "__outreach_pixel"  # and its open pixel (empty without open tracking)
+_BODY_END = re.compile(r"</body>", re.I)
+
+
+def track_source(source: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
+    """A variant's HTML template with its links and pixel as calls, so that a tracked
+    message is rendered like any other (its static parts encoded once per variant):
+    (template, each link's target, each link as written). None when a link's address is
+    itself a template expression (such links are rewritten in each rendered message)."""
+    targets: list[str] = []
+    written: list[str] = []
+    dynamic = False
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal dynamic
+        address = match.group(2)
+        if "{{" in address or "{%" in address:
+            dynamic = True
+            return match.group(0)
+        targets.append(address.replace("&amp;", "&"))
+        written.append(address)
+        return f"{match.group(1)}{{{{ {LINK}({len(targets) - 1}) }}}}{match.group(3)}"
+
+    tracked = _HREF.sub(swap, source)
+    if dynamic:
+        return None
+    ends = list(_BODY_END.finditer(tracked))
+    at = ends[-1].start() if ends else len(tracked)
+    tracked = f"{tracked[:at]}{{{{ {PIXEL} }}}}{tracked[at:]}"
+    return tracked, tuple(targets), tuple(written)
+
+
 def pixel(url: str) -> str:
     """The open pixel's HTML."""
     return (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import email
 import os
 import random
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from jinja2 import Environment
 
-from outreach.rendering.message import Links, MessageBuilder
+from outreach.rendering.message import Links, MessageBuilder, Tracking
 from outreach.rendering.pipeline import compile_variant
 from outreach.rendering.qp import QuotedPrintableTemplate, encode
 from outreach.rendering.templates import TemplateProblem
@@ -237,3 +238,62 @@ def test_the_layouts_own_title_and_language_are_kept() -> None:
     head = _head(build(source=source, site_language="de"))
 
     assert '<html lang="fr" ' in head and "<title>La lettre</title>" in head
+
+
+TRACKED_SOURCE = """<mjml><mj-body><mj-section><mj-column>
+<mj-text>Hello {{ contact.first_name }},
+<a href="https://example.org/read?a=1&amp;b=2">read</a>
+<a href="https://example.org/again">again</a> and
+<a href="{{ unsubscribe_url }}">unsubscribe</a></mj-text>
+<mj-button href="https://example.org/button">Go</mj-button>
+</mj-column></mj-section></mj-body></mjml>"""
+
+
+def _tracked_html(compiled: object, tracking: Tracking) -> str:
+    builder = MessageBuilder(
+        compiled,  # type: ignore[arg-type]
+        campaign_id=7,
+        campaign_name="June letter",
+        from_name="Ana",
+        from_email="news@example.org",
+        reply_to=None,
+        group_name="Thinkers",
+    )
+    links = Links("https://news.example.org/unsubscribe/T", "https://news.example.org/p/T")
+    raw = builder.build(contact(), links, tracking)[1]  # type: ignore[arg-type]
+    return str(parsed(raw).get_body(("html",)).get_content())
+
+
+@pytest.mark.parametrize(("opens", "clicks"), [(True, True), (True, False), (False, True)])
+def test_tracked_links_and_pixel_are_placed_once_per_variant_as_a_rewrite_would(
+    opens: bool, clicks: bool
+) -> None:
+    """A tracked message renders from the variant's tracked template (its links and pixel
+    found once, when the variant compiles), and says exactly what rewriting each rendered
+    message said: the same redirects, the unsubscribe link direct, the same pixel."""
+    compiled = compile_variant("Hi", "", TRACKED_SOURCE, None)
+    assert compiled.tracked_qp is not None
+    assert compiled.targets == (
+        "https://example.org/read?a=1&b=2",
+        "https://example.org/again",
+        "https://example.org/button",
+    )
+    tracking = Tracking(
+        open_url="https://news.example.org/t/o/OPEN" if opens else None,
+        click=(lambda target: f"https://news.example.org/t/c/{len(target)}") if clicks else None,
+        keep=("https://news.example.org/unsubscribe/T", "https://news.example.org/p/T"),
+    )
+    placed = _tracked_html(compiled, tracking)
+    rewritten = _tracked_html(dataclasses.replace(compiled, tracked_qp=None), tracking)
+    assert placed == rewritten
+    assert ("/t/o/OPEN" in placed) is opens
+    assert (placed.count("https://news.example.org/t/c/") == 3) is clicks
+    assert 'href="https://news.example.org/unsubscribe/T"' in placed
+
+
+def test_a_link_whose_address_is_an_expression_is_rewritten_in_each_message() -> None:
+    source = TRACKED_SOURCE.replace("/again", "/again?who={{ contact.first_name }}")
+    compiled = compile_variant("Hi", "", source, None)
+    assert compiled.tracked_qp is None  # the rendered message is rewritten instead
+    tracking = Tracking(click=lambda target: "https://news.example.org/t/c/" + target[-3:])
+    assert "https://news.example.org/t/c/Ana" in _tracked_html(compiled, tracking)
