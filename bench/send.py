@@ -495,6 +495,10 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",") if s):
             result = scale_out(args, kind, sink, sink.port, size, full=size <= args.full_limit)
             rss = ", ".join(f"{r:.0f}" for r in result["worker_rss"])  # type: ignore[attr-defined]
+            frozen = re.search(r"audience frozen in ([\d.]+) s", str(result["dispatch_out"]))
+            freeze = (
+                f"audience frozen in {frozen.group(1)} s (target < 30 at 1M), " if frozen else ""
+            )
             scope = (
                 "all"
                 if result["full"]
@@ -505,7 +509,8 @@ def main() -> None:
                 f"{result['rate']:,.0f} msg/s ({scope}: {result['sent']:,} taken by the sink, "
                 f"{result['recorded']:,} recorded sent, in {result['seconds']:.1f} s) = "
                 f"{result['rate'] / raw:.2f} x ceiling (target >= 0.6); dispatcher "
-                f"{result['dispatch_seconds']:.1f} s, peak RSS {result['dispatch_rss']:.0f} "
+                f"{result['dispatch_seconds']:.1f} s ({freeze}the whole `campaigns send` "
+                f"command), peak RSS {result['dispatch_rss']:.0f} "
                 f"MB; worker peak RSS {rss} MB",
                 flush=True,
             )

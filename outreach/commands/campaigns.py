@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -156,8 +157,10 @@ def _parse_at(value: str | None) -> datetime | None:
 def send_command(campaign: str, at: str | None, wait: bool) -> None:
     """Start (or schedule) sending: freeze the audience, queue the batches. A campaign
     still sending (its workers gone) continues from the ledger."""
-    with session_scope() as session:
+    started = time.perf_counter()
+    with session_scope() as session:  # the checks, then the audience frozen, committed
         outcome = use.send(session, campaign, _parse_at(at))
+    frozen_in = time.perf_counter() - started
     if outcome.status is CampaignStatus.SCHEDULED:
         click.echo(f"campaign {outcome.campaign_id} scheduled for {at}")
         return
@@ -167,7 +170,10 @@ def send_command(campaign: str, at: str | None, wait: bool) -> None:
             f"campaign {outcome.campaign_id} was still sending: {batches} batches queued again"
         )
     else:
-        click.echo(f"{outcome.frozen} deliveries queued in {batches} batches")
+        click.echo(
+            f"{outcome.frozen} deliveries queued in {batches} batches "
+            f"(audience frozen in {frozen_in:.1f} s)"
+        )
     _after_queueing(outcome.campaign_id, wait)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import signal
 import ssl
 import subprocess
@@ -74,7 +75,9 @@ def test_a_wrong_password_fails_nobody_and_the_fixed_settings_send_to_everyone(
 def test_a_connection_dropped_in_data_is_retried_once(product: Product, sink: SmtpSink) -> None:
     sink.drop_data = {PEOPLE[2]}
     campaign = arrange(product)
-    product.run("campaigns", "send", campaign, "--wait")
+    sent = product.run("campaigns", "send", campaign, "--wait")
+    said = rf"{len(PEOPLE)} deliveries queued in 1 batches \(audience frozen in \d+\.\d s\)"
+    assert re.search(said, sent.stdout), sent.stdout
     status = product.status(campaign)
     assert status["status"] == "sent" and status["sent"] == len(PEOPLE)
     everyone_once(sink)
