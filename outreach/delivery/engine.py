@@ -172,8 +172,13 @@ class Engine:
             looked = time.monotonic()  # (at the latest) the claim looks at every contact
             with db.session() as session:
                 batch = self._claim(session, campaign_id, low, high, lease, token)
-            if batch is None:
+            if batch is None or not batch.claimed:
                 claims.close(token)
+                if batch is not None:  # all skipped: the last batch still finishes
+                    with db.session() as session:
+                        service.end_batch(
+                            session, campaign_id, batch.streak, self.settings.pause_after, low, high
+                        )
                 return BatchResult()
             result = self._send_claimed(campaign_id, batch, BatchResult(), looked, (low, high))
         except BaseException:  # the database went away, most likely: mended by the heartbeat
@@ -195,21 +200,24 @@ class Engine:
     ) -> _Batch | None:
         """The claim, its recipients with whether each may be mailed now (those who may
         not are skipped, saying why), the campaign's sender and failure streak, and the
-        builders: one transaction. None when there is nothing to send."""
+        builders: one transaction. None when the campaign is not sending or nothing was
+        claimed; no deliveries when all those claimed were skipped."""
         since = service.utcnow() - service.CHANGE_MARGIN  # before the claim looks
         facts = service.sending_facts(session, campaign_id)
         if facts is None:
             return None
         claimed = service.claim(session, campaign_id, low, high, lease, token, sending=True)
+        if not claimed:
+            return None
         people = self._recipients(session, [c.contact_id for c in claimed])
         reasons = {cid: person.unmailable for cid, person in people.items()}
         claimed = service.skip_for(session, claimed, reasons)
-        if not claimed:
-            return None
+        sender, streak = facts
+        if not claimed:  # everyone skipped
+            return _Batch([], {}, sender, streak, since)
         self.local.builders = self.builders_for(
             session, {(c.variant_id, c.group_name) for c in claimed}
         )
-        sender, streak = facts
         return _Batch(claimed, people, sender, streak, since)
 
     def _send_claimed(

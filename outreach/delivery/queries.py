@@ -61,7 +61,10 @@ def suspected_duplicates(session: Session, campaign_id: int) -> int:
             sa.select(sa.func.count())
             .select_from(Delivery)
             # "= true" as ix_deliveries_suspected's condition reads (SQLite uses a partial
-            # index only for a query whose condition matches the index's).
+            # index only for a query whose condition matches the index's), and named: SQLite
+            # has no statistics to tell it from ix_deliveries_campaign_status, and picked
+            # either by the order of the schema (250 ms a read of a million-row campaign).
+            .with_hint(Delivery, "INDEXED BY ix_deliveries_suspected", "sqlite")
             .where(Delivery.campaign_id == campaign_id, Delivery.suspected_duplicate == sa.true())
         )
         or 0

@@ -128,6 +128,23 @@ def test_an_outcome_is_recorded_only_on_a_claim_still_its_own(app: Flask, campai
     assert row.status is DeliveryStatus.SENT and row.claim_token is None
 
 
+def test_a_last_batch_whose_recipients_all_withdrew_still_finishes_the_campaign(
+    app: Flask, campaign: int, smtp_sink: SmtpSink
+) -> None:
+    """Everyone claimed is skipped: the batch still ends as any other (the campaign marked
+    sent, its tallies refreshed), without waiting for the sweeper."""
+    ids = _start(app, campaign)
+    with get_db(app).session() as session:
+        for contact in session.scalars(sa.select(Contact)):
+            unsubscribe(session, contact, Evidence("test"))
+    Engine(get_db(app)).send_batch(campaign, ids[0], ids[-1])
+    assert smtp_sink.received() == []
+    with get_db(app).reader() as session:
+        state = service.progress(session, get_campaign(session, campaign))
+    assert state.status == "sent" and state.total == len(ids)
+    assert sum(g.counts["skipped"] for g in state.groups) == len(ids)
+
+
 def test_a_dead_workers_claims_go_back_at_once_its_message_in_flight_suspected(
     app: Flask, campaign: int, smtp_sink: SmtpSink
 ) -> None:
