@@ -164,7 +164,9 @@ class Product:
             try:
                 if requests.get(f"{self.base_url}/subscribe", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            # Refused, or listening (gunicorn's arbiter binds first) with its workers still
+            # booting on a loaded machine: try again until the deadline.
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         pytest.fail(f"outreach serve did not answer in {seconds} s:\n{self.logs()}")
 
