@@ -30,7 +30,6 @@ from outreach.application.campaigns import FALLBACK, preview_group
 from outreach.campaigns.audience import audience_report
 from outreach.campaigns.models import Campaign, CampaignStatus, Variant
 from outreach.campaigns.service import (
-    campaigns_with_targets,
     create_campaign,
     default_layout,
     get_campaign,
@@ -49,6 +48,7 @@ from outreach.delivery import service as delivery
 from outreach.errors import Conflict, OutreachError, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import list_groups
+from outreach.reporting.stats import campaign_overview
 
 PREVIEW_CONTACTS = 50
 # The preview is the user's own HTML: no scripts, no plugins, no requests but images, and
@@ -121,7 +121,7 @@ def _list_page(
     session = get_session()
     return render_template(
         "admin/campaigns.html",
-        campaigns=campaigns_with_targets(session),
+        campaigns=campaign_overview(session),
         groups=list_groups(session),
         typed=typed or {},
         error=error,
@@ -443,6 +443,31 @@ def cancel_campaign(campaign_id: int) -> Any:
     """Stop for good: what was not sent is skipped."""
     done = _control(campaign_id, "cancel")
     return _sent_back(campaign_id, "Cancelled.") if isinstance(done, use.Outcome) else done
+
+
+@bp.post("/campaigns/<int:campaign_id>/duplicate")
+def duplicate_campaign(campaign_id: int) -> Any:
+    """A new draft from this campaign (sender, target groups, variants), opened to edit."""
+    session = get_session()
+    copy = use.duplicate(session, campaign_id, None, current_user.email)
+    session.commit()
+    form_flash("manage", f"Duplicated from {get_campaign(session, campaign_id).name!r}: edit it.")
+    return redirect(url_for("admin.campaign", campaign_id=copy.id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/delete")
+def delete_campaign(campaign_id: int) -> Any:
+    """Delete a draft; any other status is refused, saying why."""
+    session = get_session()
+    try:
+        name = use.delete(session, campaign_id, current_user.email)
+    except Conflict as exc:
+        session.rollback()
+        form_flash("manage", exc.message, error=True)
+        return redirect(url_for("admin.campaign", campaign_id=campaign_id, _anchor="manage"))
+    session.commit()
+    form_flash("campaigns", f"Draft {name!r} deleted.")
+    return redirect(url_for("admin.campaigns"))
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress.json")

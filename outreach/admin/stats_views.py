@@ -20,8 +20,9 @@ from outreach.db import get_db
 from outreach.reporting.stats import (
     CampaignStats,
     GroupStats,
-    campaign_reach,
+    campaign_overview,
     campaign_stats,
+    percent,
     write_csv,
 )
 
@@ -42,9 +43,7 @@ LABEL_CHARS = 14
 MAX_HOURLY_POINTS = 24 * 31
 
 
-def percent(rate: float | None) -> str:
-    """A rate as the CLI prints it: one decimal, or "-" when nobody allowed tracking."""
-    return "-" if rate is None else f"{rate * 100:.1f}%"
+bp.add_app_template_filter(percent, "rate")
 
 
 def _short(text: str, limit: int = LABEL_CHARS) -> str:
@@ -288,7 +287,7 @@ def series_chart(stats: CampaignStats) -> SeriesChart | None:
 def statistics() -> Any:
     """Every campaign, with a link to its statistics."""
     with get_db().reader() as session:
-        rows = campaign_reach(session)
+        rows = campaign_overview(session)
     return render_template("admin/statistics.html", campaigns=rows)
 
 

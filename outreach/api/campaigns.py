@@ -18,7 +18,6 @@ from outreach.application import campaigns as use
 from outreach.campaigns.audience import REASONS, audience_report
 from outreach.campaigns.models import Campaign, CampaignStatus, Variant
 from outreach.campaigns.service import (
-    campaigns_with_targets,
     create_campaign,
     default_layout,
     get_campaign,
@@ -32,6 +31,7 @@ from outreach.campaigns.service import (
 )
 from outreach.db import get_db, get_session
 from outreach.delivery import service as delivery
+from outreach.reporting.stats import campaign_overview
 
 blp = api_blueprint(
     "campaigns", "Campaigns with a variant per group: write, check, preview, test, send"
@@ -60,6 +60,34 @@ class CampaignSchema(Schema):
         fields.Str(), metadata={"description": "Target group names in priority order."}
     )
     created_at = fields.Str(metadata={"format": "date-time"})
+
+
+class CampaignListedSchema(CampaignSchema):
+    """A campaign as the list shows it: where it stands and how it did (from the tallies)."""
+
+    date = fields.Str(
+        allow_none=True,
+        metadata={"format": "date-time", "description": "Sent (or being) or scheduled for."},
+    )
+    scheduled_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    started_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    finished_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    recipients = fields.Int()
+    sent = fields.Int()
+    open_rate = fields.Float(
+        allow_none=True,
+        metadata={"description": "Human openers of those sent who allowed open tracking."},
+    )
+    click_rate = fields.Float(
+        allow_none=True,
+        metadata={"description": "Clickers of those sent who allowed click tracking."},
+    )
+
+
+class DuplicateSchema(Schema):
+    """How to name the copy."""
+
+    name = fields.Str(load_default=None, metadata={"description": "Default: 'Copy of …'."})
 
 
 class VariantSchema(Schema):
@@ -310,15 +338,19 @@ def campaign_detail(session: Session, campaign: Campaign) -> dict[str, Any]:
 
 
 def campaign_list(session: Session) -> list[dict[str, Any]]:
-    """Every campaign, newest first, with its target group names (two queries)."""
-    return [campaign_document(c, names) for c, names in campaigns_with_targets(session)]
+    """Every campaign, newest first, with its target group names, recipients, sent and
+    rates (from the tallies: a few queries whatever the number of campaigns)."""
+    return [
+        {**campaign_document(row.campaign, row.groups), **row.to_dict()}
+        for row in campaign_overview(session)
+    ]
 
 
 @blp.route("")
 class Campaigns(MethodView):
-    @blp.response(200, CampaignSchema(many=True))
+    @blp.response(200, CampaignListedSchema(many=True))
     def get(self) -> Any:
-        """List campaigns, newest first."""
+        """List campaigns, newest first, with their date, recipients and rates."""
         return campaign_list(get_session())
 
     @blp.arguments(NewCampaignSchema)
@@ -358,6 +390,29 @@ class CampaignItem(MethodView):
         """One campaign with its target groups and variants."""
         session = get_session()
         return campaign_detail(session, get_campaign(session, campaign_id))
+
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def delete(self, campaign_id: int) -> Any:
+        """Delete a draft with its variants (any other status: 409)."""
+        session = get_session()
+        use.delete(session, campaign_id, g.api_user.email)
+        session.commit()
+        return ""
+
+
+@blp.route(f"{CAMPAIGN}/duplicate")
+class CampaignDuplicate(MethodView):
+    @blp.arguments(DuplicateSchema)
+    @blp.response(201, CampaignDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data: dict[str, Any], campaign_id: int) -> Any:
+        """A new draft from a campaign: its sender, target groups and variants, to edit."""
+        session = get_session()
+        copy = use.duplicate(session, campaign_id, data["name"], g.api_user.email)
+        session.commit()
+        return campaign_detail(session, copy)
 
 
 @blp.route(f"{CAMPAIGN}/groups")

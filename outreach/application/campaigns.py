@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, CampaignStatus, Variant
 from outreach.campaigns.service import (
+    delete_draft,
+    duplicate_campaign,
     get_campaign,
     queue_test_messages,
     target_groups,
@@ -180,3 +182,40 @@ def preview_group(session: Session, campaign: Campaign, key: str) -> Group:
     if group is None:
         raise NotFound(f"group {key!r} is not targeted by this campaign", field="group")
     return group
+
+
+def duplicate(session: Session, ref: int | str, name: str | None, actor: str) -> Campaign:
+    """A new draft from a campaign (its sender, target groups and variants, to edit)."""
+    from outreach.privacy.models import AuditEntry
+
+    model = get_campaign(session, ref)
+    copy = duplicate_campaign(session, model, name)
+    session.add(
+        AuditEntry(
+            actor=actor[:320],
+            action="campaign_duplicated",
+            subject_type="campaign",
+            subject_id=copy.id,
+            details={"from": model.id},
+        )
+    )
+    return copy
+
+
+def delete(session: Session, ref: int | str, actor: str) -> str:
+    """Delete a draft (any other status is refused); returns its name."""
+    from outreach.privacy.models import AuditEntry
+
+    campaign = get_campaign(session, ref)
+    name, number = campaign.name, campaign.id
+    delete_draft(session, campaign)
+    session.add(
+        AuditEntry(
+            actor=actor[:320],
+            action="campaign_deleted",
+            subject_type="campaign",
+            subject_id=number,
+            details={"name": name},
+        )
+    )
+    return name

@@ -85,6 +85,60 @@ def create_campaign(
     return campaign
 
 
+def duplicate_campaign(session: Session, campaign: Campaign, name: str | None = None) -> Campaign:
+    """A new draft with the campaign's sender, target groups (in their order) and a copy of
+    each variant, to edit: a campaign in any status can be the model."""
+    clean = " ".join((name or f"Copy of {campaign.name}"[:200]).split())
+    if not clean or len(clean) > 200:
+        raise ValidationError("name must be 1 to 200 characters", field="name")
+    copy = Campaign(
+        name=clean,
+        from_name=campaign.from_name,
+        from_email=campaign.from_email,
+        reply_to=campaign.reply_to,
+    )
+    session.add(copy)
+    session.flush()
+    targets = session.scalars(
+        sa.select(CampaignGroup)
+        .where(CampaignGroup.campaign_id == campaign.id)
+        .order_by(CampaignGroup.position)
+    ).all()
+    session.add_all(
+        CampaignGroup(campaign_id=copy.id, group_id=t.group_id, position=t.position)
+        for t in targets
+    )
+    for variant in session.scalars(sa.select(Variant).where(Variant.campaign_id == campaign.id)):
+        session.add(
+            Variant(
+                campaign_id=copy.id,
+                group_id=variant.group_id,
+                subject=variant.subject,
+                preheader=variant.preheader,
+                mjml=variant.mjml,
+                text_source=variant.text_source,
+            )
+        )
+    session.flush()
+    return copy
+
+
+def delete_draft(session: Session, campaign: Campaign) -> None:
+    """Delete a draft with its variants and targets (its test messages stay in the
+    outbox's history, no longer linked); a campaign that was ever scheduled or sent keeps
+    its record."""
+    if campaign.status is not CampaignStatus.DRAFT:
+        raise Conflict(
+            f"campaign {campaign.name!r} is {campaign.status}: only a draft can be deleted"
+            + (" (cancel it first)" if campaign.status in (CampaignStatus.SCHEDULED,) else ""),
+            field="campaign",
+        )
+    session.execute(sa.delete(Variant).where(Variant.campaign_id == campaign.id))
+    session.execute(sa.delete(CampaignGroup).where(CampaignGroup.campaign_id == campaign.id))
+    session.delete(campaign)
+    session.flush()
+
+
 def _editable(campaign: Campaign) -> None:
     if campaign.status not in EDITABLE:
         raise Conflict(
@@ -166,21 +220,6 @@ def variant_label(session: Session, variant: Variant) -> str:
     """The name of the group a variant is for; "fallback" for the fallback variant."""
     group = session.get(Group, variant.group_id) if variant.group_id is not None else None
     return group.name if group is not None else "fallback"
-
-
-def campaigns_with_targets(session: Session) -> list[tuple[Campaign, list[str]]]:
-    """Every campaign, newest first, with its target group names in priority order."""
-    found = session.scalars(sa.select(Campaign).order_by(Campaign.id.desc())).all()
-    names: dict[int, list[str]] = {c.id: [] for c in found}
-    rows = session.execute(
-        sa.select(CampaignGroup.campaign_id, Group.name)
-        .join(Group, Group.id == CampaignGroup.group_id)
-        .where(CampaignGroup.campaign_id.in_(names))
-        .order_by(CampaignGroup.campaign_id, CampaignGroup.position)
-    )
-    for campaign_id, name in rows:
-        names[campaign_id].append(name)
-    return [(c, names[c.id]) for c in found]
 
 
 def compile_checked(campaign: Campaign, variant: Variant, label: str) -> CompiledVariant:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import time
 from dataclasses import asdict
 from datetime import datetime
@@ -265,6 +266,60 @@ def _print_progress(state: Any) -> None:
     from outreach.commands.stats import print_troubles
 
     print_troubles(state.failures, state.suspected_duplicates, click.echo)
+
+
+@campaigns_cli.command("list")
+@json_option
+def list_command(as_json: bool) -> None:
+    """Every campaign, newest first: status, sent or scheduled date, target groups,
+    recipients, and the human open and click rates (of those who allowed tracking)."""
+    from outreach.reporting.stats import campaign_overview, percent
+
+    with session_scope() as session:
+        rows = campaign_overview(session)
+    if as_json:
+        emit_json([row.to_dict() for row in rows])
+        return
+    if not rows:
+        click.echo("no campaign yet: outreach campaigns create NAME --from … --groups …")
+        return
+    width = max([len(r.campaign.name) for r in rows] + [8])
+    click.echo(
+        f"{'id':>4}  {'campaign':<{width}}  {'status':<9}  {'sent or scheduled':<17}  "
+        f"{'recipients':>10}  {'opened':>7}  {'clicked':>7}  groups"
+    )
+    for r in rows:
+        date = r.date.strftime("%Y-%m-%d %H:%M") if r.date else "-"
+        recipients = str(r.recipients) if r.date else "-"
+        click.echo(
+            f"{r.campaign.id:>4}  {r.campaign.name:<{width}}  {r.campaign.status!s:<9}  "
+            f"{date:<17}  {recipients:>10}  {percent(r.open_rate):>7}  "
+            f"{percent(r.click_rate):>7}  {', '.join(r.groups) or '-'}"
+        )
+
+
+@campaigns_cli.command("duplicate")
+@click.argument("campaign")
+@click.option("--name", help="The new draft's name (default: 'Copy of …').")
+def duplicate_command(campaign: str, name: str | None) -> None:
+    """A new draft with the campaign's sender, target groups and variants, to edit."""
+    with session_scope() as session:
+        copy = use.duplicate(session, campaign, name, f"command line ({getpass.getuser()})")
+        number, named = copy.id, copy.name
+    click.echo(f"campaign {number} ({named}) created as a draft")
+
+
+@campaigns_cli.command("delete")
+@click.argument("campaign")
+@click.option("--yes", is_flag=True, help="Do not ask first.")
+def delete_command(campaign: str, yes: bool) -> None:
+    """Delete a draft with its variants (a campaign ever scheduled or sent keeps its
+    record: cancel it instead)."""
+    if not yes:
+        click.confirm(f"delete the draft campaign {campaign}?", abort=True)
+    with session_scope() as session:
+        name = use.delete(session, campaign, f"command line ({getpass.getuser()})")
+    click.echo(f"draft {name!r} deleted")
 
 
 @campaigns_cli.command("status")

@@ -9,7 +9,7 @@ import click
 
 from outreach.campaigns.service import get_campaign
 from outreach.commands.support import emit_json, outreach_command, session_scope
-from outreach.reporting.stats import CampaignStats, campaign_stats, write_csv
+from outreach.reporting.stats import CampaignStats, campaign_stats, percent, write_csv
 
 
 @outreach_command("stats")
@@ -28,10 +28,6 @@ def stats_command(campaign: str, as_json: bool, as_csv: bool) -> None:
         print_table(stats, click.echo)
 
 
-def _percent(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate * 100:.1f}%"
-
-
 def print_table(stats: CampaignStats, echo: Callable[[str], None]) -> None:
     """The report as a table for a person."""
     echo(f"{stats.name} (campaign {stats.campaign_id})")
@@ -45,8 +41,8 @@ def print_table(stats: CampaignStats, echo: Callable[[str], None]) -> None:
     for row in [*stats.rows, stats.total]:
         if row is stats.total:
             echo("-" * len(head))
-        opens = f"{_percent(row.open_rate)} of {row.open_tracked}"
-        clicks = f"{_percent(row.click_rate)} of {row.click_tracked}"
+        opens = f"{percent(row.open_rate)} of {row.open_tracked}"
+        clicks = f"{percent(row.click_rate)} of {row.click_tracked}"
         echo(
             f"{row.group:<14}{row.variant:<13}{row.recipients:>7}{row.sent:>6}"
             f"{row.failed:>7}{row.bounced:>8}{row.unique_human_opens:>12}"

@@ -83,7 +83,9 @@ def test_create_a_campaign_through_the_form(
 
     listing = auth.get("/admin/campaigns").get_data(as_text=True)
     [row] = rows_of(listing, "campaigns")
-    assert re.fullmatch(r"June news draft Thinkers, Managers \d{4}-\d\d-\d\d \S+ UTC", row), row
+    assert re.fullmatch(
+        r"June news draft — Thinkers, Managers — - - \d{4}-\d\d-\d\d \S+ UTC", row
+    ), row  # no date, no recipients nor rates before it is sent
     with db() as session:
         campaign = get_campaign(session, campaign_id)
         assert (campaign.from_name, campaign.from_email) == ("Ana García", "ana@example.org")

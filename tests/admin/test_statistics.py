@@ -18,11 +18,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from outreach.admin.stats_views import bar_chart, series_chart
-from outreach.campaigns.service import create_campaign
+from outreach.campaigns.service import create_campaign, get_campaign
 from outreach.consent.models import Purpose
 from outreach.db import get_db
 from outreach.delivery.models import DeliveryStatus
-from outreach.reporting.stats import COLUMNS, CampaignStats, GroupStats
+from outreach.reporting.stats import COLUMNS, CampaignStats, GroupStats, campaign_stats
 from outreach.tracking.models import HitKind
 from tests.support.pages import rows_of
 from tests.support.statistics import PEOPLE, Recipient, build_campaign
@@ -77,10 +77,14 @@ def test_the_list_links_every_campaign_to_its_statistics(app: Flask, auth: Flask
 
     assert 'href="/admin/statistics" aria-current="page"' in page  # the navigation entry
     rows = rows_of(page, "statistics-campaigns")
+    with get_db(app).reader() as session:  # the rates of the campaign's own report
+        total = campaign_stats(session, get_campaign(session, campaign_id)).total
+    rates = f"{total.open_rate:.1%} {total.click_rate:.1%}"
     assert rows == [
-        "Draft &lt;b&gt;idea&lt;/b&gt; draft 0 0 — CSV of Draft &lt;b&gt;idea&lt;/b&gt;",
-        "May letter draft 9 6 — CSV of May letter",
+        "Draft &lt;b&gt;idea&lt;/b&gt; draft 0 0 - - — CSV of Draft &lt;b&gt;idea&lt;/b&gt;",
+        f"May letter draft 9 6 {rates} — CSV of May letter",
     ]
+    assert rates == "60.0% 66.7%"
     assert "Draft &lt;b&gt;idea&lt;/b&gt;" in page and "<b>idea" not in page
     assert f'href="/admin/statistics/{campaign_id}"' in page
     assert f'href="/admin/statistics/{campaign_id}.csv"' in page

@@ -13,7 +13,8 @@ from tests.support.api import Json
 ENDPOINTS = {
     "/api/v1/campaigns": {"get", "post"},
     "/api/v1/campaigns/layout": {"get"},
-    "/api/v1/campaigns/{campaign_id}": {"get"},
+    "/api/v1/campaigns/{campaign_id}": {"get", "delete"},
+    "/api/v1/campaigns/{campaign_id}/duplicate": {"post"},
     "/api/v1/campaigns/{campaign_id}/groups": {"put"},
     "/api/v1/campaigns/{campaign_id}/variants/{group}": {"put"},
     "/api/v1/campaigns/{campaign_id}/audience": {"get"},
