@@ -7,7 +7,7 @@ from typing import Any
 
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
-from marshmallow.validate import Length, OneOf
+from marshmallow.validate import Length, OneOf, Range
 
 from outreach.api.base import api_blueprint
 from outreach.api.contacts import ContactPageSchema, PageArgsSchema, contact_page
@@ -26,6 +26,7 @@ from outreach.groups.service import (
     remove_members,
     update_group,
 )
+from outreach.reporting.stats import group_trend
 
 blp = api_blueprint(
     "groups",
@@ -226,6 +227,41 @@ class GroupItem(MethodView):
         document = asdict(group_count(session, group))
         session.commit()
         return document
+
+
+class TrendArgsSchema(Schema):
+    """How far back."""
+
+    last = fields.Int(load_default=12, validate=Range(min=1, max=200))
+
+
+class GroupCampaignSchema(Schema):
+    """One campaign of a group's history."""
+
+    campaign_id = fields.Int()
+    name = fields.Str()
+    sent_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    sent = fields.Int()
+    open_tracked = fields.Int()
+    human_openers = fields.Int()
+    open_rate = fields.Float(allow_none=True)
+    click_tracked = fields.Int()
+    clickers = fields.Int()
+    click_rate = fields.Float(allow_none=True)
+
+
+@blp.route("/<path:name_or_id>/trend")
+class GroupTrend(MethodView):
+    @blp.arguments(TrendArgsSchema, location="query", unknown=RAISE)
+    @blp.response(200, GroupCampaignSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], name_or_id: str) -> Any:
+        """The group's human open and click rates over its last campaigns, oldest first."""
+        session = get_session()
+        history = group_trend(session, get_group(session, name_or_id).name, args["last"])
+        return [
+            asdict(h) | {"sent_at": h.sent_at.isoformat() if h.sent_at else None} for h in history
+        ]
 
 
 # `path`: group names may contain a slash (sector names come from imported files).

@@ -70,3 +70,40 @@ def remove_command(group: str, emails: tuple[str, ...]) -> None:
     with session_scope() as session:
         removed = remove_members(session, group, emails)
     click.echo(f"{removed} removed from {group}")
+
+
+@groups_cli.command("trend")
+@click.argument("group")
+@click.option("--last", default=12, show_default=True, help="How many of its last campaigns.")
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+def trend_command(group: str, last: int, as_json: bool, as_csv: bool) -> None:
+    """A group's human open and click rates over its last campaigns (oldest first): is it
+    warming or cooling? Rates count the members sent each one who allowed that tracking."""
+    import sys
+
+    from outreach.groups.service import get_group
+    from outreach.reporting.stats import group_trend, percent, write_trend_csv
+
+    with session_scope() as session:
+        history = group_trend(session, get_group(session, group).name, last)
+    if as_json:
+        emit_json(
+            [asdict(h) | {"sent_at": h.sent_at.isoformat() if h.sent_at else None} for h in history]
+        )
+        return
+    if as_csv:
+        write_trend_csv(history, sys.stdout)
+        return
+    if not history:
+        click.echo(f"no campaign has reached {group} yet")
+        return
+    width = max([len(h.name) for h in history] + [8])
+    click.echo(
+        f"{'campaign':<{width}}  {'started':<10}  {'sent':>6}  {'open rate':>16}  click rate"
+    )
+    for h in history:
+        started = h.sent_at.strftime("%Y-%m-%d") if h.sent_at else "-"
+        opens = f"{percent(h.open_rate)} of {h.open_tracked}"
+        clicks = f"{percent(h.click_rate)} of {h.click_tracked}"
+        click.echo(f"{h.name:<{width}}  {started:<10}  {h.sent:>6}  {opens:>16}  {clicks}")

@@ -304,3 +304,89 @@ def campaign_overview(session: Session) -> list[CampaignOverview]:
             )
         )
     return listed
+
+
+@dataclass
+class GroupCampaign:
+    """One campaign in a group's history: how its members who were sent it engaged."""
+
+    campaign_id: int
+    name: str
+    sent_at: datetime | None  # when the campaign started sending
+    sent: int
+    open_tracked: int
+    human_openers: int
+    open_rate: float | None
+    click_tracked: int
+    clickers: int
+    click_rate: float | None
+
+
+def group_trend(session: Session, group_name: str, last: int = 12) -> list[GroupCampaign]:
+    """A group's human open and click rates over its last `last` campaigns that reached it,
+    oldest first: from the tallies, by the group name each delivery was frozen with (the
+    rates of that group's rows in each campaign's report)."""
+    tally, engaged = DeliveryTally, EngagementTally
+    status = {
+        row[0]: [int(n or 0) for n in row[1:]]
+        for row in session.execute(
+            sa.select(
+                tally.campaign_id,
+                sa.func.sum(tally.sent),
+                sa.func.sum(tally.open_tracked),
+                sa.func.sum(tally.click_tracked),
+            )
+            .where(tally.group_name == group_name)
+            .group_by(tally.campaign_id)
+        )
+    }
+    reached = [campaign_id for campaign_id, (sent, *_rest) in status.items() if sent]
+    engagement = {
+        row[0]: [int(n or 0) for n in row[1:]]
+        for row in session.execute(
+            sa.select(
+                engaged.campaign_id,
+                sa.func.sum(engaged.human_openers),
+                sa.func.sum(engaged.clickers),
+            )
+            .where(engaged.group_name == group_name, engaged.campaign_id.in_(reached))
+            .group_by(engaged.campaign_id)
+        )
+    }
+    campaigns = session.scalars(
+        sa.select(Campaign)
+        .where(Campaign.id.in_(reached))
+        .order_by(Campaign.started_at.desc(), Campaign.id.desc())
+        .limit(max(1, last))
+    ).all()
+    history = []
+    for c in reversed(campaigns):
+        sent, open_tracked, click_tracked = status[c.id]
+        openers, clickers = engagement.get(c.id, [0, 0])
+        history.append(
+            GroupCampaign(
+                c.id,
+                c.name,
+                c.started_at,
+                sent,
+                open_tracked,
+                openers,
+                _rate(openers, open_tracked),
+                click_tracked,
+                clickers,
+                _rate(clickers, click_tracked),
+            )
+        )
+    return history
+
+
+def write_trend_csv(history: list[GroupCampaign], out: IO[str]) -> None:
+    """A group's history as CSV, one campaign a line (spreadsheet-safe)."""
+    writer = SafeWriter(out)
+    names = [f.name for f in fields(GroupCampaign)]
+    writer.writerow(names)
+    for row in history:
+        values = asdict(row)
+        writer.writerow(
+            [values[n].isoformat() if isinstance(values[n], datetime) else values[n] for n in names]
+        )

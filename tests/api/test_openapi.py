@@ -35,6 +35,7 @@ ENDPOINTS = {
     "/api/v1/contacts/imports": {"get"},
     "/api/v1/groups": {"get", "post"},
     "/api/v1/groups/{name_or_id}": {"get", "patch"},
+    "/api/v1/groups/{name_or_id}/trend": {"get"},
     "/api/v1/groups/{name_or_id}/members": {"get", "post", "delete"},
     "/api/v1/groups/sector-rules": {"get", "put"},
     "/api/v1/groups/sector-rules/classify": {"post"},
