@@ -254,6 +254,21 @@ class CampaignOverview:
         }
 
 
+def _summed(
+    session: Session,
+    tally: type[DeliveryTally] | type[EngagementTally],
+    columns: tuple[str, ...],
+    *conditions: sa.ColumnElement[bool],
+) -> dict[int, list[int]]:
+    """Per campaign, the sums of these tally columns (over the rows the conditions keep)."""
+    summed = session.execute(
+        sa.select(tally.campaign_id, *(sa.func.sum(getattr(tally, c)) for c in columns))
+        .where(*conditions)
+        .group_by(tally.campaign_id)
+    )
+    return {row[0]: [int(n or 0) for n in row[1:]] for row in summed}
+
+
 def campaign_overview(session: Session) -> list[CampaignOverview]:
     """Every campaign, newest first, with its target groups, recipients, messages sent and
     rates: from the tallies (a few rows per campaign), never a scan of the ledger. The
@@ -266,29 +281,10 @@ def campaign_overview(session: Session) -> list[CampaignOverview]:
         .order_by(CampaignGroup.campaign_id, CampaignGroup.position)
     ):
         names.setdefault(campaign_id, []).append(name)
-    tally, engaged = DeliveryTally, EngagementTally
-    status = {
-        row[0]: [int(n or 0) for n in row[1:]]
-        for row in session.execute(
-            sa.select(
-                tally.campaign_id,
-                *(
-                    sa.func.sum(getattr(tally, c))
-                    for c in ("recipients", "sent", "open_tracked", "click_tracked")
-                ),
-            ).group_by(tally.campaign_id)
-        )
-    }
-    engagement = {
-        row[0]: [int(n or 0) for n in row[1:]]
-        for row in session.execute(
-            sa.select(
-                engaged.campaign_id,
-                sa.func.sum(engaged.human_openers),
-                sa.func.sum(engaged.clickers),
-            ).group_by(engaged.campaign_id)
-        )
-    }
+    status = _summed(
+        session, DeliveryTally, ("recipients", "sent", "open_tracked", "click_tracked")
+    )
+    engagement = _summed(session, EngagementTally, ("human_openers", "clickers"))
     listed = []
     for c in found:
         recipients, sent, open_tracked, click_tracked = status.get(c.id, [0, 0, 0, 0])
@@ -326,33 +322,20 @@ def group_trend(session: Session, group_name: str, last: int = 12) -> list[Group
     """A group's human open and click rates over its last `last` campaigns that reached it,
     oldest first: from the tallies, by the group name each delivery was frozen with (the
     rates of that group's rows in each campaign's report)."""
-    tally, engaged = DeliveryTally, EngagementTally
-    status = {
-        row[0]: [int(n or 0) for n in row[1:]]
-        for row in session.execute(
-            sa.select(
-                tally.campaign_id,
-                sa.func.sum(tally.sent),
-                sa.func.sum(tally.open_tracked),
-                sa.func.sum(tally.click_tracked),
-            )
-            .where(tally.group_name == group_name)
-            .group_by(tally.campaign_id)
-        )
-    }
+    status = _summed(
+        session,
+        DeliveryTally,
+        ("sent", "open_tracked", "click_tracked"),
+        DeliveryTally.group_name == group_name,
+    )
     reached = [campaign_id for campaign_id, (sent, *_rest) in status.items() if sent]
-    engagement = {
-        row[0]: [int(n or 0) for n in row[1:]]
-        for row in session.execute(
-            sa.select(
-                engaged.campaign_id,
-                sa.func.sum(engaged.human_openers),
-                sa.func.sum(engaged.clickers),
-            )
-            .where(engaged.group_name == group_name, engaged.campaign_id.in_(reached))
-            .group_by(engaged.campaign_id)
-        )
-    }
+    engagement = _summed(
+        session,
+        EngagementTally,
+        ("human_openers", "clickers"),
+        EngagementTally.group_name == group_name,
+        EngagementTally.campaign_id.in_(reached),
+    )
     campaigns = session.scalars(
         sa.select(Campaign)
         .where(Campaign.id.in_(reached))
