@@ -186,36 +186,33 @@ def preview_group(session: Session, campaign: Campaign, key: str) -> Group:
 
 def duplicate(session: Session, ref: int | str, name: str | None, actor: str) -> Campaign:
     """A new draft from a campaign (its sender, target groups and variants, to edit)."""
-    from outreach.privacy.models import AuditEntry
-
     model = get_campaign(session, ref)
     copy = duplicate_campaign(session, model, name)
-    session.add(
-        AuditEntry(
-            actor=actor[:320],
-            action="campaign_duplicated",
-            subject_type="campaign",
-            subject_id=copy.id,
-            details={"from": model.id},
-        )
-    )
+    _audit(session, actor, "campaign_duplicated", copy.id, {"from": model.id})
     return copy
 
 
 def delete(session: Session, ref: int | str, actor: str) -> str:
     """Delete a draft (any other status is refused); returns its name."""
-    from outreach.privacy.models import AuditEntry
-
     campaign = get_campaign(session, ref)
     name, number = campaign.name, campaign.id
     delete_draft(session, campaign)
+    _audit(session, actor, "campaign_deleted", number, {"name": name})
+    return name
+
+
+def _audit(
+    session: Session, actor: str, action: str, campaign_id: int, details: dict[str, object]
+) -> None:
+    """One audit-log entry about a campaign."""
+    from outreach.privacy.models import AuditEntry
+
     session.add(
         AuditEntry(
             actor=actor[:320],
-            action="campaign_deleted",
+            action=action,
             subject_type="campaign",
-            subject_id=number,
-            details={"name": name},
+            subject_id=campaign_id,
+            details=details,
         )
     )
-    return name
