@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,6 +42,12 @@ class Campaign(Base):
     progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consecutive_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     pause_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # A follow-up: its audience is the recipients of `followup_of` chosen by
+    # `followup_audience` (outreach.campaigns.followups), not the members of its groups.
+    followup_of: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="SET NULL")
+    )
+    followup_audience: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

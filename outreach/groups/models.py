@@ -1,9 +1,11 @@
-"""Groups: sectors (derived from contacts) and hand-made affinity groups."""
+"""Groups: sectors (derived from contacts), hand-made affinity groups and rule groups
+(members computed from a rule, outreach.groups.rules)."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -16,6 +18,7 @@ class GroupKind(enum.StrEnum):
 
     SECTOR = "sector"
     AFFINITY = "affinity"
+    RULE = "rule"
 
 
 class Group(Base):
@@ -31,6 +34,9 @@ class Group(Base):
     # Public: a topic (affinity) or sector offered to subscribers on /subscribe and
     # /preferences. Private (the default): seen and changed by admins only.
     is_public: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # A rule group's rule document (outreach.groups.rules), as validated on save; its
+    # members are computed from it and never stored in group_memberships.
+    rule: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
