@@ -1,5 +1,8 @@
 """Who receives which variant, built in SQL: one row per contact, first group wins.
 
+The members of the targeted groups are their stored memberships, a rule group's rule
+evaluated at that moment, or a follow-up's chosen recipients of the first campaign.
+
 A contact receives the variant of the first targeted group (in the campaign's priority
 order) that has a variant of its own; when none of its targeted groups has one, the
 fallback variant, if the campaign has one.
@@ -16,16 +19,84 @@ from sqlalchemy.orm import Session
 from outreach.campaigns.models import Campaign, CampaignGroup, Variant
 from outreach.consent.service import unmailable_reason
 from outreach.contacts.models import Contact
-from outreach.groups.models import Group, GroupMembership
+from outreach.delivery.models import Delivery
+from outreach.delivery.outcomes import Outcome, outcome_condition
+from outreach.groups.models import Group, GroupKind, GroupMembership
+from outreach.groups.rules import Compiler
 
 REASONS = ("not subscribed", "no consent", "suppressed", "restricted", "no variant")
 
 
-def _assignment(campaign_id: int, ranged: bool = False) -> sa.Subquery:
-    """Per contact of the targeted groups: first position, first position with a variant.
-    `ranged`: only the contacts low < id <= high, the parameters `low` and `high` (read
-    from the membership index: without it, every chunk of the audience freeze aggregated
-    every membership of the table)."""
+# A follow-up's audiences: the recipients of the first campaign with this outcome.
+FOLLOWUP_AUDIENCES = {
+    "non-openers": Outcome.NOT_OPENED,
+    "non-clickers": Outcome.NOT_CLICKED,
+    "failed": Outcome.FAILED,
+    "openers": Outcome.OPENED,
+    "clickers": Outcome.CLICKED,
+}
+
+
+def followup_members(campaign: Campaign) -> sa.Select[*tuple[Any, ...]]:
+    """contact_id, group_id: the recipients of the campaign a follow-up follows, chosen by
+    its audience (and groups), each with the group it was sent as; erased contacts are
+    gone from the ledger and so from here."""
+    audience = campaign.followup_audience or {}
+    outcome = FOLLOWUP_AUDIENCES[audience.get("audience", "non-openers")]
+    chosen = sa.select(
+        Delivery.contact_id.label("contact_id"), Delivery.group_id.label("group_id")
+    ).where(
+        Delivery.campaign_id == (campaign.followup_of or 0),
+        Delivery.contact_id.is_not(None),
+        outcome_condition(outcome, untracked=bool(audience.get("include_untracked"))),
+    )
+    if audience.get("groups"):
+        chosen = chosen.where(Delivery.group_id.in_(audience["groups"]))
+    return chosen
+
+
+def _range(column: Any) -> sa.ColumnElement[bool]:
+    return sa.and_(column > sa.bindparam("low"), column <= sa.bindparam("high"))
+
+
+def members(session: Session, campaign: Campaign, ranged: bool = False) -> sa.Subquery:
+    """contact_id, group_id: each member of each group the campaign targets — the stored
+    memberships of sector and affinity groups, the contacts a rule group's rule matches
+    now, or, for a follow-up, the chosen recipients of the first campaign with the group
+    they were sent as. `ranged`: only the contacts low < id <= high (the parameters `low`
+    and `high`)."""
+    if campaign.followup_audience is not None:
+        chosen = followup_members(campaign)
+        if ranged:
+            chosen = chosen.where(_range(Delivery.contact_id))
+        return chosen.subquery("members")
+    targets = session.execute(
+        sa.select(Group.id, Group.kind, Group.rule)
+        .join(CampaignGroup, CampaignGroup.group_id == Group.id)
+        .where(CampaignGroup.campaign_id == campaign.id)
+    ).all()
+    stored = [gid for gid, kind, _ in targets if kind is not GroupKind.RULE]
+    parts: list[sa.Select[*tuple[Any, ...]]] = []
+    if stored or not targets:
+        part = sa.select(
+            GroupMembership.contact_id.label("contact_id"),
+            GroupMembership.group_id.label("group_id"),
+        ).where(GroupMembership.group_id.in_(stored))
+        parts.append(part.where(_range(GroupMembership.contact_id)) if ranged else part)
+    compiler = Compiler(session, excluded_campaign=campaign.id)
+    for gid, kind, rule in targets:
+        if kind is GroupKind.RULE:
+            part = sa.select(
+                Contact.id.label("contact_id"), sa.literal(gid, sa.Integer).label("group_id")
+            ).where(compiler.group_condition(gid, rule or {"any": []}))
+            parts.append(part.where(_range(Contact.id)) if ranged else part)
+    if len(parts) == 1:
+        return parts[0].subquery("members")
+    return sa.union_all(*parts).subquery("members")
+
+
+def _assignment(members: sa.Subquery, campaign_id: int) -> sa.Subquery:
+    """Per contact of the targeted groups: first position, first position with a variant."""
     has_variant = (
         sa.select(Variant.id)
         .where(Variant.campaign_id == campaign_id, Variant.group_id == CampaignGroup.group_id)
@@ -33,19 +104,14 @@ def _assignment(campaign_id: int, ranged: bool = False) -> sa.Subquery:
     )
     chosen = (
         sa.select(
-            GroupMembership.contact_id.label("contact_id"),
+            members.c.contact_id.label("contact_id"),
             sa.func.min(CampaignGroup.position).label("first_pos"),
             sa.func.min(sa.case((has_variant, CampaignGroup.position))).label("variant_pos"),
         )
-        .join(CampaignGroup, CampaignGroup.group_id == GroupMembership.group_id)
+        .join(CampaignGroup, CampaignGroup.group_id == members.c.group_id)
         .where(CampaignGroup.campaign_id == campaign_id)
-        .group_by(GroupMembership.contact_id)
+        .group_by(members.c.contact_id)
     )
-    if ranged:
-        chosen = chosen.where(
-            GroupMembership.contact_id > sa.bindparam("low"),
-            GroupMembership.contact_id <= sa.bindparam("high"),
-        )
     return chosen.subquery("assignment")
 
 
@@ -70,7 +136,7 @@ def recipients(
 ) -> sa.Select[int, int, int, str]:
     """contact_id, variant_id, group_id, group_name of every eligible recipient (`ranged`:
     of the contacts low < id <= high only, given as the parameters `low` and `high`)."""
-    assignment = _assignment(campaign.id, ranged)
+    assignment = _assignment(members(session, campaign, ranged), campaign.id)
     slot = sa.func.coalesce(assignment.c.variant_pos, assignment.c.first_pos)
     slot_group = sa.orm.aliased(CampaignGroup)
     variant = sa.orm.aliased(Variant)
@@ -125,7 +191,8 @@ def audience_report(session: Session, campaign: Campaign) -> list[VariantAudienc
     fallback = None in with_variant
     rows = {pos: VariantAudience(name, gid, gid in with_variant) for pos, gid, name in targets}
     fallback_row = VariantAudience("fallback", None, fallback)
-    assignment = _assignment(campaign.id)
+    chosen = members(session, campaign)
+    assignment = _assignment(chosen, campaign.id)
     reason = _exclusion(fallback, assignment).label("reason")
     counted = session.execute(
         sa.select(assignment.c.variant_pos, assignment.c.first_pos, reason, sa.func.count())
@@ -143,13 +210,14 @@ def audience_report(session: Session, campaign: Campaign) -> list[VariantAudienc
             row.recipients += count
         else:
             row.excluded[why] = row.excluded.get(why, 0) + count
-    _count_higher_priority(session, campaign, assignment, rows, with_variant)
+    _count_higher_priority(session, campaign, chosen, assignment, rows, with_variant)
     return [*rows.values(), *([fallback_row] if fallback else [])]
 
 
 def _count_higher_priority(
     session: Session,
     campaign: Campaign,
+    chosen: sa.Subquery,
     assignment: sa.Subquery,
     rows: dict[int, VariantAudience],
     with_variant: set[int | None],
@@ -158,13 +226,13 @@ def _count_higher_priority(
     later = sa.orm.aliased(CampaignGroup)
     counted = session.execute(
         sa.select(later.position, sa.func.count())
-        .select_from(GroupMembership)
+        .select_from(chosen)
         .join(
             later,
-            sa.and_(later.group_id == GroupMembership.group_id, later.campaign_id == campaign.id),
+            sa.and_(later.group_id == chosen.c.group_id, later.campaign_id == campaign.id),
         )
-        .join(assignment, assignment.c.contact_id == GroupMembership.contact_id)
-        .join(Contact, Contact.id == GroupMembership.contact_id)
+        .join(assignment, assignment.c.contact_id == chosen.c.contact_id)
+        .join(Contact, Contact.id == chosen.c.contact_id)
         .where(
             assignment.c.variant_pos < later.position,
             _exclusion(None in with_variant, assignment).is_(None),

@@ -292,13 +292,11 @@ def check_with_members(
 ) -> None:
     """Render a variant for the group's contacts with the most data (any contacts for the
     fallback): a template that only goes over a bound on real data is refused on save."""
-    from outreach.groups.models import GroupMembership
+    from outreach.groups.service import members_condition
 
     query = sa.select(Contact)
     if group_id is not None:
-        query = query.join(GroupMembership, GroupMembership.contact_id == Contact.id).where(
-            GroupMembership.group_id == group_id
-        )
+        query = query.where(members_condition(session, session.get_one(Group, group_id)))
     size = sa.func.length(sa.cast(Contact.attributes, sa.Text))
     for contact in session.scalars(query.order_by(size.desc(), Contact.id).limit(MEMBER_SAMPLE)):
         context = sample_context(campaign, label, contact)

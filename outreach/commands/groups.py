@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from outreach.commands.support import OutreachGroup, emit_json, json_option, session_scope
 from outreach.groups.service import add_members, list_groups, remove_members, update_group
 
-groups_cli = OutreachGroup("groups", help="Sector and affinity groups.")
+if TYPE_CHECKING:
+    from outreach.groups.rules import Rule
+
+groups_cli = OutreachGroup("groups", help="Sector, affinity and rule groups.")
 
 
 @groups_cli.command("list")
@@ -107,3 +111,94 @@ def trend_command(group: str, last: int, as_json: bool, as_csv: bool) -> None:
         opens = f"{percent(h.open_rate)} of {h.open_tracked}"
         clicks = f"{percent(h.click_rate)} of {h.click_tracked}"
         click.echo(f"{h.name:<{width}}  {started:<10}  {h.sent:>6}  {opens:>16}  {clicks}")
+
+
+@groups_cli.command("rule")
+@click.argument("name")
+@click.option(
+    "--file",
+    "rule_file",
+    type=click.File("r", encoding="utf-8"),
+    help="The rule document (JSON; - reads standard input).",
+)
+@click.option(
+    "--where",
+    "line",
+    metavar="RULE",
+    help='The rule in one line, e.g. "sector = Journalists and opened last 3".',
+)
+@click.option("--description", help="What the group is for, shown to admins.")
+@click.option("--dry-run", is_flag=True, help="Count and sample the matching contacts only.")
+@json_option
+def rule_command(
+    name: str,
+    rule_file: IO[str] | None,
+    line: str | None,
+    description: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Define a rule group: its members are the contacts its rule matches when a campaign's
+    audience is frozen (or the group is counted), never a stored list. Without --file or
+    --where, show the group's rule. Machine opens and clicks never count."""
+    from outreach.groups.rules import describe, parse, to_doc
+    from outreach.groups.service import get_group, preview_rule, set_rule
+
+    if rule_file is not None and line is not None:
+        raise click.UsageError("give the rule with --file or with --where, not both")
+    with session_scope() as session:
+        if rule_file is None and line is None:
+            group = get_group(session, name)
+            if group.rule is None:
+                raise click.ClickException(f"{group.name} is a {group.kind} group: it has no rule")
+            rule = parse(group.rule)
+            verb = "is"
+        else:
+            rule = _read_rule(rule_file, line)
+            verb = "would be" if dry_run else "is"
+            if not dry_run:
+                group, created = set_rule(session, name, rule, description=description)
+                name, verb = group.name, ("created:" if created else "now:")
+        found = preview_rule(session, rule)
+    if as_json:
+        emit_json({"group": name, "rule": to_doc(rule), "text": describe(rule), **asdict(found)})
+        return
+    click.echo(f"{name} {verb} {describe(rule)}")
+    click.echo(f"{found.matching} contacts match now ({found.subscribed} subscribed)")
+    for person in found.sample:
+        click.echo(f"  {person['email']}  {person['name']}  {person['status']}")
+
+
+def _read_rule(rule_file: IO[str] | None, line: str | None) -> Rule:
+    import json
+
+    from outreach.groups.rules import parse, parse_line
+
+    if line is not None:
+        return parse_line(line)
+    assert rule_file is not None  # noqa: S101 (the caller checked)
+    try:
+        doc = json.loads(rule_file.read())
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(
+            f"{rule_file.name}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    return parse(doc)
+
+
+@groups_cli.command("members")
+@click.argument("group")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many, first by id.")
+@json_option
+def members_command(group: str, limit: int | None, as_json: bool) -> None:
+    """The current members of a group (a rule group's: its rule evaluated now)."""
+    from outreach.groups.service import get_group, member_rows
+
+    with session_scope() as session:
+        rows = member_rows(session, get_group(session, group), limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['email']}  {row['name']}  {row['status']}")
+    click.echo(f"{len(rows)} member{'' if len(rows) == 1 else 's'}", err=True)

@@ -429,15 +429,16 @@ BASIS = {
 
 def invitable(session: Session, group_id: int, resend_after: timedelta) -> list[int]:
     """Pending contacts of a group not invited within `resend_after`."""
-    from outreach.groups.models import GroupMembership
+    from outreach.groups.models import Group
+    from outreach.groups.service import members_condition
 
     cutoff = utcnow() - resend_after
+    group = session.get_one(Group, group_id)
     return list(
         session.scalars(
             sa.select(Contact.id)
-            .join(GroupMembership, GroupMembership.contact_id == Contact.id)
             .where(
-                GroupMembership.group_id == group_id,
+                members_condition(session, group),
                 Contact.status == ContactStatus.PENDING,
                 sa.or_(
                     Contact.confirmation_sent_at.is_(None), Contact.confirmation_sent_at < cutoff

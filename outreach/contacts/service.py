@@ -16,7 +16,7 @@ from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import as_id
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group, GroupMembership
-from outreach.groups.service import get_group, set_sector_membership
+from outreach.groups.service import get_group, members_condition, set_sector_membership
 from outreach.spreadsheet import SafeWriter
 
 EXPORT_COLUMNS = [
@@ -123,12 +123,7 @@ def _filtered(session: Session, query: ContactQuery) -> sa.Select[Any]:
         except ValueError as exc:
             raise ValidationError(f"unknown status {query.status!r}", field="status") from exc
     if query.group:
-        group = get_group(session, query.group)
-        stmt = stmt.where(
-            Contact.id.in_(
-                sa.select(GroupMembership.contact_id).where(GroupMembership.group_id == group.id)
-            )
-        )
+        stmt = stmt.where(members_condition(session, get_group(session, query.group)))
     return stmt
 
 

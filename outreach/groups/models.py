@@ -13,6 +13,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from outreach.db import Base, UTCDateTime, str_enum, utcnow
 
 
+def group_key(name: str) -> str:
+    """The case-insensitive identity of a group name."""
+    return " ".join(name.split()).casefold()
+
+
 class GroupKind(enum.StrEnum):
     """How membership is decided."""
 

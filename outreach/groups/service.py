@@ -9,7 +9,7 @@ or an admin edit is created private.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,12 +18,8 @@ from outreach.contacts.identity import normalize_email
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import as_id
 from outreach.errors import Conflict, NotFound, ValidationError
-from outreach.groups.models import Group, GroupKind, GroupMembership
-
-
-def group_key(name: str) -> str:
-    """The case-insensitive identity of a group name."""
-    return " ".join(name.split()).casefold()
+from outreach.groups.models import Group, GroupKind, GroupMembership, group_key
+from outreach.groups.rules import Compiler, Rule, to_doc
 
 
 def sector_group_ids(session: Session, sectors: Iterable[str]) -> dict[str, int]:
@@ -106,6 +102,108 @@ def create_group(
     session.add(group)
     session.flush()
     return group
+
+
+def set_rule(
+    session: Session, name: str, rule: Rule, *, description: str | None = None
+) -> tuple[Group, bool]:
+    """Create the rule group `name` with this rule, or replace the rule of the rule group
+    of that name; also whether it was created. The rule is checked against the database
+    (the groups and campaigns it names exist, it does not include itself) before it is
+    stored."""
+    try:
+        group = get_group(session, name)
+    except NotFound:
+        group = create_group(session, name, description or "", kind=GroupKind.RULE)
+        created = True
+    else:
+        if group.kind is not GroupKind.RULE:
+            raise Conflict(
+                f"{group.name!r} is not a rule group ({group.kind}): a rule goes on a rule "
+                "group of its own name",
+                field="name",
+            )
+        created = False
+        if description is not None:
+            group.description = _description(description)
+    doc = to_doc(rule)
+    session.flush()
+    Compiler(session).group_condition(group.id, doc)  # names resolve, no cycle
+    group.rule = doc
+    session.flush()
+    return group, created
+
+
+def members_condition(
+    session: Session, group: Group, compiler: Compiler | None = None
+) -> sa.ColumnElement[bool]:
+    """The condition on `contacts` that a group's members meet: its rule, evaluated now,
+    for a rule group; its memberships for the others."""
+    return (compiler or Compiler(session)).group_condition(group.id, group.rule)
+
+
+@dataclass(frozen=True)
+class RulePreview:
+    """What a rule matches now: how many contacts, how many of them subscribed, a sample."""
+
+    matching: int
+    subscribed: int
+    sample: list[dict[str, object]]
+
+
+def preview_rule(session: Session, rule: Rule, *, sample: int = 10) -> RulePreview:
+    """The live count and a sample (first by id) of the contacts a rule matches."""
+    condition = Compiler(session).condition(rule)
+    matching, subscribed = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(Contact.status == ContactStatus.SUBSCRIBED),
+        ).where(condition)
+    ).one()
+    rows = session.execute(
+        sa.select(Contact.id, Contact.email, Contact.first_name, Contact.last_name, Contact.status)
+        .where(condition, Contact.status != ContactStatus.RESTRICTED)
+        .order_by(Contact.id)
+        .limit(sample)
+    )
+    shown = [
+        {"id": i, "email": e, "name": " ".join(p for p in (f, la) if p), "status": str(st)}
+        for i, e, f, la, st in rows
+    ]
+    return RulePreview(int(matching), int(subscribed), shown)
+
+
+def member_rows(
+    session: Session, group: Group, *, limit: int | None = None
+) -> list[dict[str, object]]:
+    """The current members of a group, by id: id, email, name, status and sector (a
+    restricted contact's data is withheld: only its id and status)."""
+    query = (
+        sa.select(
+            Contact.id,
+            Contact.email,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.status,
+            Contact.sector,
+        )
+        .where(members_condition(session, group))
+        .order_by(Contact.id)
+        .limit(limit)
+    )
+    rows = []
+    for cid, email, first, last, status, sector in session.execute(query):
+        withheld = status is ContactStatus.RESTRICTED
+        rows.append(
+            {
+                "id": cid,
+                "email": "" if withheld else email,
+                "name": "" if withheld else " ".join(p for p in (first, last) if p),
+                "status": str(status),
+                "sector": None if withheld else sector,
+            }
+        )
+    return rows
 
 
 def get_group(session: Session, name_or_id: str | int) -> Group:
@@ -195,8 +293,22 @@ def list_groups(session: Session, *, only: int | None = None) -> list[GroupCount
     )
     if only is not None:
         query = query.where(Group.id == only)
-    rows = session.execute(query)
-    return [GroupCount(i, n, str(k), m, s, bool(p), d) for i, n, k, m, s, p, d in rows]
+    counted = [
+        GroupCount(i, n, str(k), m, s, bool(p), d) for i, n, k, m, s, p, d in session.execute(query)
+    ]
+    return [_rule_counted(session, g) if g.kind == GroupKind.RULE else g for g in counted]
+
+
+def _rule_counted(session: Session, counted: GroupCount) -> GroupCount:
+    """A rule group's counts, from its rule evaluated now."""
+    group = session.get_one(Group, counted.id)
+    members, subscribed = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(Contact.status == ContactStatus.SUBSCRIBED),
+        ).where(members_condition(session, group))
+    ).one()
+    return replace(counted, members=int(members), subscribed=int(subscribed))
 
 
 def group_count(session: Session, group: Group) -> GroupCount:
@@ -211,6 +323,11 @@ def _affinity_group(session: Session, name: str, create: bool) -> Group:
         if not create:
             raise
         return create_group(session, name)
+    if group.kind is GroupKind.RULE:
+        raise ValidationError(
+            f"{group.name!r} is a rule group: its members are the contacts its rule matches",
+            field="group",
+        )
     if group.kind is not GroupKind.AFFINITY:
         raise ValidationError(
             f"{group.name!r} is a sector group: membership follows the contact's sector",

@@ -1,0 +1,386 @@
+"""Rule groups: each kind of condition matches exactly the contacts it should, on SQLite
+and PostgreSQL, machine opens and clicks never counting; bad rules are refused naming the
+faulty condition; the one-line form reads back what `describe` writes."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from outreach.campaigns.models import Campaign, CampaignStatus
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.db import get_db, utcnow
+from outreach.delivery.models import Delivery, DeliveryStatus
+from outreach.errors import ValidationError
+from outreach.groups.models import Group, GroupKind, GroupMembership
+from outreach.groups.rules import describe, parse, parse_line, to_doc
+from outreach.groups.service import create_group, preview_rule, set_rule
+from outreach.tracking.models import LinkClick
+
+LINK = "https://example.org/report"
+
+
+def _contact(session: Any, email: str, days_ago: int, **fields: Any) -> int:
+    contact = Contact(
+        email=email,
+        email_key=email,
+        created_at=utcnow() - timedelta(days=days_ago),
+        **fields,
+    )
+    session.add(contact)
+    session.flush()
+    return contact.id
+
+
+def _campaign(session: Any, name: str, days_ago: int) -> int:
+    started = utcnow() - timedelta(days=days_ago)
+    campaign = Campaign(
+        name=name,
+        from_email="a@example.org",
+        status=CampaignStatus.SENT,
+        started_at=started,
+        finished_at=started,
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign.id
+
+
+def _delivery(session: Any, campaign: int, contact: int, status: str, **fields: Any) -> int:
+    sent = session.get(Campaign, campaign).started_at
+    delivery = Delivery(
+        campaign_id=campaign,
+        contact_id=contact,
+        group_name="G",
+        variant_id=0,
+        status=DeliveryStatus(status),
+        sent_at=sent if status == "sent" else None,
+        **fields,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery.id
+
+
+def _link(session: Any, campaign: int, delivery: int, **clicks: int) -> None:
+    session.add(
+        LinkClick(
+            campaign_id=campaign,
+            delivery_id=delivery,
+            group_name="G",
+            variant_id=0,
+            url=LINK,
+            **clicks,
+        )
+    )
+
+
+@pytest.fixture
+def people(app: Flask) -> None:
+    """Five contacts with profiles, a hand-made group and three campaigns' ledger."""
+    with get_db(app).session() as session:
+        ana = _contact(
+            session,
+            "ana@example.org",
+            10,
+            first_name="Ana",
+            organization="Acme Consulting",
+            sector="Consultants",
+            language="es",
+            attributes={"city": "Madrid", "age": "34", "joined": "2024-03-10"},
+            status=ContactStatus.SUBSCRIBED,
+        )
+        ben = _contact(
+            session,
+            "ben@example.org",
+            100,
+            first_name="Ben",
+            organization="Beta Press",
+            sector="Journalists",
+            attributes={"city": "Lisbon", "age": 51, "joined": "2025-07-01"},
+            status=ContactStatus.SUBSCRIBED,
+        )
+        cleo = _contact(
+            session,
+            "cleo@example.org",
+            400,
+            first_name="Cleo",
+            attributes={"city": "madrid", "age": "n/a"},
+            status=ContactStatus.PENDING,
+        )
+        dan = _contact(
+            session,
+            "dan@example.org",
+            2,
+            first_name="Dan",
+            organization="Delta",
+            sector="Journalists",
+            status=ContactStatus.UNSUBSCRIBED,
+        )
+        _contact(session, "eve@example.org", 1000, status=ContactStatus.RESTRICTED)
+        vip = create_group(session, "VIP")
+        session.add_all(GroupMembership(group_id=vip.id, contact_id=c) for c in (ana, cleo))
+        spring = _campaign(session, "Spring", 60)
+        summer = _campaign(session, "Summer", 20)
+        autumn = _campaign(session, "Autumn", 5)
+        tracked = {"tracking_opens": True, "tracking_clicks": True}
+        _delivery(session, spring, ana, "sent", human_opens=1, **tracked)
+        # A privacy proxy fetched Ana's Summer pixel: a machine open, not an open.
+        _delivery(session, summer, ana, "sent", machine_opens=2, **tracked)
+        clicked = _delivery(session, autumn, ana, "sent", human_opens=1, clicks=1, **tracked)
+        _link(session, autumn, clicked, human_clicks=1)
+        _delivery(session, spring, ben, "bounced")
+        # Ben opened Summer; a link scanner clicked every link of it: machine clicks only.
+        scanned = _delivery(
+            session, summer, ben, "sent", human_opens=2, machine_clicks=3, **tracked
+        )
+        _link(session, summer, scanned, machine_clicks=3)
+        _delivery(session, autumn, ben, "sent")  # sent without tracking: never a non-opener
+        _delivery(session, summer, cleo, "failed")
+        _delivery(session, autumn, dan, "sent", **tracked)
+
+
+def _matching(app: Flask, rule: Any) -> set[str]:
+    with get_db(app).session() as session:
+        condition_rule = parse_line(rule) if isinstance(rule, str) else parse(rule)
+        from outreach.groups.rules import Compiler
+
+        emails = session.scalars(
+            sa.select(Contact.email).where(Compiler(session).condition(condition_rule))
+        )
+        return {e.split("@")[0] for e in emails}
+
+
+FIELD_CASES = [
+    ({"field": "first_name", "op": "equals", "value": "ANA"}, {"ana"}),
+    ({"field": "first_name", "op": "not_equals", "value": "ana"}, {"ben", "cleo", "dan", "eve"}),
+    ({"field": "organization", "op": "contains", "value": "press"}, {"ben"}),
+    ({"field": "organization", "op": "contains", "value": "%"}, set()),
+    ({"field": "organization", "op": "starts_with", "value": "acme"}, {"ana"}),
+    ({"field": "email", "op": "starts_with", "value": "d"}, {"dan"}),
+    ({"field": "attributes.city", "op": "one_of", "value": ["Madrid", "Paris"]}, {"ana", "cleo"}),
+    ({"field": "attributes.city", "op": "not_one_of", "value": ["madrid"]}, {"ben", "dan", "eve"}),
+    ({"field": "attributes.city", "op": "is_empty"}, {"dan", "eve"}),
+    ({"field": "attributes.city", "op": "is_not_empty"}, {"ana", "ben", "cleo"}),
+    ({"field": "sector", "op": "is_empty"}, {"cleo", "eve"}),
+    ({"field": "language", "op": "equals", "value": "es"}, {"ana"}),
+    ({"field": "attributes.age", "op": "gt", "value": 40}, {"ben"}),
+    ({"field": "attributes.age", "op": "lte", "value": 34}, {"ana"}),
+    ({"field": "attributes.age", "op": "gte", "value": 34.5}, {"ben"}),
+    ({"field": "attributes.age", "op": "lt", "value": 100}, {"ana", "ben"}),
+    ({"field": "attributes.joined", "op": "before", "value": "2025-01-01"}, {"ana"}),
+    ({"field": "attributes.joined", "op": "after", "value": "2025-06-30"}, {"ben"}),
+    ({"field": "attributes.joined", "op": "after", "value": "2025-07-01"}, set()),
+    ({"field": "signed_up", "op": "within_days", "value": 30}, {"ana", "dan"}),
+    ({"field": "status", "op": "equals", "value": "subscribed"}, {"ana", "ben"}),
+    ({"field": "status", "op": "one_of", "value": ["pending", "unsubscribed"]}, {"cleo", "dan"}),
+    ({"field": "status", "op": "not_equals", "value": "subscribed"}, {"cleo", "dan", "eve"}),
+    ({"group": "VIP", "op": "in"}, {"ana", "cleo"}),
+    ({"group": "vip", "op": "not_in"}, {"ben", "dan", "eve"}),
+]
+
+BEHAVIOUR_CASES = [
+    ({"behaviour": "opened"}, {"ana", "ben"}),
+    # Ana's only Summer "open" was her privacy proxy's: she did not open it.
+    ({"behaviour": "opened", "campaign": "Summer"}, {"ben"}),
+    ({"behaviour": "not_opened", "campaign": "summer"}, {"ana"}),
+    # Ben's Autumn was not tracked: he cannot be known as a non-opener of it.
+    ({"behaviour": "not_opened", "last": 1}, {"dan"}),
+    ({"behaviour": "not_opened", "last": 2}, {"dan"}),
+    ({"behaviour": "opened", "last": 2}, {"ana", "ben"}),
+    ({"behaviour": "opened", "within_days": 10}, {"ana"}),
+    ({"behaviour": "received", "within_days": 30}, {"ana", "ben", "dan"}),
+    ({"behaviour": "received", "campaign": "Spring"}, {"ana"}),
+    # Ben's clicks were a link scanner's: they are not clicks.
+    ({"behaviour": "clicked"}, {"ana"}),
+    ({"behaviour": "clicked", "link": LINK}, {"ana"}),
+    ({"behaviour": "clicked", "link": LINK, "campaign": "Summer"}, set()),
+    ({"behaviour": "clicked", "link": "https://example.org/other"}, set()),
+    ({"behaviour": "bounced"}, {"ben"}),
+    ({"behaviour": "bounced", "within_days": 30}, set()),
+]
+
+COMBINED_CASES = [
+    (
+        {
+            "all": [
+                {"field": "status", "op": "one_of", "value": ["subscribed", "pending"]},
+                # An absent or unreadable value (Cleo's age "n/a") does not match a
+                # comparison, so "not" of it does.
+                {
+                    "not": {
+                        "any": [
+                            {"behaviour": "bounced"},
+                            {"field": "attributes.age", "op": "gt", "value": 30},
+                        ]
+                    }
+                },
+            ]
+        },
+        {"cleo"},
+    ),
+    (
+        {
+            "any": [
+                {"all": [{"group": "VIP", "op": "in"}, {"behaviour": "opened"}]},
+                {"field": "sector", "op": "equals", "value": "journalists"},
+            ]
+        },
+        {"ana", "ben", "dan"},
+    ),
+]
+
+
+@pytest.mark.usefixtures("people")
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    FIELD_CASES + BEHAVIOUR_CASES + COMBINED_CASES,
+    ids=lambda v: json.dumps(v) if isinstance(v, dict) else None,
+)
+def test_each_condition_matches_exactly_its_contacts(
+    app: Flask, rule: dict[str, Any], expected: set[str]
+) -> None:
+    assert _matching(app, rule) == expected
+
+
+@pytest.mark.usefixtures("people")
+def test_a_rule_group_can_use_another_rule_group_but_never_itself(app: Flask) -> None:
+    with get_db(app).session() as session:
+        set_rule(session, "Openers", parse({"behaviour": "opened"}))
+        group, created = set_rule(
+            session, "Subscribed openers", parse_line("in group Openers and status = subscribed")
+        )
+        assert created and group.kind is GroupKind.RULE
+    assert _matching(app, {"group": "Subscribed openers"}) == {"ana", "ben"}
+    with get_db(app).session() as session, pytest.raises(ValidationError, match="itself"):
+        set_rule(session, "Openers", parse_line("in group 'Subscribed openers'"))
+    with get_db(app).session() as session, pytest.raises(ValidationError, match="no group named"):
+        set_rule(session, "Openers", parse_line("in group Nobody"))
+    with get_db(app).session() as session:
+        # Refused changes left the rule as it was.
+        rule = session.scalar(sa.select(Group.rule).where(Group.name == "Openers"))
+        assert rule == {"behaviour": "opened"}
+
+
+@pytest.mark.usefixtures("people")
+def test_the_preview_counts_and_samples_without_the_restricted(app: Flask) -> None:
+    before = (utcnow() - timedelta(days=500)).date().isoformat()
+    with get_db(app).session() as session:
+        found = preview_rule(session, parse_line(f"signed up before {before} or status = pending"))
+    # Eve (restricted, signed up 1000 days ago) is counted but never shown.
+    assert (found.matching, found.subscribed) == (2, 0)
+    assert [p["email"] for p in found.sample] == ["cleo@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"all": []}, 'rule (top level): "all" needs a non-empty list'),
+        (
+            {"all": [{"field": "city", "op": "equals", "value": "x"}]},
+            "rule all[0]: unknown field 'city'",
+        ),
+        (
+            {
+                "any": [
+                    {"field": "sector", "op": "equals", "value": "x"},
+                    {"field": "sector", "op": "gt", "value": 3},
+                ]
+            },
+            "rule any[1]: sector takes the operators equals",
+        ),
+        ({"all": [{"not": {"behaviour": "liked"}}]}, "rule all[0].not: unknown behaviour 'liked'"),
+        ({"field": "attributes.age", "op": "gt", "value": "old"}, "compares with a number"),
+        ({"field": "status", "op": "equals", "value": "happy"}, "unknown status 'happy'"),
+        ({"field": "signed_up", "op": "before", "value": "soon"}, "'soon' is not a date"),
+        ({"behaviour": "opened", "last": 3, "within_days": 9}, "choose one scope"),
+        ({"behaviour": "opened", "link": LINK}, '"link" goes with the behaviour "clicked" only'),
+        ({"behaviour": "opened", "last": 0}, '"last" is a number of campaigns'),
+        ({"group": "VIP", "op": "maybe"}, '"op": "in" or "not_in"'),
+        ({"colour": "red"}, "unknown condition ['colour']"),
+        ([1, 2], "a condition is a JSON object"),
+        ({"field": "email", "op": "equals", "value": "a", "extra": 1}, "unexpected key ['extra']"),
+    ],
+)
+def test_a_bad_rule_is_refused_naming_the_faulty_condition(doc: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse(doc)
+    assert message in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "sector = Journalists and opened last 3",
+        "attributes.city in Madrid, Lisbon or signed up within 30 days",
+        "organization contains 'Beta Press' and not bounced",
+        "not opened campaign Summer",
+        "clicked link https://example.org/report within 7 days",
+        "attributes.age >= 18 and attributes.age < 65 and status != unsubscribed",
+        "in group VIP and not in group 'Press list'",
+        "first_name is empty or attributes.joined after 2025-01-01",
+    ],
+)
+def test_the_one_line_form_reads_back_what_describe_writes(line: str) -> None:
+    rule = parse_line(line)
+    assert parse_line(describe(rule)) == rule
+    assert parse(json.loads(json.dumps(to_doc(rule)))) == rule
+
+
+def test_a_one_line_rule_that_mixes_and_with_or_is_sent_to_json() -> None:
+    with pytest.raises(ValidationError, match="not both"):
+        parse_line("opened and status = subscribed or bounced")
+    with pytest.raises(ValidationError, match="condition 2: cannot read"):
+        parse_line("opened and whatever")
+
+
+@pytest.mark.usefixtures("people")
+def test_groups_rule_and_members_on_the_command_line(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    rule = tmp_path / "rule.json"
+    rule.write_text(
+        json.dumps(
+            {
+                "all": [
+                    {"behaviour": "opened"},
+                    {"field": "status", "op": "equals", "value": "subscribed"},
+                ]
+            }
+        )
+    )
+    made = runner.invoke(args=["groups", "rule", "Readers", "--file", str(rule)])
+    assert made.exit_code == 0, made.output
+    assert made.output.splitlines()[0] == "Readers created: opened and status = subscribed"
+    assert "2 contacts match now (2 subscribed)" in made.output
+    members = json.loads(runner.invoke(args=["groups", "members", "readers", "--json"]).stdout)
+    assert [m["email"] for m in members] == ["ana@example.org", "ben@example.org"]
+    listing = json.loads(runner.invoke(args=["groups", "list", "--json"]).stdout)
+    readers = next(g for g in listing if g["name"] == "Readers")
+    assert (readers["kind"], readers["members"], readers["subscribed"]) == ("rule", 2, 2)
+    # The one-line form replaces the rule; a dry run stores nothing.
+    changed = runner.invoke(args=["groups", "rule", "Readers", "--where", "opened campaign Summer"])
+    assert changed.output.splitlines()[0] == "Readers now: opened campaign Summer"
+    dry = runner.invoke(args=["groups", "rule", "Readers", "--where", "bounced", "--dry-run"])
+    assert "Readers would be bounced" in dry.output
+    shown = runner.invoke(args=["groups", "rule", "Readers"])
+    assert shown.output.splitlines()[0] == "Readers is opened campaign Summer"
+    plain = runner.invoke(args=["groups", "members", "Readers"])
+    assert plain.stdout.splitlines() == ["ben@example.org  Ben  subscribed"]
+    # A bad rule: a clear message naming the condition, nothing changed.
+    rule.write_text(json.dumps({"any": [{"behaviour": "opened"}, {"field": "age", "op": "gt"}]}))
+    bad = runner.invoke(args=["groups", "rule", "Readers", "--file", str(rule)])
+    assert bad.exit_code == 1 and "rule any[1]: unknown field 'age'" in bad.output
+    rule.write_text("{oops")
+    broken = runner.invoke(args=["groups", "rule", "Readers", "--file", str(rule)])
+    assert broken.exit_code == 1 and "not JSON (line 1, column 2" in broken.output
+    sector = runner.invoke(args=["groups", "rule", "VIP", "--where", "opened"])
+    assert sector.exit_code == 1
+    assert "'VIP' is not a rule group (affinity): a rule goes on a rule group" in sector.output
