@@ -15,7 +15,9 @@ from outreach.application.sectors import DEFAULT_COLUMNS, classify
 from outreach.contacts.sectors import load_rules, parse_rules, save_rules
 from outreach.contacts.service import ContactQuery
 from outreach.db import get_session
+from outreach.errors import ValidationError
 from outreach.groups.models import GroupKind
+from outreach.groups.rules import Rule, describe, parse, parse_line, to_doc
 from outreach.groups.service import (
     MAX_DESCRIPTION,
     add_members,
@@ -23,16 +25,18 @@ from outreach.groups.service import (
     get_group,
     group_count,
     list_groups,
+    preview_rule,
     remove_members,
+    set_rule,
     update_group,
 )
 from outreach.reporting.stats import group_trend
 
 blp = api_blueprint(
     "groups",
-    "Sector and affinity groups. A public group is offered to subscribers (a sector in the "
-    "sign-up form's list, an affinity group as a topic on the sign-up and preferences "
-    "pages); a private one is seen by admins only.",
+    "Sector, affinity and rule groups (members computed from a rule). A public group is "
+    "offered to subscribers (a sector in the sign-up form's list, an affinity group as a "
+    "topic on the sign-up and preferences pages); a private one is seen by admins only.",
 )
 
 MAX_EMAILS = 10_000  # one request stays within every database's bound-parameter limit
@@ -43,11 +47,85 @@ class GroupSchema(Schema):
 
     id = fields.Int()
     name = fields.Str()
-    kind = fields.Str(metadata={"enum": ["sector", "affinity"]})
+    kind = fields.Str(metadata={"enum": ["sector", "affinity", "rule"]})
     public = fields.Bool(metadata={"description": "Offered to subscribers; else admins only."})
     description = fields.Str(metadata={"description": "Shown to subscribers with a topic."})
-    members = fields.Int()
+    members = fields.Int(metadata={"description": "A rule group's: its rule evaluated now."})
     subscribed = fields.Int()
+    rule = fields.Dict(
+        allow_none=True, metadata={"description": "A rule group's rule document; else null."}
+    )
+    rule_text = fields.Str(allow_none=True, metadata={"description": "The rule in words."})
+
+
+RULE_HELP = (
+    "A rule document: {all|any: [RULE, ...]}, {not: RULE}, {field, op, value} (a profile "
+    "field, attributes.NAME, status or signed_up), {group, op: in|not_in} or {behaviour: "
+    "received|opened|clicked|not_opened|bounced, campaign | last | within_days, link}. "
+    "Opens and clicks are human ones only."
+)
+
+
+class RuleInputSchema(Schema):
+    """A rule, as a document or in its one-line form (one of the two)."""
+
+    class Meta:
+        unknown = RAISE
+
+    rule = fields.Dict(metadata={"description": RULE_HELP})
+    text = fields.Str(
+        validate=Length(min=1, max=5000),
+        metadata={
+            "description": 'The one-line form, e.g. "sector = Journalists and opened last 3".'
+        },
+    )
+
+
+class GroupRuleInputSchema(RuleInputSchema):
+    """A rule group's rule (and description)."""
+
+    description = fields.Str(validate=Length(max=MAX_DESCRIPTION))
+
+
+class SampleContactSchema(Schema):
+    """A matching contact."""
+
+    id = fields.Int()
+    email = fields.Str()
+    name = fields.Str()
+    status = fields.Str()
+
+
+class RulePreviewSchema(Schema):
+    """What a rule matches now."""
+
+    rule = fields.Dict()
+    text = fields.Str()
+    matching = fields.Int(metadata={"description": "Contacts the rule matches now."})
+    subscribed = fields.Int(metadata={"description": "Of those, the subscribed ones."})
+    sample = fields.List(
+        fields.Nested(SampleContactSchema),
+        metadata={"description": "The first matching contacts (restricted ones withheld)."},
+    )
+
+
+def _rule_of(data: dict[str, Any]) -> Rule:
+    if ("rule" in data) == ("text" in data):
+        raise ValidationError("give the rule as `rule` (a document) or as `text`", field="rule")
+    return parse(data["rule"]) if "rule" in data else parse_line(data["text"])
+
+
+@blp.route("/rule-preview")
+class RulePreview(MethodView):
+    @blp.arguments(RuleInputSchema)
+    @blp.response(200, RulePreviewSchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Count and sample the contacts a rule matches now (the editor's live count);
+        nothing is stored."""
+        session = get_session()
+        rule = _rule_of(data)
+        found = preview_rule(session, rule)
+        return {"rule": to_doc(rule), "text": describe(rule), **asdict(found)}
 
 
 class NewGroupSchema(Schema):
@@ -224,6 +302,24 @@ class GroupItem(MethodView):
         """Publish or unpublish a group, or change its description; members stay."""
         session = get_session()
         group = update_group(session, name_or_id, **data)
+        document = asdict(group_count(session, group))
+        session.commit()
+        return document
+
+
+# `path`: group names may contain a slash (sector names come from imported files).
+@blp.route("/<path:name_or_id>/rule")
+class GroupRule(MethodView):
+    @blp.arguments(GroupRuleInputSchema)
+    @blp.response(200, GroupSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def put(self, data: dict[str, Any], name_or_id: str) -> Any:
+        """Define a rule group (created when new) or replace its rule; its members are the
+        contacts the rule matches when a campaign's audience is frozen."""
+        session = get_session()
+        group, _ = set_rule(
+            session, name_or_id, _rule_of(data), description=data.get("description")
+        )
         document = asdict(group_count(session, group))
         session.commit()
         return document

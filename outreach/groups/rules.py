@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.contacts.models import Contact, ContactStatus
-from outreach.db import utcnow
+from outreach.db import as_id, utcnow
 from outreach.delivery.models import Delivery
 from outreach.delivery.outcomes import Outcome, outcome_condition
 from outreach.errors import ValidationError
@@ -231,6 +231,8 @@ def _field_value(name: str, op: str, value: Any, where: str) -> Any:
     if op in NUMBER_OPS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _invalid(where, f"{op} compares with a number, not {value!r}")
+        if not -1e15 <= value <= 1e15:  # NaN fails both
+            raise _invalid(where, f"{op} compares with a number from -1e15 to 1e15")
         return value
     if op == "within_days":
         return _days(value, where, "within_days")
@@ -292,11 +294,17 @@ def _behaviour_rule(doc: dict[str, Any], where: str) -> BehaviourRule:
         raise _invalid(where, f"choose one scope, not {' and '.join(scopes)}")
     campaign = doc.get("campaign")
     if campaign is not None:
-        if isinstance(campaign, bool) or not isinstance(campaign, int | str) or not str(campaign):
+        if (
+            isinstance(campaign, bool)
+            or not isinstance(campaign, int | str)
+            or not 1 <= len(str(campaign)) <= 200
+        ):
             raise _invalid(where, '"campaign" is a campaign id or name')
     last = doc.get("last")
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 1):
-        raise _invalid(where, f'"last" is a number of campaigns (1 or more), not {last!r}')
+    if last is not None and (
+        isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= 1000
+    ):
+        raise _invalid(where, f'"last" is a number of campaigns from 1 to 1000, not {last!r}')
     within = doc.get("within_days")
     link = doc.get("link")
     if link is not None:
@@ -579,8 +587,9 @@ class Compiler:
 
     def _group_condition(self, rule: GroupRule) -> sa.ColumnElement[bool]:
         ref = rule.group
+        number = as_id(ref)
         group = (
-            self.session.get(Group, int(ref))
+            (self.session.get(Group, number) if number else None)
             if ref.isdigit()
             else self.session.scalar(sa.select(Group).where(Group.name_key == group_key(ref)))
         )
@@ -639,7 +648,8 @@ class Compiler:
 
     def _campaign_id(self, ref: int | str) -> int:
         if isinstance(ref, int) or str(ref).isdigit():
-            found = self.session.get(Campaign, int(ref))
+            number = as_id(ref)
+            found = self.session.get(Campaign, number) if number else None
         else:
             found = self.session.scalar(
                 sa.select(Campaign)

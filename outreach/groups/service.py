@@ -19,7 +19,7 @@ from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import as_id
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group, GroupKind, GroupMembership, group_key
-from outreach.groups.rules import Compiler, Rule, to_doc
+from outreach.groups.rules import Compiler, Rule, describe, parse, to_doc
 
 
 def sector_group_ids(session: Session, sectors: Iterable[str]) -> dict[str, int]:
@@ -270,6 +270,9 @@ class GroupCount:
     subscribed: int
     public: bool = False
     description: str = ""
+    # A rule group's rule document and its one-line description (outreach.groups.rules).
+    rule: dict[str, object] | None = None
+    rule_text: str | None = None
 
 
 def list_groups(session: Session, *, only: int | None = None) -> list[GroupCount]:
@@ -308,7 +311,13 @@ def _rule_counted(session: Session, counted: GroupCount) -> GroupCount:
             sa.func.count().filter(Contact.status == ContactStatus.SUBSCRIBED),
         ).where(members_condition(session, group))
     ).one()
-    return replace(counted, members=int(members), subscribed=int(subscribed))
+    return replace(
+        counted,
+        members=int(members),
+        subscribed=int(subscribed),
+        rule=group.rule,
+        rule_text=describe(parse(group.rule)) if group.rule else None,
+    )
 
 
 def group_count(session: Session, group: Group) -> GroupCount:

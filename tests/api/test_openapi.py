@@ -36,6 +36,8 @@ ENDPOINTS = {
     "/api/v1/groups": {"get", "post"},
     "/api/v1/groups/{name_or_id}": {"get", "patch"},
     "/api/v1/groups/{name_or_id}/trend": {"get"},
+    "/api/v1/groups/{name_or_id}/rule": {"put"},
+    "/api/v1/groups/rule-preview": {"post"},
     "/api/v1/groups/{name_or_id}/members": {"get", "post", "delete"},
     "/api/v1/groups/sector-rules": {"get", "put"},
     "/api/v1/groups/sector-rules/classify": {"post"},

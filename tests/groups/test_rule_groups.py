@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskCliRunner, FlaskClient
 
 from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.contacts.models import Contact, ContactStatus
@@ -23,6 +23,7 @@ from outreach.groups.models import Group, GroupKind, GroupMembership
 from outreach.groups.rules import describe, parse, parse_line, to_doc
 from outreach.groups.service import create_group, preview_rule, set_rule
 from outreach.tracking.models import LinkClick
+from tests.support.api import error_of
 
 LINK = "https://example.org/report"
 
@@ -302,7 +303,7 @@ def test_the_preview_counts_and_samples_without_the_restricted(app: Flask) -> No
         ({"field": "signed_up", "op": "before", "value": "soon"}, "'soon' is not a date"),
         ({"behaviour": "opened", "last": 3, "within_days": 9}, "choose one scope"),
         ({"behaviour": "opened", "link": LINK}, '"link" goes with the behaviour "clicked" only'),
-        ({"behaviour": "opened", "last": 0}, '"last" is a number of campaigns'),
+        ({"behaviour": "opened", "last": 0}, '"last" is a number of campaigns from 1 to 1000'),
         ({"group": "VIP", "op": "maybe"}, '"op": "in" or "not_in"'),
         ({"colour": "red"}, "unknown condition ['colour']"),
         ([1, 2], "a condition is a JSON object"),
@@ -384,3 +385,60 @@ def test_groups_rule_and_members_on_the_command_line(
     sector = runner.invoke(args=["groups", "rule", "VIP", "--where", "opened"])
     assert sector.exit_code == 1
     assert "'VIP' is not a rule group (affinity): a rule goes on a rule group" in sector.output
+
+
+@pytest.mark.usefixtures("people")
+def test_rule_groups_through_the_api(client: FlaskClient, api_headers: dict[str, str]) -> None:
+    url = "/api/v1/groups"
+    rule = {
+        "all": [{"behaviour": "opened"}, {"field": "status", "op": "equals", "value": "subscribed"}]
+    }
+    preview = client.post(f"{url}/rule-preview", json={"rule": rule}, headers=api_headers)
+    assert preview.status_code == 200, preview.get_json()
+    found = preview.get_json()
+    assert (found["matching"], found["subscribed"]) == (2, 2)
+    assert found["text"] == "opened and status = subscribed"
+    assert [p["email"] for p in found["sample"]] == ["ana@example.org", "ben@example.org"]
+    made = client.put(f"{url}/Readers/rule", json={"rule": rule}, headers=api_headers)
+    assert made.status_code == 200, made.get_json()
+    assert made.get_json() | {"id": 0} == {
+        "id": 0,
+        "name": "Readers",
+        "kind": "rule",
+        "public": False,
+        "description": "",
+        "members": 2,
+        "subscribed": 2,
+        "rule": rule,
+        "rule_text": "opened and status = subscribed",
+    }
+    changed = client.put(
+        f"{url}/readers/rule",
+        json={"text": "not opened campaign Summer", "description": "Summer's non-openers"},
+        headers=api_headers,
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["members"] == 1
+    members = client.get(f"{url}/Readers/members", headers=api_headers).get_json()
+    assert [m["email"] for m in members["items"]] == ["ana@example.org"]
+    shown = client.get(f"{url}/Readers", headers=api_headers).get_json()
+    assert shown["description"] == "Summer's non-openers"
+    assert shown["rule"] == {"behaviour": "not_opened", "campaign": "Summer"}
+    bad = client.put(
+        f"{url}/Readers/rule",
+        json={
+            "rule": {"any": [{"behaviour": "opened"}, {"field": "status", "op": "gt", "value": 1}]}
+        },
+        headers=api_headers,
+    )
+    assert "rule any[1]: status takes the operators" in error_of(bad, 422)["message"]
+    both = client.put(
+        f"{url}/Readers/rule", json={"rule": rule, "text": "opened"}, headers=api_headers
+    )
+    assert "as `rule` (a document) or as `text`" in error_of(both, 422)["message"]
+    affinity = client.put(f"{url}/VIP/rule", json={"text": "opened"}, headers=api_headers)
+    assert "is not a rule group" in error_of(affinity, 409)["message"]
+    refused = client.post(
+        f"{url}/Readers/members", json={"emails": ["dan@example.org"]}, headers=api_headers
+    )
+    assert "is a rule group" in error_of(refused, 422)["message"]
