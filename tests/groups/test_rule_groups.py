@@ -12,140 +12,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskCliRunner, FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
-from outreach.campaigns.models import Campaign, CampaignStatus
-from outreach.contacts.models import Contact, ContactStatus
+from outreach.contacts.models import Contact
 from outreach.db import get_db, utcnow
-from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.errors import ValidationError
-from outreach.groups.models import Group, GroupKind, GroupMembership
+from outreach.groups.models import Group, GroupKind
 from outreach.groups.rules import describe, parse, parse_line, to_doc
-from outreach.groups.service import create_group, preview_rule, set_rule
-from outreach.tracking.models import LinkClick
+from outreach.groups.service import preview_rule, set_rule
+from tests.groups.conftest import LINK
+from tests.support.admin import form_post
 from tests.support.api import error_of
-
-LINK = "https://example.org/report"
-
-
-def _contact(session: Any, email: str, days_ago: int, **fields: Any) -> int:
-    contact = Contact(
-        email=email,
-        email_key=email,
-        created_at=utcnow() - timedelta(days=days_ago),
-        **fields,
-    )
-    session.add(contact)
-    session.flush()
-    return contact.id
-
-
-def _campaign(session: Any, name: str, days_ago: int) -> int:
-    started = utcnow() - timedelta(days=days_ago)
-    campaign = Campaign(
-        name=name,
-        from_email="a@example.org",
-        status=CampaignStatus.SENT,
-        started_at=started,
-        finished_at=started,
-    )
-    session.add(campaign)
-    session.flush()
-    return campaign.id
-
-
-def _delivery(session: Any, campaign: int, contact: int, status: str, **fields: Any) -> int:
-    sent = session.get(Campaign, campaign).started_at
-    delivery = Delivery(
-        campaign_id=campaign,
-        contact_id=contact,
-        group_name="G",
-        variant_id=0,
-        status=DeliveryStatus(status),
-        sent_at=sent if status == "sent" else None,
-        **fields,
-    )
-    session.add(delivery)
-    session.flush()
-    return delivery.id
-
-
-def _link(session: Any, campaign: int, delivery: int, **clicks: int) -> None:
-    session.add(
-        LinkClick(
-            campaign_id=campaign,
-            delivery_id=delivery,
-            group_name="G",
-            variant_id=0,
-            url=LINK,
-            **clicks,
-        )
-    )
-
-
-@pytest.fixture
-def people(app: Flask) -> None:
-    """Five contacts with profiles, a hand-made group and three campaigns' ledger."""
-    with get_db(app).session() as session:
-        ana = _contact(
-            session,
-            "ana@example.org",
-            10,
-            first_name="Ana",
-            organization="Acme Consulting",
-            sector="Consultants",
-            language="es",
-            attributes={"city": "Madrid", "age": "34", "joined": "2024-03-10"},
-            status=ContactStatus.SUBSCRIBED,
-        )
-        ben = _contact(
-            session,
-            "ben@example.org",
-            100,
-            first_name="Ben",
-            organization="Beta Press",
-            sector="Journalists",
-            attributes={"city": "Lisbon", "age": 51, "joined": "2025-07-01"},
-            status=ContactStatus.SUBSCRIBED,
-        )
-        cleo = _contact(
-            session,
-            "cleo@example.org",
-            400,
-            first_name="Cleo",
-            attributes={"city": "madrid", "age": "n/a"},
-            status=ContactStatus.PENDING,
-        )
-        dan = _contact(
-            session,
-            "dan@example.org",
-            2,
-            first_name="Dan",
-            organization="Delta",
-            sector="Journalists",
-            status=ContactStatus.UNSUBSCRIBED,
-        )
-        _contact(session, "eve@example.org", 1000, status=ContactStatus.RESTRICTED)
-        vip = create_group(session, "VIP")
-        session.add_all(GroupMembership(group_id=vip.id, contact_id=c) for c in (ana, cleo))
-        spring = _campaign(session, "Spring", 60)
-        summer = _campaign(session, "Summer", 20)
-        autumn = _campaign(session, "Autumn", 5)
-        tracked = {"tracking_opens": True, "tracking_clicks": True}
-        _delivery(session, spring, ana, "sent", human_opens=1, **tracked)
-        # A privacy proxy fetched Ana's Summer pixel: a machine open, not an open.
-        _delivery(session, summer, ana, "sent", machine_opens=2, **tracked)
-        clicked = _delivery(session, autumn, ana, "sent", human_opens=1, clicks=1, **tracked)
-        _link(session, autumn, clicked, human_clicks=1)
-        _delivery(session, spring, ben, "bounced")
-        # Ben opened Summer; a link scanner clicked every link of it: machine clicks only.
-        scanned = _delivery(
-            session, summer, ben, "sent", human_opens=2, machine_clicks=3, **tracked
-        )
-        _link(session, summer, scanned, machine_clicks=3)
-        _delivery(session, autumn, ben, "sent")  # sent without tracking: never a non-opener
-        _delivery(session, summer, cleo, "failed")
-        _delivery(session, autumn, dan, "sent", **tracked)
+from tests.support.pages import rows_of
 
 
 def _matching(app: Flask, rule: Any) -> set[str]:
@@ -442,3 +320,39 @@ def test_rule_groups_through_the_api(client: FlaskClient, api_headers: dict[str,
         f"{url}/Readers/members", json={"emails": ["dan@example.org"]}, headers=api_headers
     )
     assert "is a rule group" in error_of(refused, 422)["message"]
+
+
+@pytest.mark.usefixtures("people")
+def test_the_rule_editor_without_scripts(auth: FlaskClient) -> None:
+    new = "/admin/groups/rules/new"
+    status, _, body = form_post(
+        auth, new, "/admin/groups/rules", name="Readers", rule="opened", action="preview"
+    )
+    assert status == 200 and '<strong id="rule-count">2</strong>' in body
+    status, _, body = form_post(
+        auth, new, "/admin/groups/rules", name="Readers", rule='{"all": [', action="save"
+    )
+    assert status == 422 and "rule: not JSON (line 1, column 10" in body
+    assert "Readers" in body and "{&#34;all&#34;: [" in body  # what was typed is kept
+    status, where, _ = form_post(
+        auth,
+        new,
+        "/admin/groups/rules",
+        name="Readers",
+        rule='{"any": [{"behaviour": "bounced"}, {"group": "VIP"}]}',
+        action="save",
+    )
+    assert status == 302 and where.endswith("/rule")
+    edit = auth.get(where).get_data(as_text=True)
+    # A rule the one-line form cannot hold as it is stays JSON in the editor.
+    assert "bounced or in group VIP" in edit and '<strong id="rule-count">3</strong>' in edit
+    groups = auth.get("/admin/groups").get_data(as_text=True)
+    readers = next(r for r in rows_of(groups) if r.startswith("Readers"))
+    assert readers.startswith("Readers bounced or in group VIP Edit rule Over time rule private 3")
+    status, _, body = form_post(auth, "/admin/groups", "/admin/groups", name="Sneaky", kind="rule")
+    assert status == 302
+    assert "a rule group is made in the rule editor" in auth.get("/admin/groups").get_data(
+        as_text=True
+    )
+    vip = auth.get("/admin/groups").get_data(as_text=True).split('id="group-', 1)[1].split('"')[0]
+    assert auth.get(f"/admin/groups/{vip}/rule").status_code == 302
