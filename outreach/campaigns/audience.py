@@ -83,7 +83,7 @@ def members(session: Session, campaign: Campaign, ranged: bool = False) -> sa.Su
             GroupMembership.group_id.label("group_id"),
         ).where(GroupMembership.group_id.in_(stored))
         parts.append(part.where(_range(GroupMembership.contact_id)) if ranged else part)
-    compiler = Compiler(session, excluded_campaign=campaign.id)
+    compiler = Compiler(session, excluded_campaign=campaign.id, ranged=ranged)
     for gid, kind, rule in targets:
         if kind is GroupKind.RULE:
             part = sa.select(

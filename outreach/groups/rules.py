@@ -33,16 +33,18 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import as_id, utcnow
+from outreach.db_bulk import is_postgres
 from outreach.delivery.models import Delivery
 from outreach.delivery.outcomes import Outcome, outcome_condition
 from outreach.errors import ValidationError
@@ -74,7 +76,6 @@ DATE_OPS = ("before", "after", "within_days")
 STATUS_OPS = ("equals", "not_equals", "one_of", "not_one_of")
 BEHAVIOURS = ("received", "opened", "clicked", "not_opened", "bounced")
 _NUMBER = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
-_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
 @dataclass(frozen=True)
@@ -546,22 +547,28 @@ class Compiler:
     session: Session
     now: datetime | None = None
     excluded_campaign: int | None = None
+    # For the audience freeze, run once per chunk of contact ids (parameters low, high).
+    ranged: bool = False
+    # For a query that stops at its first few contacts (a sample): a lookup per contact
+    # rather than a set of all the matching ones.
+    per_contact: bool = False
 
     def __post_init__(self) -> None:
         self._now = self.now or utcnow()
+        self._postgres = is_postgres(self.session)
         self._visiting: list[int] = []
 
     def condition(self, rule: Rule) -> sa.ColumnElement[bool]:
         """The condition a contact's row meets when the rule matches it."""
         if isinstance(rule, AllOf):
-            return sa.and_(*(self.condition(r) for r in rule.rules))
+            return self._all(rule)
         if isinstance(rule, AnyOf):
             return sa.or_(*(self.condition(r) for r in rule.rules))
         if isinstance(rule, Not):
-            # NULL (an absent attribute) is "not matching": NOT turns it into a match.
-            return sa.not_(sa.func.coalesce(self.condition(rule.rule), sa.false()))
+            return sa.not_(self.condition(rule.rule))
         if isinstance(rule, FieldRule):
-            return _field_condition(rule, self._now)
+            # NULL (an absent attribute) is "not matching", so that NOT makes it a match.
+            return sa.func.coalesce(_field_condition(rule, self._now), sa.false())
         if isinstance(rule, GroupRule):
             return self._group_condition(rule)
         return self._behaviour_condition(rule)
@@ -598,11 +605,24 @@ class Compiler:
         inside = self.group_condition(group.id, group.rule)
         return inside if rule.member else sa.not_(inside)
 
+    def _all(self, rule: AllOf) -> sa.ColumnElement[bool]:
+        """Every rule: the profile conditions first; when there are any, the others look
+        up each contact they leave (a set of every matching contact would be built for
+        a few of them: 72 ms against 189 ms for a mixed rule at 100,000 on SQLite)."""
+        profile = [r for r in rule.rules if isinstance(r, FieldRule)]
+        others = [r for r in rule.rules if not isinstance(r, FieldRule)]
+        if not profile or self.per_contact or self._postgres:
+            return sa.and_(*(self.condition(r) for r in [*profile, *others]))
+        looking = replace(self, per_contact=True, now=self._now)
+        looking._visiting = self._visiting
+        return sa.and_(
+            *(self.condition(r) for r in profile), *(looking.condition(r) for r in others)
+        )
+
     def _behaviour_condition(self, rule: BehaviourRule) -> sa.ColumnElement[bool]:
-        scope = [Delivery.contact_id == Contact.id, *self._scope(rule)]
         if rule.behaviour == "not_opened":
-            tracked = sa.exists().where(*scope, outcome_condition(Outcome.NOT_OPENED))
-            opened = sa.exists().where(*scope, outcome_condition(Outcome.OPENED))
+            tracked = self._some(rule, outcome_condition(Outcome.NOT_OPENED))
+            opened = self._some(rule, outcome_condition(Outcome.OPENED))
             return sa.and_(tracked, sa.not_(opened))
         outcome = {
             "received": Outcome.RECEIVED,
@@ -610,18 +630,52 @@ class Compiler:
             "clicked": Outcome.CLICKED,
             "bounced": Outcome.BOUNCED,
         }[rule.behaviour]
-        where = [*scope, outcome_condition(outcome)]
-        if rule.link:
-            from outreach.tracking.models import LinkClick
+        if not rule.link:
+            return self._some(rule, outcome_condition(outcome))
+        from outreach.tracking.models import LinkClick
 
-            where.append(
-                sa.exists().where(
-                    LinkClick.delivery_id == Delivery.id,
-                    LinkClick.url == rule.link,
-                    LinkClick.human_clicks > 0,
-                )
+        clicked = (
+            sa.select(LinkClick.id)
+            .where(
+                LinkClick.delivery_id == Delivery.id,
+                LinkClick.url == rule.link,
+                LinkClick.human_clicks > 0,
             )
-        return sa.exists().where(*where)
+            .exists()
+        )
+        return self._some(rule, sa.and_(outcome_condition(outcome), clicked))
+
+    def _some(self, rule: BehaviourRule, outcome: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+        """The contact has a delivery of the rule's scope with this outcome. On PostgreSQL a
+        correlated EXISTS, which its planner runs as a semi-join (NOT EXISTS as an
+        anti-join); on SQLite, which runs EXISTS as a lookup per contact (8x slower over
+        100,000 of them), membership of the set of those contacts, read once — unless the
+        query stops at its first few (`per_contact`). With `ranged`, only the contacts of
+        the chunk being frozen."""
+        where = self._where(rule, outcome)
+        if self._postgres or self.per_contact:
+            return (
+                sa.select(Delivery.id)
+                .where(Delivery.contact_id == Contact.id, *where)
+                .correlate(Contact)
+                .exists()
+            )
+        return Contact.id.in_(
+            sa.select(Delivery.contact_id).where(Delivery.contact_id.is_not(None), *where)
+        )
+
+    def _where(
+        self, rule: BehaviourRule, outcome: sa.ColumnElement[bool]
+    ) -> list[sa.ColumnElement[bool]]:
+        """The deliveries of the rule's scope with this outcome (of the chunk's contacts,
+        `ranged`)."""
+        where = [*self._scope(rule), outcome]
+        if self.ranged:
+            where += [
+                Delivery.contact_id > sa.bindparam("low"),
+                Delivery.contact_id <= sa.bindparam("high"),
+            ]
+        return where
 
     def _scope(self, rule: BehaviourRule) -> list[sa.ColumnElement[bool]]:
         if rule.campaign is not None:
@@ -662,11 +716,32 @@ class Compiler:
         return found.id
 
 
+class _Number(sa.sql.functions.FunctionElement[float]):
+    """A text value as a number, NULL when it does not read as one."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(_Number, "postgresql")
+def _number_postgresql(element: _Number, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"CASE WHEN {value} ~ '{_NUMBER}' THEN CAST({value} AS DOUBLE PRECISION) END"
+
+
+@compiles(_Number)
+def _number_sqlite(element: _Number, compiler: Any, **kw: Any) -> str:
+    # GLOB, not the REGEXP of a Python function: it runs once a row over 10⁶ rows.
+    value = f"trim({compiler.process(element.clauses, **kw)})"
+    return (
+        f"CASE WHEN {value} GLOB '*[0-9]*' AND {value} NOT GLOB '*[^0-9.-]*' "
+        f"THEN CAST({value} AS REAL) END"
+    )
+
+
 def _column(name: str) -> sa.ColumnElement[Any]:
     if name.startswith("attributes."):
-        return sa.cast(
-            Contact.attributes[name.removeprefix("attributes.").strip()].as_string(), sa.Text
-        )
+        return Contact.attributes[name.removeprefix("attributes.").strip()].as_string()
     return getattr(Contact, name)  # type: ignore[no-any-return]
 
 
@@ -694,12 +769,12 @@ def _field_condition(rule: FieldRule, now: datetime) -> sa.ColumnElement[bool]:
     if op == "is_not_empty":
         return sa.func.coalesce(column, "") != ""
     if op in NUMBER_OPS:
-        number = sa.case((column.regexp_match(_NUMBER), sa.cast(column, sa.Float)))
+        number = _Number(column)
         compare = {"gt": number > rule.value, "gte": number >= rule.value}
         compare |= {"lt": number < rule.value, "lte": number <= rule.value}
-        return sa.and_(column.regexp_match(_NUMBER), compare[op])
+        return compare[op]
     if op in DATE_OPS:
-        dated = column.regexp_match(_ISO_DATE)
+        dated = column.like("____-__-__%")
         if op == "within_days":
             since = (now - timedelta(days=rule.value)).date().isoformat()
             return sa.and_(dated, column >= since)

@@ -46,7 +46,7 @@ def _campaign(session: Any, name: str, days_ago: int) -> int:
     return campaign.id
 
 
-def _delivery(session: Any, campaign: int, contact: int, status: str, **fields: Any) -> int:
+def _delivery(session: Any, campaign: int, contact: int | None, status: str, **fields: Any) -> int:
     sent = session.get(Campaign, campaign).started_at
     delivery = Delivery(
         campaign_id=campaign,
@@ -138,3 +138,5 @@ def people(app: Flask) -> None:
         _delivery(session, autumn, ben, "sent")  # sent without tracking: never a non-opener
         _delivery(session, summer, cleo, "failed")
         _delivery(session, autumn, dan, "sent", **tracked)
+        # An erased contact's delivery stays in the ledger without its contact.
+        _delivery(session, spring, None, "sent", human_opens=1, **tracked)

@@ -84,6 +84,9 @@ BEHAVIOUR_CASES = [
     ({"behaviour": "clicked", "link": "https://example.org/other"}, set()),
     ({"behaviour": "bounced"}, {"ben"}),
     ({"behaviour": "bounced", "within_days": 30}, set()),
+    # An erased contact's delivery (no contact) changes nothing, negated or not.
+    ({"not": {"behaviour": "opened"}}, {"cleo", "dan", "eve"}),
+    ({"not": {"behaviour": "not_opened", "last": 1}}, {"ana", "ben", "cleo", "eve"}),
 ]
 
 COMBINED_CASES = [
@@ -356,3 +359,20 @@ def test_the_rule_editor_without_scripts(auth: FlaskClient) -> None:
     )
     vip = auth.get("/admin/groups").get_data(as_text=True).split('id="group-', 1)[1].split('"')[0]
     assert auth.get(f"/admin/groups/{vip}/rule").status_code == 302
+
+
+@pytest.mark.usefixtures("people")
+def test_a_rule_of_behaviour_alone_is_counted_per_contact(app: Flask) -> None:
+    """Its EXISTS is correlated to each contact, never true once for the whole table."""
+    from outreach.groups.service import group_count, member_rows
+
+    with get_db(app).session() as session:
+        group, _ = set_rule(session, "Recent", parse_line("received within 30 days"))
+        counted = group_count(session, group)
+        assert (counted.members, counted.subscribed) == (3, 2)
+        assert preview_rule(session, parse({"behaviour": "opened"})).matching == 2
+        assert [m["email"] for m in member_rows(session, group)] == [
+            "ana@example.org",
+            "ben@example.org",
+            "dan@example.org",
+        ]
