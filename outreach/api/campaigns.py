@@ -10,12 +10,12 @@ from typing import Any
 from flask import current_app, g, make_response
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
-from marshmallow.validate import Length
+from marshmallow.validate import Length, OneOf
 from sqlalchemy.orm import Session
 
 from outreach.api.base import api_blueprint
 from outreach.application import campaigns as use
-from outreach.campaigns.audience import REASONS, audience_report
+from outreach.campaigns.audience import FOLLOWUP_AUDIENCES, REASONS, audience_report
 from outreach.campaigns.models import Campaign, CampaignStatus, Variant
 from outreach.campaigns.service import (
     create_campaign,
@@ -60,6 +60,13 @@ class CampaignSchema(Schema):
         fields.Str(), metadata={"description": "Target group names in priority order."}
     )
     created_at = fields.Str(metadata={"format": "date-time"})
+    followup_of = fields.Int(
+        allow_none=True, metadata={"description": "A follow-up: the campaign it follows."}
+    )
+    followup_audience = fields.Str(
+        allow_none=True,
+        metadata={"enum": list(FOLLOWUP_AUDIENCES), "description": "A follow-up's recipients."},
+    )
 
 
 class CampaignListedSchema(CampaignSchema):
@@ -88,6 +95,33 @@ class DuplicateSchema(Schema):
     """How to name the copy."""
 
     name = fields.Str(load_default=None, metadata={"description": "Default: 'Copy of …'."})
+
+
+class FollowupSchema(Schema):
+    """Whom a follow-up is for."""
+
+    class Meta:
+        unknown = RAISE
+
+    audience = fields.Str(
+        required=True,
+        validate=OneOf(list(FOLLOWUP_AUDIENCES)),
+        metadata={"description": "Which recipients of the campaign (human opens and clicks)."},
+    )
+    groups = fields.List(
+        fields.Str(),
+        load_default=None,
+        validate=Length(max=MAX_GROUPS),
+        metadata={"description": "Only these of its target groups (default: all)."},
+    )
+    name = fields.Str(load_default=None, validate=Length(min=1, max=200))
+    include_untracked = fields.Bool(
+        load_default=False,
+        metadata={
+            "description": "Count the recipients whose message was not tracked as "
+            "non-openers or non-clickers (whether they opened is not known)."
+        },
+    )
 
 
 class VariantSchema(Schema):
@@ -316,6 +350,8 @@ def campaign_document(campaign: Campaign, groups: list[str]) -> dict[str, Any]:
         "reply_to": campaign.reply_to,
         "groups": groups,
         "created_at": campaign.created_at.isoformat(),
+        "followup_of": campaign.followup_of,
+        "followup_audience": (campaign.followup_audience or {}).get("audience"),
     }
 
 
@@ -413,6 +449,29 @@ class CampaignDuplicate(MethodView):
         copy = use.duplicate(session, campaign_id, data["name"], g.api_user.email)
         session.commit()
         return campaign_detail(session, copy)
+
+
+@blp.route(f"{CAMPAIGN}/followup")
+class CampaignFollowup(MethodView):
+    @blp.arguments(FollowupSchema)
+    @blp.response(201, CampaignDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], campaign_id: int) -> Any:
+        """A draft follow-up of a sent campaign for some of its recipients, its per-group
+        variants copied to edit; the audience is found when it is sent."""
+        session = get_session()
+        draft = use.followup(
+            session,
+            campaign_id,
+            data["audience"],
+            g.api_user.email,
+            groups=data["groups"],
+            name=data["name"],
+            include_untracked=data["include_untracked"],
+        )
+        session.commit()
+        return campaign_detail(session, draft)
 
 
 @blp.route(f"{CAMPAIGN}/groups")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign, CampaignStatus, Variant
 from outreach.campaigns.service import (
+    create_followup,
     delete_draft,
     duplicate_campaign,
     get_campaign,
@@ -190,6 +191,37 @@ def duplicate(session: Session, ref: int | str, name: str | None, actor: str) ->
     copy = duplicate_campaign(session, model, name)
     _audit(session, actor, "campaign_duplicated", copy.id, {"from": model.id})
     return copy
+
+
+def followup(
+    session: Session,
+    ref: int | str,
+    audience: str,
+    actor: str,
+    *,
+    groups: list[str] | None = None,
+    name: str | None = None,
+    include_untracked: bool = False,
+) -> Campaign:
+    """A draft follow-up of a sent campaign for its non-openers, non-clickers, failed
+    recipients (or openers, clickers), with its per-group variants copied to edit."""
+    original = get_campaign(session, ref)
+    draft = create_followup(
+        session,
+        original,
+        audience,
+        groups=groups,
+        name=name,
+        include_untracked=include_untracked,
+    )
+    _audit(
+        session,
+        actor,
+        "campaign_followup_created",
+        draft.id,
+        {"of": original.id, "audience": audience, "include_untracked": include_untracked},
+    )
+    return draft
 
 
 def delete(session: Session, ref: int | str, actor: str) -> str:

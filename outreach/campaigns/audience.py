@@ -39,8 +39,8 @@ FOLLOWUP_AUDIENCES = {
 
 def followup_members(campaign: Campaign) -> sa.Select[*tuple[Any, ...]]:
     """contact_id, group_id: the recipients of the campaign a follow-up follows, chosen by
-    its audience (and groups), each with the group it was sent as; erased contacts are
-    gone from the ledger and so from here."""
+    its audience, each with the group it was sent as (the follow-up reaches those of its
+    own target groups); erased contacts are gone from the ledger and so from here."""
     audience = campaign.followup_audience or {}
     outcome = FOLLOWUP_AUDIENCES[audience.get("audience", "non-openers")]
     chosen = sa.select(
@@ -50,9 +50,54 @@ def followup_members(campaign: Campaign) -> sa.Select[*tuple[Any, ...]]:
         Delivery.contact_id.is_not(None),
         outcome_condition(outcome, untracked=bool(audience.get("include_untracked"))),
     )
-    if audience.get("groups"):
-        chosen = chosen.where(Delivery.group_id.in_(audience["groups"]))
     return chosen
+
+
+@dataclass(frozen=True)
+class FollowupChoice:
+    """What a follow-up's audience is, from whom, and whom it leaves out as untracked."""
+
+    followup_of: int
+    audience: str
+    include_untracked: bool
+    chosen: int  # the original's recipients with that outcome in the targeted groups
+    untracked: int  # left out: no tracking on their message, so not known (0 if included)
+
+
+def followup_choice(session: Session, campaign: Campaign) -> FollowupChoice | None:
+    """A follow-up's audience, counted now in the original's ledger (None: not one)."""
+    if campaign.followup_audience is None or campaign.followup_of is None:
+        return None
+    audience = campaign.followup_audience
+    targeted = sa.select(CampaignGroup.group_id).where(CampaignGroup.campaign_id == campaign.id)
+    chosen = followup_members(campaign).where(Delivery.group_id.in_(targeted)).subquery()
+    count = session.scalar(sa.select(sa.func.count()).select_from(chosen)) or 0
+    outcome = FOLLOWUP_AUDIENCES[audience["audience"]]
+    untracked = 0
+    if outcome in (Outcome.NOT_OPENED, Outcome.NOT_CLICKED) and not audience.get(
+        "include_untracked"
+    ):
+        both = outcome_condition(outcome, untracked=True)
+        known = outcome_condition(outcome)
+        untracked = (
+            session.scalar(
+                sa.select(sa.func.count()).where(
+                    Delivery.campaign_id == campaign.followup_of,
+                    Delivery.contact_id.is_not(None),
+                    Delivery.group_id.in_(targeted),
+                    both,
+                    sa.not_(known),
+                )
+            )
+            or 0
+        )
+    return FollowupChoice(
+        campaign.followup_of,
+        audience["audience"],
+        bool(audience.get("include_untracked")),
+        int(count),
+        int(untracked),
+    )
 
 
 def _range(column: Any) -> sa.ColumnElement[bool]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from outreach.campaigns.audience import FOLLOWUP_AUDIENCES
 from outreach.campaigns.checks import (
     Problem,
     configuration_problems,
@@ -119,6 +120,59 @@ def duplicate_campaign(session: Session, campaign: Campaign, name: str | None = 
                 text_source=variant.text_source,
             )
         )
+    session.flush()
+    return copy
+
+
+def create_followup(
+    session: Session,
+    original: Campaign,
+    audience: str,
+    *,
+    groups: list[str] | None = None,
+    name: str | None = None,
+    include_untracked: bool = False,
+) -> Campaign:
+    """A draft follow-up: the original's sender, target groups (only `groups`, when given)
+    and variants, whose audience is the original's recipients with this outcome
+    (FOLLOWUP_AUDIENCES) in those groups, found when it is sent. Who never had open (or
+    click) tracking cannot be known as a non-opener (non-clicker): left out unless
+    `include_untracked`."""
+    if audience not in FOLLOWUP_AUDIENCES:
+        raise ValidationError(
+            f"unknown audience {audience!r}: use one of {', '.join(FOLLOWUP_AUDIENCES)}",
+            field="audience",
+        )
+    if original.status not in (CampaignStatus.SENT, CampaignStatus.SENDING, CampaignStatus.PAUSED):
+        raise Conflict(
+            f"campaign {original.name!r} is {original.status}: a follow-up follows a campaign "
+            "that was sent",
+            field="campaign",
+        )
+    label = audience.replace("-", " ")
+    copy = duplicate_campaign(session, original, name or f"{original.name} — {label}"[:200])
+    if groups:
+        kept = {get_group(session, g).id for g in groups}
+        targeted = set(
+            session.scalars(
+                sa.select(CampaignGroup.group_id).where(CampaignGroup.campaign_id == copy.id)
+            )
+        )
+        if kept - targeted:
+            names = sorted(session.get_one(Group, g).name for g in kept - targeted)
+            raise ValidationError(
+                f"{original.name!r} did not target {', '.join(names)}", field="groups"
+            )
+        for table in (CampaignGroup, Variant):
+            session.execute(
+                sa.delete(table).where(
+                    table.campaign_id == copy.id,
+                    table.group_id.not_in(kept),
+                    table.group_id.is_not(None),
+                )
+            )
+    copy.followup_of = original.id
+    copy.followup_audience = {"audience": audience, "include_untracked": include_untracked}
     session.flush()
     return copy
 

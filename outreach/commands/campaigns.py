@@ -13,7 +13,7 @@ import click
 from flask import current_app
 
 from outreach.application import campaigns as use
-from outreach.campaigns.audience import audience_report
+from outreach.campaigns.audience import FOLLOWUP_AUDIENCES, audience_report, followup_choice
 from outreach.campaigns.models import CampaignStatus
 from outreach.campaigns.service import (
     create_campaign,
@@ -307,6 +307,57 @@ def duplicate_command(campaign: str, name: str | None) -> None:
         copy = use.duplicate(session, campaign, name, f"command line ({getpass.getuser()})")
         number, named = copy.id, copy.name
     click.echo(f"campaign {number} ({named}) created as a draft")
+
+
+@campaigns_cli.command("followup")
+@click.argument("campaign")
+@click.option(
+    "--audience",
+    required=True,
+    type=click.Choice(list(FOLLOWUP_AUDIENCES)),
+    help="Which of the campaign's recipients: non-openers, non-clickers, failed, openers, "
+    "clickers (opens and clicks are human ones).",
+)
+@click.option("--groups", help="Only these of its groups, comma-separated (default: all).")
+@click.option("--name", help="The follow-up's name (default: '<campaign> — <audience>').")
+@click.option(
+    "--include-untracked",
+    is_flag=True,
+    help="Count those whose message was not tracked (no consent to open or click "
+    "tracking) as non-openers or non-clickers: whether they opened is not known.",
+)
+def followup_command(
+    campaign: str, audience: str, groups: str | None, name: str | None, include_untracked: bool
+) -> None:
+    """Draft a follow-up to some of a sent campaign's recipients, with its per-group
+    variants copied to edit; its audience is found again from the ledger when it is sent
+    (and the consent gate applies then, as always)."""
+    chosen = [g.strip() for g in (groups or "").split(",") if g.strip()] or None
+    with session_scope() as session:
+        draft = use.followup(
+            session,
+            campaign,
+            audience,
+            f"command line ({getpass.getuser()})",
+            groups=chosen,
+            name=name,
+            include_untracked=include_untracked,
+        )
+        choice = followup_choice(session, draft)
+        reach = sum(row.recipients for row in audience_report(session, draft))
+        number, named = draft.id, draft.name
+    assert choice is not None  # noqa: S101 (a follow-up has its choice)
+    click.echo(f"campaign {number} ({named}) created as a draft: a follow-up to {campaign}")
+    click.echo(
+        f"{choice.chosen} {audience} of {campaign}; {reach} can be mailed now "
+        "(subscribed, consenting, not suppressed)"
+    )
+    if choice.untracked:
+        click.echo(
+            f"{choice.untracked} left out: their message was not tracked (no consent to "
+            "tracking), so whether they opened or clicked is not known; "
+            "--include-untracked counts them"
+        )
 
 
 @campaigns_cli.command("delete")

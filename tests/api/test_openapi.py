@@ -15,6 +15,7 @@ ENDPOINTS = {
     "/api/v1/campaigns/layout": {"get"},
     "/api/v1/campaigns/{campaign_id}": {"get", "delete"},
     "/api/v1/campaigns/{campaign_id}/duplicate": {"post"},
+    "/api/v1/campaigns/{campaign_id}/followup": {"post"},
     "/api/v1/campaigns/{campaign_id}/groups": {"put"},
     "/api/v1/campaigns/{campaign_id}/variants/{group}": {"put"},
     "/api/v1/campaigns/{campaign_id}/audience": {"get"},
@@ -51,6 +52,8 @@ ENDPOINTS = {
     "/api/v1/privacy/erase": {"post"},
     "/api/v1/statistics/{campaign_id}": {"get"},
     "/api/v1/statistics/{campaign_id}.csv": {"get"},
+    "/api/v1/statistics/{campaign_id}/links": {"get"},
+    "/api/v1/statistics/{campaign_id}/links.csv": {"get"},
     "/api/v1/settings": {"get", "patch"},
     "/api/v1/tokens": {"get", "post"},
     "/api/v1/tokens/{token_id}": {"delete"},
@@ -59,6 +62,7 @@ ENDPOINTS = {
 NOT_JSON = {
     ("/api/v1/campaigns/{campaign_id}/preview", "get"): "text/html",
     ("/api/v1/statistics/{campaign_id}.csv", "get"): "text/csv",
+    ("/api/v1/statistics/{campaign_id}/links.csv", "get"): "text/csv",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
