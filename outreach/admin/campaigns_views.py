@@ -27,7 +27,7 @@ from outreach.admin.blueprint import bp, format_utc
 from outreach.admin.groups_views import form_flash
 from outreach.application import campaigns as use
 from outreach.application.campaigns import FALLBACK, preview_group
-from outreach.campaigns.audience import audience_report
+from outreach.campaigns.audience import FOLLOWUP_AUDIENCES, audience_report, followup_choice
 from outreach.campaigns.models import Campaign, CampaignStatus, Variant
 from outreach.campaigns.service import (
     create_campaign,
@@ -232,6 +232,9 @@ def _composer(
         "failed": sum(g.counts.get("failed", 0) for g in progress.groups),
         "control_error": control_error,
         "typed_at": typed_at,
+        "followup": followup_choice(session, campaign),
+        "original": session.get(Campaign, campaign.followup_of) if campaign.followup_of else None,
+        "audiences": FOLLOWUP_AUDIENCES,
     }
     session.commit()  # the first use of the notice (in the default layout) stores it
     return render_template("admin/campaign.html", **context), status
@@ -453,6 +456,29 @@ def duplicate_campaign(campaign_id: int) -> Any:
     session.commit()
     form_flash("manage", f"Duplicated from {get_campaign(session, campaign_id).name!r}: edit it.")
     return redirect(url_for("admin.campaign", campaign_id=copy.id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/followup")
+def followup_campaign(campaign_id: int) -> Any:
+    """A draft follow-up for some of this campaign's recipients, opened to edit."""
+    session = get_session()
+    try:
+        draft = use.followup(
+            session,
+            campaign_id,
+            request.form.get("audience", ""),
+            current_user.email,
+            groups=request.form.getlist("groups") or None,
+            name=request.form.get("name", "").strip() or None,
+            include_untracked=bool(request.form.get("include_untracked")),
+        )
+    except OutreachError as exc:
+        session.rollback()
+        form_flash("followup", exc.message, error=True)
+        return redirect(url_for("admin.campaign", campaign_id=campaign_id, _anchor="followup"))
+    session.commit()
+    form_flash("manage", "A follow-up draft, with the variants copied: edit it, then send.")
+    return redirect(url_for("admin.campaign", campaign_id=draft.id))
 
 
 @bp.post("/campaigns/<int:campaign_id>/delete")

@@ -4,6 +4,7 @@ unless asked for), on every surface."""
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 
 import pytest
@@ -15,6 +16,7 @@ from outreach.campaigns.models import Campaign
 from outreach.db import get_db
 from outreach.groups.service import create_group
 from tests.conftest import SmtpSink, drain
+from tests.support.admin import form_post
 from tests.support.api import error_of
 from tests.support.delivery import send
 from tests.support.tracking import click_paths, flush, pixel_path, send_tracked_campaign
@@ -147,3 +149,26 @@ def test_a_followup_through_the_api(
         f"/api/v1/campaigns/{body['id']}/followup", json={"audience": "failed"}, headers=api_headers
     )
     assert "a follow-up follows a campaign that was sent" in error_of(draft, 409)["message"]
+
+
+@pytest.mark.usefixtures("read")
+def test_a_followup_from_the_admin(app: Flask, auth: FlaskClient) -> None:
+    with get_db(app).reader() as session:
+        original = session.scalar(sa.select(Campaign.id).where(Campaign.name == "T"))
+    page = f"/admin/campaigns/{original}"
+    assert 'id="followup"' in auth.get(page).get_data(as_text=True)
+    status, where, _ = form_post(
+        auth, page, f"{page}/followup", audience="non-openers", name="T, again"
+    )
+    assert status == 302
+    draft = auth.get(where).get_data(as_text=True)
+    assert "A follow-up draft, with the variants copied" in draft
+    section = draft.split('id="followup-of">', 1)[1].split("</section>", 1)[0]
+    text = " ".join(re.sub(r"<[^>]+>", " ", section).split())
+    assert text.startswith("Follow-up to T Its audience: the non openers of that campaign")
+    assert "— 1 now" in text
+    assert "2 left out: their message was not tracked" in text
+    assert 'id="followup"' not in draft  # a draft has nothing to follow up yet
+    status, where, _ = form_post(auth, page, f"{page}/followup", audience="lurkers")
+    assert status == 302 and where.endswith("#followup")
+    assert "unknown audience &#39;lurkers&#39;" in auth.get(where).get_data(as_text=True)
