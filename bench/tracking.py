@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -583,7 +584,18 @@ def hits_sql(kind: str) -> str:
 
 def build_report_campaign(kind: str, url: str, database: Database, size: int) -> tuple[int, int]:
     """The big campaign; (campaign id, tracking hits written)."""
-    campaign_id, targets = make_campaign(database, f"Report bench {size:,}")
+    campaign_id, (hits,) = bulk_campaign(
+        kind, url, database, f"Report bench {size:,}", size, {"tracking_hits": hits_sql(kind)}
+    )
+    return campaign_id, hits
+
+
+def bulk_campaign(
+    kind: str, url: str, database: Database, name: str, size: int, then: dict[str, str]
+) -> tuple[int, list[int]]:
+    """A sent campaign of `size` deliveries (deliveries_sql), then each statement of `then`
+    (table it fills -> SQL with :campaign and :t0); (campaign id, rows each one wrote)."""
+    campaign_id, targets = make_campaign(database, name)
     t0 = datetime.now(UTC) - timedelta(days=4)
     params: dict[str, Any] = {"campaign": campaign_id, "size": size}
     # Foreign keys unchecked for the bulk rows only: their contact ids point at no contact.
@@ -595,13 +607,16 @@ def build_report_campaign(kind: str, url: str, database: Database, size: int) ->
         else:
             params["t0"] = t0.strftime("%Y-%m-%d %H:%M:%S")
         conn.execute(sa.text(deliveries_sql(kind, targets)), params)
-        hits = conn.execute(sa.text(hits_sql(kind)), {"campaign": campaign_id}).rowcount
+        written = [
+            conn.execute(sa.text(sql), {"campaign": campaign_id, "t0": params["t0"]}).rowcount
+            for sql in then.values()
+        ]
     if kind == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE deliveries, tracking_hits")
+            conn.exec_driver_sql(f"VACUUM ANALYZE {', '.join(['deliveries', *then])}")
             conn.exec_driver_sql("CHECKPOINT")  # no bulk-load write-back during the timings
     engine.dispose()
-    return campaign_id, hits
+    return campaign_id, written
 
 
 def median_ms(action: Callable[[], object], runs: int = 5) -> float:
@@ -615,34 +630,47 @@ def median_ms(action: Callable[[], object], runs: int = 5) -> float:
     return statistics.median(times)
 
 
+def timed_reads(
+    database: Database, reads: dict[str, Callable[[Session], object]]
+) -> tuple[dict[str, float], dict[str, object]]:
+    """median_ms of each read, every call in a fresh session (as a request would have); and
+    what each read returned last."""
+    results: dict[str, object] = {}
+    timings = {}
+    for name, read in reads.items():
+
+        def run(name: str = name, read: Callable[[Session], object] = read) -> None:
+            with database.reader() as session:
+                results[name] = read(session)
+
+        timings[name] = median_ms(run)
+    return timings, results
+
+
+def campaign_of(session: Session, campaign_id: int) -> Campaign:
+    """The bench's campaign (it exists: the bench made it)."""
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None
+    return campaign
+
+
+def count_rows(table: str, campaign_id: int) -> Callable[[Session], object]:
+    """The baseline read: `SELECT count(*)` of a table's rows of the campaign."""
+    statement = sa.text(f"SELECT count(*) FROM {table} WHERE campaign_id = :c")  # noqa: S608
+    return lambda session: session.execute(statement, {"c": campaign_id}).scalar_one()
+
+
 def report_timings(database: Database, campaign_id: int) -> dict[str, Any]:
-    """campaign_stats, its hourly series alone, and the count(*) baseline (each in a fresh
-    session, as a request would have)."""
-    seen: dict[str, Any] = {}
-
-    def report() -> None:
-        with database.reader() as session:
-            campaign = session.get(Campaign, campaign_id)
-            assert campaign is not None
-            seen["stats"] = campaign_stats(session, campaign)
-
-    def series() -> None:
-        with database.reader() as session:
-            hourly(session, campaign_id)
-
-    def baseline() -> None:
-        with database.reader() as session:
-            session.execute(
-                sa.text("SELECT count(*) FROM deliveries WHERE campaign_id = :c"),
-                {"c": campaign_id},
-            ).scalar_one()
-
-    timings = {
-        "report": median_ms(report),
-        "hourly": median_ms(series),
-        "count": median_ms(baseline),
-    }
-    return {**timings, "stats": seen["stats"]}
+    """campaign_stats, its hourly series alone, and the count(*) baseline."""
+    timings, results = timed_reads(
+        database,
+        {
+            "report": lambda session: campaign_stats(session, campaign_of(session, campaign_id)),
+            "hourly": lambda session: hourly(session, campaign_id),
+            "count": count_rows("deliveries", campaign_id),
+        },
+    )
+    return {**timings, "stats": results["report"]}
 
 
 def progress_timings(database: Database, campaign_id: int) -> dict[str, float]:

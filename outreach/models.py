@@ -25,6 +25,7 @@ from outreach.tracking.models import (
     EngagementTally,
     HitKind,
     HourlyTally,
+    LinkClick,
     RecordedBatch,
     TrackingHit,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "GroupMembership",
     "HitKind",
     "HourlyTally",
+    "LinkClick",
     "NoticeVersion",
     "OutboxMessage",
     "OutboxStatus",

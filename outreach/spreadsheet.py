@@ -9,8 +9,11 @@ are written as they are (a negative count stays a number).
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import io
+from collections.abc import Callable, Iterable
 from typing import IO, Any
+
+from flask import Response
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -34,3 +37,14 @@ class SafeWriter:
                 for cell in row
             ]
         )
+
+
+def csv_download(write: Callable[[IO[str]], None], filename: str) -> Response:
+    """What `write` writes, as a CSV attachment of this file name (admin pages, API)."""
+    out = io.StringIO()
+    write(out)
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +13,7 @@ from alembic.migration import MigrationContext
 from flask.testing import FlaskCliRunner
 
 from outreach import create_app
-from outreach.db import make_engine
+from outreach.db import UTCDateTime, make_engine
 from outreach.migrate import downgrade, upgrade
 from outreach.models import Base
 from tests.conftest import PG_URL, make_settings, missing_service
@@ -94,3 +96,101 @@ def test_group_visibility_keeps_the_sectors_that_were_offered(empty_url: str) ->
         "Thinkers": True,
         "VIP": False,
     }
+
+
+def _table(name: str, *columns: str, times: tuple[str, ...] = ()) -> sa.TableClause:
+    """Enough of a table to insert rows at an old revision (times stored as the app does)."""
+    return sa.table(
+        name, *(sa.column(c) for c in columns), *(sa.column(t, UTCDateTime()) for t in times)
+    )
+
+
+def _rows(table: str, common: dict[str, object], *rows: dict[str, object]) -> Any:
+    """An INSERT of these rows, each with the common values ("_at" columns are times)."""
+    columns = [*common, *rows[0]]
+    times = tuple(c for c in columns if c.endswith("_at"))
+    plain = [c for c in columns if c not in times]
+    return _table(table, *plain, times=times).insert().values([{**common, **r} for r in rows])
+
+
+AT = datetime(2026, 5, 4, 9, tzinfo=UTC)
+SENT_DELIVERY = {
+    "campaign_id": 1,
+    "status": "sent",
+    "attempts": 1,
+    "suspected_duplicate": False,
+    "tracking_opens": False,
+    "tracking_clicks": True,
+    "human_opens": 0,
+    "machine_opens": 0,
+    "clicks": 0,
+    "machine_clicks": 0,
+    "queued_at": AT,
+}
+
+
+def _hit(
+    delivery: int, kind: str, machine: bool, url: str | None, minutes: int
+) -> dict[str, object]:
+    return {
+        "delivery_id": delivery,
+        "kind": kind,
+        "machine": machine,
+        "url": url,
+        "occurred_at": AT + timedelta(minutes=minutes),
+    }
+
+
+def test_link_clicks_are_filled_from_the_click_hits_still_kept(empty_url: str) -> None:
+    """Revision 0020: a campaign clicked before it keeps its per-link figures, as far as
+    its hits remain (an erased person's hits have no URL: they count in no link)."""
+    upgrade(empty_url, "0019")
+    engine = make_engine(empty_url)
+    a, b = "https://example.org/a", "https://example.org/b"
+    with engine.begin() as conn:
+        campaign = {"name": "May", "from_name": "", "from_email": "a@example.org"}
+        conn.execute(
+            _rows(
+                "campaigns",
+                {**campaign, "status": "sent", "created_at": AT, "updated_at": AT},
+                {"id": 1},
+            )
+        )
+        conn.execute(
+            _rows(
+                "deliveries",
+                SENT_DELIVERY,
+                {"id": 1, "group_name": "Thinkers", "variant_id": 7},
+                {"id": 2, "group_name": "Managers", "variant_id": None},
+            )
+        )
+        conn.execute(
+            _rows(
+                "tracking_hits",
+                {"campaign_id": 1},
+                _hit(1, "click", False, a, 30),
+                _hit(1, "click", False, a, 10),
+                _hit(1, "click", True, a, 1),
+                _hit(1, "open", False, None, 5),
+                _hit(2, "click", True, b, 2),
+                _hit(2, "click", False, None, 3),  # an erased person's click
+            )
+        )
+    upgrade(empty_url)
+    clicks = _table(
+        "link_clicks",
+        "delivery_id",
+        "group_name",
+        "variant_id",
+        "url",
+        "human_clicks",
+        "machine_clicks",
+        times=("first_human_at",),
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(clicks).order_by(clicks.c.delivery_id)).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        (1, "Thinkers", 7, a, 2, 1, AT + timedelta(minutes=10)),
+        (2, "Managers", 0, b, 0, 1, None),
+    ]

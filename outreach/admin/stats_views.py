@@ -1,30 +1,38 @@
-"""Admin › Statistics: the campaigns, and per campaign the per-group table, a bar chart of
-the human open rate per group, the human opens and clicks over time, and the CSV.
+"""Admin › Statistics: the campaigns and the groups; per campaign the per-group table, a bar
+chart of the human open rate per group, the human opens and clicks over time, the links
+by clicks, and the CSVs; per group its open and click rates over its last campaigns, as a
+table, a chart and a CSV.
 
-The charts are inline SVG drawn here on the server from `campaign_stats` (no script, no
-library, nothing fetched): this module only turns its figures into coordinates."""
+The charts are inline SVG drawn here on the server from `campaign_stats` and `group_trend`
+(no script, no library, nothing fetched): this module only turns figures into coordinates."""
 
 from __future__ import annotations
 
-import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from flask import make_response, render_template
+from flask import render_template, request
 
 from outreach.admin.blueprint import bp
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
+from outreach.groups.service import get_group, list_groups
+from outreach.reporting.links import link_stats, write_links_csv
 from outreach.reporting.stats import (
     CampaignStats,
+    GroupCampaign,
     GroupStats,
     campaign_overview,
     campaign_stats,
+    group_trend,
     percent,
     write_csv,
+    write_trend_csv,
 )
+from outreach.spreadsheet import csv_download
 
 # Geometry of the charts, in SVG user units (the CSS scales them to the page).
 BAR_SLOT, BAR_WIDTH, BAR_MIN_WIDTH = 96, 56, 420
@@ -57,6 +65,43 @@ def _label(row: GroupStats) -> str:
     return row.group
 
 
+@dataclass
+class Frame:
+    """A chart's size and the edges of its plot, in SVG user units."""
+
+    width: int
+    height: int
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+
+def line_frame() -> Frame:
+    """The frame of the line charts: opens and clicks over time, a group's rates."""
+    bottom = SERIES_TOP + SERIES_PLOT
+    return Frame(
+        SERIES_WIDTH,
+        bottom + SERIES_FOOT,
+        SERIES_TOP,
+        bottom,
+        SERIES_LEFT,
+        SERIES_WIDTH - SERIES_RIGHT,
+    )
+
+
+def percent_ticks(bottom: float, plot: float) -> list[tuple[float, str]]:
+    """The y axis of a 0-100 % chart: each quarter's height and label."""
+    return [(round(bottom - p / 100 * plot, 2), f"{p}%") for p in (0, 25, 50, 75, 100)]
+
+
+def spread(index: int, count: int, left: float, right: float) -> float:
+    """The x of the index-th of `count` points spread from left to right (one: the middle)."""
+    if count == 1:
+        return left + (right - left) / 2
+    return round(left + index / (count - 1) * (right - left), 2)
+
+
 # ---------------------------------------------------------------- bar chart
 
 
@@ -75,15 +120,9 @@ class Bar:
 
 
 @dataclass
-class BarChart:
+class BarChart(Frame):
     """The human open rate per group on a 0-100 % scale."""
 
-    width: int
-    height: int
-    top: int
-    bottom: int
-    left: int
-    right: int
     bars: list[Bar]
     bar_width: int
     ticks: list[tuple[float, str]]
@@ -132,7 +171,7 @@ def bar_chart(stats: CampaignStats) -> BarChart | None:
         right=width - BAR_RIGHT,
         bars=bars,
         bar_width=BAR_WIDTH,
-        ticks=[(round(bottom - p / 100 * BAR_PLOT, 2), f"{p}%") for p in (0, 25, 50, 75, 100)],
+        ticks=percent_ticks(bottom, BAR_PLOT),
         overall=overall,
         overall_y=None if overall is None else round(bottom - overall * BAR_PLOT, 2),
         description="; ".join(b.caption for b in bars)
@@ -157,15 +196,9 @@ class Point:
 
 
 @dataclass
-class SeriesChart:
+class SeriesChart(Frame):
     """Human opens and clicks per hour (or per day over a long span)."""
 
-    width: int
-    height: int
-    top: int
-    bottom: int
-    left: int
-    right: int
     unit: str
     points: list[Point]
     opens_line: str
@@ -219,17 +252,10 @@ def series_chart(stats: CampaignStats) -> SeriesChart | None:
         counts, first, last = daily, first.replace(hour=0), last.replace(hour=0)
     times = [first + i * step for i in range(int((last - first) / step) + 1)]
     top_value, tick_step = _nice_ceiling(max(max(v) for v in counts.values()))
-    bottom = SERIES_TOP + SERIES_PLOT
-    right = SERIES_WIDTH - SERIES_RIGHT
-    span = right - SERIES_LEFT
+    frame = line_frame()
 
     def y_of(value: int) -> float:
-        return round(bottom - value / top_value * SERIES_PLOT, 2)
-
-    def x_of(index: int) -> float:
-        if len(times) == 1:
-            return SERIES_LEFT + span / 2
-        return round(SERIES_LEFT + index / (len(times) - 1) * span, 2)
+        return round(frame.bottom - value / top_value * SERIES_PLOT, 2)
 
     label_format = "%m-%d %H:00" if unit == "hour" else "%Y-%m-%d"
     title_format = "%Y-%m-%d %H:00 UTC" if unit == "hour" else "%Y-%m-%d (UTC)"
@@ -242,7 +268,7 @@ def series_chart(stats: CampaignStats) -> SeriesChart | None:
                 moment.strftime(title_format),
                 opens,
                 clicks,
-                x_of(i),
+                spread(i, len(times), frame.left, frame.right),
                 y_of(opens),
                 y_of(clicks),
             )
@@ -253,12 +279,7 @@ def series_chart(stats: CampaignStats) -> SeriesChart | None:
     total_clicks = sum(p.clicks for p in points)
     busiest = max(points, key=lambda p: p.opens + p.clicks)
     return SeriesChart(
-        width=SERIES_WIDTH,
-        height=bottom + SERIES_FOOT,
-        top=SERIES_TOP,
-        bottom=bottom,
-        left=SERIES_LEFT,
-        right=right,
+        **asdict(frame),
         unit=unit,
         points=points,
         opens_line=" ".join(f"{p.x},{p.y_opens}" for p in points),
@@ -280,27 +301,103 @@ def series_chart(stats: CampaignStats) -> SeriesChart | None:
     )
 
 
+# ---------------------------------------------------------------- a group over time
+
+
+@dataclass
+class TrendPoint:
+    """One campaign of a group's history: its place and its two rates (None: not tracked)."""
+
+    label: str
+    title: str
+    x: float
+    open_rate: float | None
+    click_rate: float | None
+    y_open: float | None
+    y_click: float | None
+
+
+@dataclass
+class TrendChart(Frame):
+    """A group's human open and click rates over its last campaigns, on a 0-100 % scale."""
+
+    points: list[TrendPoint]
+    opens_line: str
+    clicks_line: str
+    ticks: list[tuple[float, str]]
+    description: str
+
+
+def _rate_caption(name: str, rate: float | None, part: int, whole: int) -> str:
+    if rate is None:
+        return f"no {name} rate (nobody sent it allowed that tracking)"
+    return f"{name} rate {percent(rate)} ({part} of {whole})"
+
+
+def trend_chart(history: list[GroupCampaign]) -> TrendChart | None:
+    """The two lines, or None when no campaign of the history has either rate."""
+    if all(h.open_rate is None and h.click_rate is None for h in history):
+        return None
+    frame = line_frame()
+
+    def y_of(rate: float | None) -> float | None:
+        return None if rate is None else round(frame.bottom - rate * SERIES_PLOT, 2)
+
+    every = max(1, math.ceil(len(history) / 6))
+    points = []
+    for i, h in enumerate(history):
+        started = h.sent_at.strftime("%Y-%m-%d") if h.sent_at else "not started"
+        title = (
+            f"{h.name} ({started}): "
+            f"{_rate_caption('open', h.open_rate, h.human_openers, h.open_tracked)}, "
+            f"{_rate_caption('click', h.click_rate, h.clickers, h.click_tracked)}"
+        )
+        points.append(
+            TrendPoint(
+                _short(h.name) if i % every == 0 else "",
+                title,
+                spread(i, len(history), frame.left, frame.right),
+                h.open_rate,
+                h.click_rate,
+                y_of(h.open_rate),
+                y_of(h.click_rate),
+            )
+        )
+    return TrendChart(
+        **asdict(frame),
+        points=points,
+        # A campaign without a rate leaves its point out of that line (not a zero).
+        opens_line=" ".join(f"{p.x},{p.y_open}" for p in points if p.y_open is not None),
+        clicks_line=" ".join(f"{p.x},{p.y_click}" for p in points if p.y_click is not None),
+        ticks=percent_ticks(frame.bottom, SERIES_PLOT),
+        description="; ".join(p.title for p in points) + ".",
+    )
+
+
 # ---------------------------------------------------------------- pages
 
 
 @bp.get("/statistics")
 def statistics() -> Any:
-    """Every campaign, with a link to its statistics."""
+    """Every campaign and every group, each with a link to its statistics."""
     with get_db().reader() as session:
         rows = campaign_overview(session)
-    return render_template("admin/statistics.html", campaigns=rows)
+        groups = list_groups(session)
+    return render_template("admin/statistics.html", campaigns=rows, groups=groups)
 
 
 @bp.get("/statistics/<int:campaign_id>")
 def campaign_statistics(campaign_id: int) -> Any:
-    """The per-group table, the open-rate bars and the opens and clicks over time."""
+    """The per-group table, the open-rate bars, the opens and clicks over time, the links."""
     with get_db().reader() as session:
         campaign = get_campaign(session, campaign_id)
         stats = campaign_stats(session, campaign)
+        links = link_stats(session, campaign)
     return render_template(
         "admin/statistics_campaign.html",
         campaign=campaign,
         stats=stats,
+        links=links,
         bars=bar_chart(stats),
         series=series_chart(stats),
         percent=percent,
@@ -313,16 +410,47 @@ def campaign_statistics_csv(campaign_id: int) -> Any:
     """The per-group table as CSV, as `outreach stats --csv` prints it."""
     with get_db().reader() as session:
         stats = campaign_stats(session, get_campaign(session, campaign_id))
-    return csv_response(stats)
+    return csv_download(partial(write_csv, stats), f"campaign-{campaign_id}-statistics.csv")
 
 
-def csv_response(stats: CampaignStats) -> Any:
-    """The report as a CSV attachment."""
-    out = io.StringIO()
-    write_csv(stats, out)
-    response = make_response(out.getvalue())
-    response.mimetype = "text/csv"
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="campaign-{stats.campaign_id}-statistics.csv"'
+@bp.get("/statistics/<int:campaign_id>/links.csv")
+def campaign_links_csv(campaign_id: int) -> Any:
+    """The links table as CSV, as `outreach stats --links --csv` prints it."""
+    with get_db().reader() as session:
+        links = link_stats(session, get_campaign(session, campaign_id))
+    return csv_download(partial(write_links_csv, links), f"campaign-{campaign_id}-links.csv")
+
+
+TREND_LAST, TREND_MOST = 12, 200  # campaigns shown by default, and at most (as the API)
+
+
+def _last() -> int:
+    """How many of its last campaigns the page shows (?last=N, as `groups trend --last`)."""
+    asked = request.args.get("last", TREND_LAST, type=int)
+    return min(max(asked, 1), TREND_MOST)
+
+
+@bp.get("/statistics/groups/<int:group_id>")
+def group_statistics(group_id: int) -> Any:
+    """A group's human open and click rates over its last campaigns: table and chart."""
+    last = _last()
+    with get_db().reader() as session:
+        group = get_group(session, group_id)
+        history = group_trend(session, group.name, last)
+    return render_template(
+        "admin/statistics_group.html",
+        group=group,
+        history=history,
+        last=last,
+        chart=trend_chart(history),
+        percent=percent,
     )
-    return response
+
+
+@bp.get("/statistics/groups/<int:group_id>.csv")
+def group_statistics_csv(group_id: int) -> Any:
+    """The group's history as CSV, as `outreach groups trend --csv` prints it."""
+    with get_db().reader() as session:
+        group = get_group(session, group_id)
+        history = group_trend(session, group.name, _last())
+    return csv_download(partial(write_trend_csv, history), f"group-{group_id}-trend.csv")

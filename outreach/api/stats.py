@@ -1,11 +1,11 @@
-"""/api/v1/statistics: a campaign's per-group report, as `outreach stats --json` / `--csv`."""
+"""/api/v1/statistics: a campaign's per-group and per-link reports, as `outreach stats
+[--links] --json` / `--csv`."""
 
 from __future__ import annotations
 
-import io
+from functools import partial
 from typing import Any
 
-from flask import make_response
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
@@ -13,22 +13,22 @@ from outreach.api.base import api_blueprint
 from outreach.api.campaigns import MAX_ID, SUSPECTED, FailureSchema
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
+from outreach.reporting.links import CampaignLinks, link_stats, write_links_csv
 from outreach.reporting.stats import CampaignStats, campaign_stats, write_csv
+from outreach.spreadsheet import csv_download
 
 blp = api_blueprint("statistics", "Per-group campaign statistics")
 
 CAMPAIGN = f"/<int(max={MAX_ID}):campaign_id>"
+GROUP = "The group's name when the message was sent; all for the total."
+VARIANT = "The variant's group, fallback, or empty for the total."
 
 
 class GroupStatsSchema(Schema):
     """One group and the variant it received (or, as `total`, every group together)."""
 
-    group = fields.Str(
-        metadata={"description": "The group's name when the message was sent; all for the total."}
-    )
-    variant = fields.Str(
-        metadata={"description": "The variant's group, fallback, or empty for the total."}
-    )
+    group = fields.Str(metadata={"description": GROUP})
+    variant = fields.Str(metadata={"description": VARIANT})
     recipients = fields.Int(metadata={"description": "Deliveries in the frozen audience."})
     sent = fields.Int()
     failed = fields.Int()
@@ -95,6 +95,46 @@ class CampaignStatsSchema(Schema):
     suspected_duplicates = fields.Int(metadata={"description": SUSPECTED})
 
 
+class LinkFiguresSchema(Schema):
+    """One link's figures for one group and variant (or, as `total`, every group together)."""
+
+    group = fields.Str(metadata={"description": GROUP})
+    variant = fields.Str(metadata={"description": VARIANT})
+    human_clickers = fields.Int(metadata={"description": "Recipients who clicked the link."})
+    human_clicks = fields.Int(metadata={"description": "Their clicks on it, every one."})
+    machine_clickers = fields.Int(
+        metadata={
+            "description": "Recipients whose link was followed by a machine (a link scanner, "
+            "a burst of links within seconds), counted apart."
+        }
+    )
+    machine_clicks = fields.Int(metadata={"description": "The machines' clicks on it."})
+
+
+class LinkSchema(Schema):
+    """One link of the campaign: its total, then each group and variant."""
+
+    url = fields.Str(metadata={"description": "The link's target, as the message carried it."})
+    total = fields.Nested(LinkFiguresSchema)
+    groups = fields.List(fields.Nested(LinkFiguresSchema))
+
+
+class CampaignLinksSchema(Schema):
+    """The per-link report of one campaign (as `outreach stats --links --json` prints it)."""
+
+    campaign = fields.Int(metadata={"description": "The campaign's id."})
+    name = fields.Str()
+    links = fields.List(
+        fields.Nested(LinkSchema), metadata={"description": "Most human clicks first."}
+    )
+
+
+def links_report(campaign_id: int) -> CampaignLinks:
+    """The per-link statistics of a campaign, read without taking a write lock."""
+    with get_db().reader() as session:
+        return link_stats(session, get_campaign(session, campaign_id))
+
+
 def report(campaign_id: int) -> CampaignStats:
     """The statistics of a campaign, read without taking a write lock."""
     with get_db().reader() as session:
@@ -122,11 +162,30 @@ class CampaignStatisticsCsv(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, campaign_id: int) -> Any:
         """The per-group statistics as CSV, as `outreach stats --csv` prints them."""
-        out = io.StringIO()
-        write_csv(report(campaign_id), out)
-        response = make_response(out.getvalue())
-        response.mimetype = "text/csv"
-        response.headers["Content-Disposition"] = (
-            f'attachment; filename="campaign-{campaign_id}-statistics.csv"'
-        )
-        return response
+        stats = report(campaign_id)
+        return csv_download(partial(write_csv, stats), f"campaign-{campaign_id}-statistics.csv")
+
+
+@blp.route(f"{CAMPAIGN}/links")
+class CampaignLinkStatistics(MethodView):
+    @blp.response(200, CampaignLinksSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, campaign_id: int) -> Any:
+        """Per link, most clicked first: human and machine clickers and clicks per group."""
+        return links_report(campaign_id).to_dict()
+
+
+@blp.route(f"{CAMPAIGN}/links.csv")
+class CampaignLinkStatisticsCsv(MethodView):
+    @blp.response(
+        200,
+        {"type": "string"},
+        content_type="text/csv",
+        description="Per link (most human clicks first), a row per group and variant, then "
+        "the link's total (`all`).",
+    )
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, campaign_id: int) -> Any:
+        """The per-link statistics as CSV, as `outreach stats --links --csv` prints them."""
+        links = links_report(campaign_id)
+        return csv_download(partial(write_links_csv, links), f"campaign-{campaign_id}-links.csv")

@@ -4,28 +4,74 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import IO, TypeVar
 
 import click
 
 from outreach.campaigns.service import get_campaign
 from outreach.commands.support import emit_json, outreach_command, session_scope
+from outreach.reporting.links import CampaignLinks, link_stats, write_links_csv
 from outreach.reporting.stats import CampaignStats, campaign_stats, percent, write_csv
+
+Report = TypeVar("Report", CampaignStats, CampaignLinks)
 
 
 @outreach_command("stats")
 @click.argument("campaign")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
-def stats_command(campaign: str, as_json: bool, as_csv: bool) -> None:
-    """Per group and variant: reach, human and machine opens and clicks, unsubscribes."""
+@click.option("--links", "per_link", is_flag=True, help="Per link: clickers and clicks per group.")
+def stats_command(campaign: str, as_json: bool, as_csv: bool, per_link: bool) -> None:
+    """Per group and variant: reach, human and machine opens and clicks, unsubscribes
+    (with --links: each link's human and machine clickers and clicks)."""
     with session_scope() as session:
-        stats = campaign_stats(session, get_campaign(session, campaign))
-    if as_json:
-        emit_json(stats.to_dict())
-    elif as_csv:
-        write_csv(stats, sys.stdout)
+        found = get_campaign(session, campaign)
+        report = link_stats(session, found) if per_link else campaign_stats(session, found)
+    if isinstance(report, CampaignLinks):
+        show(report, as_json, as_csv, write_links_csv, print_links)
     else:
-        print_table(stats, click.echo)
+        show(report, as_json, as_csv, write_csv, print_table)
+
+
+def show(
+    report: Report,
+    as_json: bool,
+    as_csv: bool,
+    write: Callable[[Report, IO[str]], None],
+    table: Callable[[Report, Callable[[str], None]], None],
+) -> None:
+    """A report as one JSON document, as CSV, or as a table for a person."""
+    if as_json:
+        emit_json(report.to_dict())
+    elif as_csv:
+        write(report, sys.stdout)
+    else:
+        table(report, click.echo)
+
+
+def print_links(report: CampaignLinks, echo: Callable[[str], None]) -> None:
+    """The per-link report as a table for a person: each link, then its groups."""
+    echo(f"{report.name} (campaign {report.campaign_id}): links by human clicks")
+    if not report.links:
+        echo("no click recorded yet")
+        return
+    head = (
+        f"{'  group':<16}{'variant':<13}{'clickers':>9}{'clicks':>8}"
+        f"{'machine clickers':>18}{'machine clicks':>16}"
+    )
+    echo(head)
+    for link in report.links:
+        echo("-" * len(head))
+        echo(link.url)
+        for row in [*link.groups, link.total]:
+            echo(
+                f"  {row.group:<14}{row.variant:<13}{row.human_clickers:>9}{row.human_clicks:>8}"
+                f"{row.machine_clickers:>18}{row.machine_clicks:>16}"
+            )
+    echo(
+        "clickers are recipients, clicks every click; machine clicks (link scanners) are "
+        "counted apart."
+    )
 
 
 def print_table(stats: CampaignStats, echo: Callable[[str], None]) -> None:

@@ -3,8 +3,11 @@ aggregates kept."""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from outreach.consent.models import Suppression
 from outreach.contacts.identity import email_hmac, normalize_email
@@ -16,7 +19,8 @@ from outreach.db import settings_of
 from outreach.delivery.models import Delivery
 from outreach.outbox.service import forget_address
 from outreach.privacy.models import AuditEntry, DataRequest
-from outreach.tracking.models import TrackingHit
+from outreach.reporting.tallies import add_link_clicks, link_click_row
+from outreach.tracking.models import LinkClick, TrackingHit
 
 
 def erase(session: Session, email: str, *, actor: str, request_id: int | None = None) -> None:
@@ -30,6 +34,7 @@ def erase(session: Session, email: str, *, actor: str, request_id: int | None = 
         session.execute(
             sa.update(TrackingHit).where(TrackingHit.delivery_id.in_(delivery_ids)).values(url=None)
         )
+        _forget_link_addresses(session, delivery_ids)
         session.execute(
             sa.update(Delivery)
             .where(Delivery.contact_id == contact.id)
@@ -54,3 +59,48 @@ def erase(session: Session, email: str, *, actor: str, request_id: int | None = 
         )
     )
     session.flush()
+
+
+def _origin(url: str) -> str:
+    """A link's scheme and host, nothing of its path or query (nor any user name)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
+
+
+def _forget_link_addresses(session: Session, delivery_ids: sa.Select[int]) -> None:
+    """Keep the erased person's clicks in the per-link figures without the addresses that
+    were theirs alone: a link another recipient of the campaign clicked too says nothing
+    about them and stays; any other may be personalised (a query string, a path), so its
+    clicks move to the link's origin."""
+    other = aliased(LinkClick)
+    shared = (
+        sa.select(other.id)
+        .where(
+            other.campaign_id == LinkClick.campaign_id,
+            other.url == LinkClick.url,
+            other.delivery_id != LinkClick.delivery_id,
+        )
+        .exists()
+    )
+    personal = session.execute(
+        sa.select(LinkClick).where(LinkClick.delivery_id.in_(delivery_ids), ~shared)
+    ).scalars()
+    merged: dict[tuple[int, str], dict[str, Any]] = {}
+    doomed = []
+    for row in personal:
+        doomed.append(row.id)
+        origin = _origin(row.url)
+        entry = merged.setdefault(
+            (row.delivery_id, origin),
+            link_click_row(
+                row.campaign_id, row.delivery_id, row.group_name, row.variant_id, origin
+            ),
+        )
+        entry["human_clicks"] += row.human_clicks
+        entry["machine_clicks"] += row.machine_clicks
+        entry["first_human_at"] = min(
+            filter(None, (entry["first_human_at"], row.first_human_at)), default=None
+        )
+    if doomed:
+        session.execute(sa.delete(LinkClick).where(LinkClick.id.in_(doomed)))
+        add_link_clicks(session, list(merged.values()))

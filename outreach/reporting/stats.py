@@ -83,7 +83,10 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _labels(session: Session, campaign_id: int) -> dict[int, str]:
+REMOVED_VARIANT = "(removed)"  # the label of a variant id the campaign no longer has
+
+
+def variant_labels(session: Session, campaign_id: int) -> dict[int, str]:
     """Variant id -> the name shown: its group's, or "fallback"."""
     rows = session.execute(
         sa.select(Variant.id, Variant.group_id, Group.name)
@@ -117,7 +120,7 @@ def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
             ).where(EngagementTally.campaign_id == campaign.id)
         )
     }
-    labels = _labels(session, campaign.id)
+    labels = variant_labels(session, campaign.id)
     none = dict.fromkeys(ENGAGEMENT_COUNTS, 0)
     report = []
     for group, variant, recipients, sent, failed, bounced, skipped, o_tracked, c_tracked in sorted(
@@ -163,7 +166,7 @@ def _row(
     opens, clicks = engaged["human_openers"], engaged["clickers"]
     return GroupStats(
         group,
-        variant or "(removed)",
+        variant or REMOVED_VARIANT,
         recipients,
         sent,
         failed,

@@ -7,9 +7,13 @@
   and unsubscribes per group and variant, incremented in the transaction that changes the
   deliveries.
 * `hourly_tallies`: human opens and clicks per hour (UTC).
+* `link_clicks`: per delivery and link, human and machine clicks and the first human one,
+  added in the transaction that records the hits. They are the per-link figures' own
+  ledger, not a tally: nothing else keeps them once retention removes the hits, so the
+  recount leaves them alone.
 
-`recount` rebuilds all three from the ledger; the audience freeze, the end of sending and
-a cancellation call it, so whatever a killed worker left unrefreshed is mended. On
+`recount` rebuilds the first three from the ledger; the audience freeze, the end of sending
+and a cancellation call it, so whatever a killed worker left unrefreshed is mended. On
 PostgreSQL, advisory locks order the writers: block refreshes and hit recording share a
 campaign lock, a recount takes it alone, and the block refreshes of a campaign take
 turns. On SQLite every write transaction already holds the database lock. The tallies
@@ -34,6 +38,7 @@ from outreach.tracking.models import (
     EngagementTally,
     HitKind,
     HourlyTally,
+    LinkClick,
     TrackingHit,
 )
 
@@ -253,18 +258,28 @@ def _recount_hours(session: Session, campaign_id: int) -> None:
 
 
 def _add_counts(
-    session: Session, model: type[Any], keys: tuple[str, ...], rows: list[dict[str, Any]]
+    session: Session,
+    model: type[Any],
+    keys: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    *,
+    fixed: tuple[str, ...] = (),
+    earliest: tuple[str, ...] = (),
 ) -> None:
-    """Add each row's counters to the tally with its keys, creating it when missing."""
+    """Add each row's counters to the tally with its keys, creating it when missing; `fixed`
+    columns are only written when it is created, `earliest` ones keep the earliest time."""
     if not rows:
         return
     table = table_of(model)
     statement = upsert(session, table)
-    counters = [c for c in rows[0] if c not in keys]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c: table.c[c] + statement.excluded[c] for c in counters},
-    )
+    new = statement.excluded
+    counters = [c for c in rows[0] if c not in (*keys, *fixed, *earliest)]
+    changes = {c: table.c[c] + new[c] for c in counters}
+    for c in earliest:  # NULL (none yet) on either side: the other
+        changes[c] = sa.case(
+            (sa.or_(table.c[c].is_(None), new[c] < table.c[c]), new[c]), else_=table.c[c]
+        )
+    statement = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
     # Sorted: every writer takes the row locks in the same order.
     session.execute(statement, sorted(rows, key=lambda r: tuple(r[k] for k in keys)))
 
@@ -303,3 +318,32 @@ def add_hours(session: Session, counts: dict[tuple[int, datetime], tuple[int, in
             for (c, hour), (opens, clicks) in counts.items()
         ],
     )
+
+
+def add_link_clicks(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add clicks to the per-link ledger, one row per (delivery, url) with its campaign,
+    group name, variant id (0: none), human and machine clicks and first human click."""
+    _add_counts(
+        session,
+        LinkClick,
+        ("delivery_id", "url"),
+        rows,
+        fixed=("campaign_id", "group_name", "variant_id"),
+        earliest=("first_human_at",),
+    )
+
+
+def link_click_row(
+    campaign_id: int, delivery_id: int, group_name: str, variant_id: int, url: str
+) -> dict[str, Any]:
+    """A row for add_link_clicks, no click counted yet."""
+    return {
+        "campaign_id": campaign_id,
+        "delivery_id": delivery_id,
+        "group_name": group_name,
+        "variant_id": variant_id,
+        "url": url,
+        "human_clicks": 0,
+        "machine_clicks": 0,
+        "first_human_at": None,
+    }

@@ -1,4 +1,5 @@
-"""Individual open and click hits, kept for time series until retention removes them."""
+"""Individual open and click hits, kept for time series until retention removes them, and
+the per-link click counts of each delivery, which outlive them."""
 
 from __future__ import annotations
 
@@ -35,6 +36,27 @@ class TrackingHit(Base):
     url: Mapped[str | None] = mapped_column(sa.String(2000))
     agent_family: Mapped[str | None] = mapped_column(sa.String(100))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkClick(Base):
+    """The clicks of one delivery on one link: the per-link figures' ledger, written with the
+    hits and kept when retention removes them. Group and variant are the delivery's, copied
+    (as in the tallies) so that a campaign's per-link report reads only its own rows."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (sa.UniqueConstraint("delivery_id", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    delivery_id: Mapped[int] = mapped_column(sa.ForeignKey("deliveries.id", ondelete="CASCADE"))
+    group_name: Mapped[str] = mapped_column(sa.String(200))
+    variant_id: Mapped[int] = mapped_column()  # 0: the variant was removed
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    human_clicks: Mapped[int] = mapped_column(default=0)
+    machine_clicks: Mapped[int] = mapped_column(default=0)
+    first_human_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DeliveryTally(Base):

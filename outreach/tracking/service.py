@@ -20,7 +20,13 @@ from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import UTCDateTime, utcnow
 from outreach.db_bulk import insert_rows, is_postgres, table_of, upsert
 from outreach.delivery.models import Delivery, DeliveryStatus
-from outreach.reporting.tallies import add_engagement, add_hours, lock_for_hits
+from outreach.reporting.tallies import (
+    add_engagement,
+    add_hours,
+    add_link_clicks,
+    link_click_row,
+    lock_for_hits,
+)
 from outreach.tracking.models import HitKind, RecordedBatch, TrackingHit
 
 OPEN_TOO_SOON = timedelta(seconds=2)
@@ -204,7 +210,33 @@ def record_hits(session: Session, hits: list[Hit]) -> int:
     totals = _update_counters(session, stored)
     add_engagement(session, _newly_engaged(known, totals))
     add_hours(session, _hours(stored))
+    add_link_clicks(session, _link_clicks(known, stored))
     return len(stored)
+
+
+def _link_clicks(
+    known: dict[int, sa.Row],  # type: ignore[type-arg]
+    stored: list[dict[str, object]],
+) -> list[dict[str, object]]:
+    """Per delivery and link: this batch's human and machine clicks and the first human one,
+    with the delivery's campaign, group and variant."""
+    counts: dict[tuple[int, str], dict[str, Any]] = {}
+    for hit in stored:
+        url = hit["url"]
+        if hit["kind"] is not HitKind.CLICK or not isinstance(url, str):
+            continue
+        row = known[hit["delivery_id"]]  # type: ignore[index]
+        entry = counts.setdefault(
+            (row.id, url),
+            link_click_row(row.campaign_id, row.id, row.group_name, row.variant_id or 0, url),
+        )
+        if hit["machine"]:
+            entry["machine_clicks"] += 1
+            continue
+        entry["human_clicks"] += 1
+        at = hit["occurred_at"]
+        entry["first_human_at"] = min(filter(None, (entry["first_human_at"], at)))
+    return list(counts.values())
 
 
 def _newly_engaged(
