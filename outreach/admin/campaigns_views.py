@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 from flask import (
@@ -43,12 +44,20 @@ from outreach.campaigns.service import (
 )
 from outreach.contacts.models import Contact
 from outreach.contacts.service import ContactQuery, search_contacts
-from outreach.db import get_db, get_session
+from outreach.db import as_id, get_db, get_session
 from outreach.delivery import service as delivery
 from outreach.errors import Conflict, OutreachError, ValidationError
 from outreach.groups.models import Group
 from outreach.groups.service import list_groups
+from outreach.reporting.recipients import (
+    LISTED,
+    count_recipients,
+    outcome_of,
+    recipients,
+    write_recipients_csv,
+)
 from outreach.reporting.stats import campaign_overview
+from outreach.spreadsheet import csv_download
 
 PREVIEW_CONTACTS = 50
 # The preview is the user's own HTML: no scripts, no plugins, no requests but images, and
@@ -479,6 +488,82 @@ def followup_campaign(campaign_id: int) -> Any:
     session.commit()
     form_flash("manage", "A follow-up draft, with the variants copied: edit it, then send.")
     return redirect(url_for("admin.campaign", campaign_id=draft.id))
+
+
+RECIPIENTS_PAGE = 100
+
+
+@bp.get("/campaigns/<int:campaign_id>/recipients")
+def campaign_recipients(campaign_id: int) -> Any:
+    """The recipients behind a figure (outcome, group): a page of them, a CSV of all,
+    a new group of them or a follow-up to them."""
+    session = get_session()
+    campaign = get_campaign(session, campaign_id)
+    outcome = request.args.get("outcome", "opened")
+    group = request.args.get("group") or None
+    outcome_of(outcome)  # an unknown outcome: 422 with its name
+    page = max(1, as_id(request.args.get("page", "1")) or 1)
+    found = recipients(
+        session,
+        campaign.id,
+        outcome,
+        group,
+        limit=RECIPIENTS_PAGE,
+        offset=(page - 1) * RECIPIENTS_PAGE,
+    )
+    total = count_recipients(session, campaign.id, outcome, group)
+    return render_template(
+        "admin/campaign_recipients.html",
+        campaign=campaign,
+        outcome=outcome,
+        outcomes=LISTED,
+        group=group,
+        groups=sorted({g.name for g in target_groups(session, campaign)}),
+        found=found,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // RECIPIENTS_PAGE)),
+        audience=LISTED[outcome][1],
+    )
+
+
+@bp.get("/campaigns/<int:campaign_id>/recipients.csv")
+def campaign_recipients_csv(campaign_id: int) -> Any:
+    """Every recipient with that outcome (of that group), as CSV."""
+    session = get_session()
+    campaign = get_campaign(session, campaign_id)
+    outcome = request.args.get("outcome", "opened")
+    found = recipients(session, campaign.id, outcome, request.args.get("group") or None)
+    return csv_download(
+        partial(write_recipients_csv, found), f"campaign-{campaign.id}-{outcome}.csv"
+    )
+
+
+@bp.post("/campaigns/<int:campaign_id>/recipients/group")
+def campaign_recipients_group(campaign_id: int) -> Any:
+    """Make those recipients a new affinity group."""
+    session = get_session()
+    outcome = request.form.get("outcome", "")
+    group = request.form.get("group") or None
+    back = url_for(
+        "admin.campaign_recipients", campaign_id=campaign_id, outcome=outcome, group=group
+    )
+    try:
+        made, count = use.group_from_outcome(
+            session,
+            campaign_id,
+            outcome,
+            group,
+            request.form.get("name", ""),
+            current_user.email,
+        )
+    except OutreachError as exc:
+        session.rollback()
+        form_flash("recipients-group", exc.message, error=True)
+        return redirect(back)
+    session.commit()
+    form_flash("recipients-group", f"Group {made.name!r} created with {count} contacts.")
+    return redirect(back)
 
 
 @bp.post("/campaigns/<int:campaign_id>/delete")

@@ -14,13 +14,16 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import sqlalchemy as sa
 from flask import render_template, request
 
 from outreach.admin.blueprint import bp
+from outreach.campaigns.models import Campaign
 from outreach.campaigns.service import get_campaign
 from outreach.db import get_db
 from outreach.groups.service import get_group, list_groups
 from outreach.reporting.links import link_stats, write_links_csv
+from outreach.reporting.recipients import combined_reach
 from outreach.reporting.stats import (
     CampaignStats,
     GroupCampaign,
@@ -393,11 +396,19 @@ def campaign_statistics(campaign_id: int) -> Any:
         campaign = get_campaign(session, campaign_id)
         stats = campaign_stats(session, campaign)
         links = link_stats(session, campaign)
+        original = session.get(Campaign, campaign.followup_of) if campaign.followup_of else None
+        combined = combined_reach(session, original.id, campaign.id) if original else []
+        followups = session.scalars(
+            sa.select(Campaign).where(Campaign.followup_of == campaign.id).order_by(Campaign.id)
+        ).all()
     return render_template(
         "admin/statistics_campaign.html",
         campaign=campaign,
         stats=stats,
         links=links,
+        original=original,
+        combined=combined,
+        followups=followups,
         bars=bar_chart(stats),
         series=series_chart(stats),
         percent=percent,

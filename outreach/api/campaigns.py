@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from datetime import UTC
+from functools import partial
 from typing import Any
 
 from flask import current_app, g, make_response
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields
-from marshmallow.validate import Length, OneOf
+from marshmallow.validate import Length, OneOf, Range
 from sqlalchemy.orm import Session
 
 from outreach.api.base import api_blueprint
@@ -31,7 +32,15 @@ from outreach.campaigns.service import (
 )
 from outreach.db import get_db, get_session
 from outreach.delivery import service as delivery
+from outreach.reporting.recipients import (
+    LISTED,
+    MAX_PAGE,
+    count_recipients,
+    recipients,
+    write_recipients_csv,
+)
 from outreach.reporting.stats import campaign_overview
+from outreach.spreadsheet import csv_download
 
 blp = api_blueprint(
     "campaigns", "Campaigns with a variant per group: write, check, preview, test, send"
@@ -472,6 +481,130 @@ class CampaignFollowup(MethodView):
         )
         session.commit()
         return campaign_detail(session, draft)
+
+
+class RecipientCsvArgsSchema(Schema):
+    """Which recipients."""
+
+    class Meta:
+        unknown = RAISE
+
+    outcome = fields.Str(
+        required=True,
+        validate=OneOf(list(LISTED)),
+        metadata={"description": "Opens and clicks are human ones; not_opened: of those tracked."},
+    )
+    group = fields.Str(load_default=None, metadata={"description": "Only this group's."})
+
+
+class RecipientArgsSchema(RecipientCsvArgsSchema):
+    """Which recipients, and which page of them."""
+
+    page = fields.Int(load_default=1, validate=Range(min=1, max=1_000_000))
+    per_page = fields.Int(load_default=100, validate=Range(min=1, max=MAX_PAGE))
+
+
+class RecipientSchema(Schema):
+    """A recipient with that outcome (restricted: no email or name)."""
+
+    contact_id = fields.Int()
+    email = fields.Str()
+    name = fields.Str()
+    status = fields.Str()
+    group = fields.Str()
+    sent_at = fields.Str(allow_none=True, metadata={"format": "date-time"})
+    human_opens = fields.Int()
+    clicks = fields.Int()
+
+
+class RecipientPageSchema(Schema):
+    """A page of recipients."""
+
+    items = fields.List(fields.Nested(RecipientSchema))
+    total = fields.Int()
+    page = fields.Int()
+    per_page = fields.Int()
+
+
+class RecipientGroupSchema(Schema):
+    """A new affinity group of the recipients with an outcome."""
+
+    class Meta:
+        unknown = RAISE
+
+    outcome = fields.Str(required=True, validate=OneOf(list(LISTED)))
+    group = fields.Str(load_default=None, metadata={"description": "Only this group's."})
+    name = fields.Str(required=True, validate=Length(min=1, max=200))
+
+
+class MadeGroupSchema(Schema):
+    """The group made."""
+
+    id = fields.Int()
+    name = fields.Str()
+    members = fields.Int(metadata={"description": "Restricted contacts are not added."})
+
+
+def _recipient_document(r: Any) -> dict[str, Any]:
+    return asdict(r) | {"sent_at": r.sent_at.isoformat() if r.sent_at else None}
+
+
+@blp.route(f"{CAMPAIGN}/recipients")
+class CampaignRecipients(MethodView):
+    @blp.arguments(RecipientArgsSchema, location="query")
+    @blp.response(200, RecipientPageSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], campaign_id: int) -> Any:
+        """The recipients behind a figure: who opened, clicked, bounced, failed,
+        unsubscribed or did not open (erased contacts never; restricted without data)."""
+        session = get_session()
+        number = get_campaign(session, campaign_id).id
+        per_page = args["per_page"]
+        found = recipients(
+            session,
+            number,
+            args["outcome"],
+            args["group"],
+            limit=per_page,
+            offset=(args["page"] - 1) * per_page,
+        )
+        return {
+            "items": [_recipient_document(r) for r in found],
+            "total": count_recipients(session, number, args["outcome"], args["group"]),
+            "page": args["page"],
+            "per_page": per_page,
+        }
+
+
+@blp.route(f"{CAMPAIGN}/recipients.csv")
+class CampaignRecipientsCsv(MethodView):
+    @blp.arguments(RecipientCsvArgsSchema, location="query")
+    @blp.response(200, {"type": "string"}, content_type="text/csv", description="One a line.")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], campaign_id: int) -> Any:
+        """Those recipients as CSV (every one of them)."""
+        session = get_session()
+        number = get_campaign(session, campaign_id).id
+        found = recipients(session, number, args["outcome"], args["group"])
+        return csv_download(
+            partial(write_recipients_csv, found), f"campaign-{number}-{args['outcome']}.csv"
+        )
+
+
+@blp.route(f"{CAMPAIGN}/recipients/group")
+class CampaignRecipientsGroup(MethodView):
+    @blp.arguments(RecipientGroupSchema)
+    @blp.response(201, MadeGroupSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], campaign_id: int) -> Any:
+        """Make the recipients with an outcome (of one group) a new affinity group."""
+        session = get_session()
+        made, count = use.group_from_outcome(
+            session, campaign_id, data["outcome"], data["group"], data["name"], g.api_user.email
+        )
+        session.commit()
+        return {"id": made.id, "name": made.name, "members": count}
 
 
 @blp.route(f"{CAMPAIGN}/groups")

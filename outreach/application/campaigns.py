@@ -224,6 +224,37 @@ def followup(
     return draft
 
 
+def group_from_outcome(
+    session: Session,
+    ref: int | str,
+    outcome: str,
+    group: str | None,
+    name: str,
+    actor: str,
+) -> tuple[Group, int]:
+    """A new affinity group of the campaign's recipients with this outcome (of one group);
+    restricted contacts are not added. The group and how many it holds."""
+    from outreach.groups.service import group_of
+    from outreach.reporting.recipients import unrestricted_ids
+
+    campaign = get_campaign(session, ref)
+    where = f" in {group}" if group else ""
+    made, count = group_of(
+        session,
+        name,
+        unrestricted_ids(session, campaign.id, outcome, group),
+        f"{outcome.replace('_', ' ')} {campaign.name}{where}"[:1000],
+    )
+    _audit(
+        session,
+        actor,
+        "group_from_outcome",
+        campaign.id,
+        {"group": made.id, "outcome": outcome, "of_group": group, "members": count},
+    )
+    return made, count
+
+
 def delete(session: Session, ref: int | str, actor: str) -> str:
     """Delete a draft (any other status is refused); returns its name."""
     campaign = get_campaign(session, ref)

@@ -24,6 +24,7 @@ from outreach.campaigns.service import (
 )
 from outreach.commands.support import OutreachGroup, emit_json, json_option, session_scope, settings
 from outreach.errors import OutreachError
+from outreach.reporting.recipients import LISTED
 
 campaigns_cli = OutreachGroup("campaigns", help="Campaigns with a variant per group.")
 
@@ -358,6 +359,56 @@ def followup_command(
             "tracking), so whether they opened or clicked is not known; "
             "--include-untracked counts them"
         )
+
+
+@campaigns_cli.command("recipients")
+@click.argument("campaign")
+@click.option(
+    "--outcome",
+    required=True,
+    type=click.Choice(list(LISTED)),
+    help="Who: opened, clicked (human ones), not_opened (of those tracked), bounced, "
+    "failed, unsubscribed.",
+)
+@click.option("--group", help="Only the recipients of this group.")
+@click.option("--to-group", "to_group", metavar="NAME", help="Make them a new affinity group.")
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+def recipients_command(
+    campaign: str,
+    outcome: str,
+    group: str | None,
+    to_group: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """The recipients behind a figure of the report: who opened, clicked, bounced...
+    Erased contacts never appear; restricted ones appear without their data."""
+    import sys
+
+    from outreach.reporting.recipients import recipients, write_recipients_csv
+
+    with session_scope() as session:
+        number = get_campaign(session, campaign).id
+        if to_group:
+            made, count = use.group_from_outcome(
+                session, number, outcome, group, to_group, f"command line ({getpass.getuser()})"
+            )
+            click.echo(f"group {made.name} created with {count} contacts")
+            return
+        found = recipients(session, number, outcome, group)
+    if as_json:
+        emit_json(
+            [asdict(r) | {"sent_at": r.sent_at.isoformat() if r.sent_at else None} for r in found]
+        )
+        return
+    if as_csv:
+        write_recipients_csv(found, sys.stdout)
+        return
+    for r in found:
+        who = r.email or f"contact #{r.contact_id} (restricted)"
+        click.echo(f"{who}  {r.name}  {r.group}  {r.status}")
+    click.echo(f"{len(found)} {outcome.replace('_', ' ')}", err=True)
 
 
 @campaigns_cli.command("delete")

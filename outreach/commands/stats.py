@@ -11,6 +11,7 @@ import click
 from outreach.campaigns.service import get_campaign
 from outreach.commands.support import emit_json, outreach_command, session_scope
 from outreach.reporting.links import CampaignLinks, link_stats, write_links_csv
+from outreach.reporting.recipients import combined_reach
 from outreach.reporting.stats import CampaignStats, campaign_stats, percent, write_csv
 
 Report = TypeVar("Report", CampaignStats, CampaignLinks)
@@ -27,10 +28,21 @@ def stats_command(campaign: str, as_json: bool, as_csv: bool, per_link: bool) ->
     with session_scope() as session:
         found = get_campaign(session, campaign)
         report = link_stats(session, found) if per_link else campaign_stats(session, found)
+        first = get_campaign(session, found.followup_of) if found.followup_of else None
+        combined = combined_reach(session, first.id, found.id) if first else []
+        first_name = first.name if first else ""
     if isinstance(report, CampaignLinks):
         show(report, as_json, as_csv, write_links_csv, print_links)
-    else:
-        show(report, as_json, as_csv, write_csv, print_table)
+        return
+    show(report, as_json, as_csv, write_csv, print_table)
+    if first_name and not (as_json or as_csv):
+        click.echo(f"\na follow-up to {first_name}: people reached, opened and clicked in either")
+        click.echo(f"{'group':<20}{'reached':>8}{'opened':>8}{'clicked':>8}  ({first_name} alone)")
+        for r in combined:
+            click.echo(
+                f"{r.group:<20}{r.reached:>8}{r.openers:>8}{r.clickers:>8}  "
+                f"({r.first_reached}, {r.first_openers}, {r.first_clickers})"
+            )
 
 
 def show(

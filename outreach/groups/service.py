@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from outreach.contacts.identity import normalize_email
 from outreach.contacts.models import Contact, ContactStatus
-from outreach.db import as_id
+from outreach.db import as_id, utcnow
 from outreach.errors import Conflict, NotFound, ValidationError
 from outreach.groups.models import Group, GroupKind, GroupMembership, group_key
 from outreach.groups.rules import Compiler, Rule, describe, parse, to_doc
@@ -371,6 +371,23 @@ def add_members(session: Session, group_name: str, emails: Iterable[str]) -> int
     session.add_all(GroupMembership(group_id=group.id, contact_id=i) for i in sorted(new))
     session.flush()
     return len(new)
+
+
+def group_of(
+    session: Session, name: str, contact_ids: sa.Select[int], description: str = ""
+) -> tuple[Group, int]:
+    """A new private affinity group made of these contacts (a select of their ids);
+    the group and how many it holds."""
+    group = create_group(session, name, description)
+    chosen = contact_ids.subquery()
+    session.execute(
+        sa.insert(GroupMembership).from_select(
+            ["group_id", "contact_id", "created_at"],
+            sa.select(sa.literal(group.id), chosen.c[0], sa.literal(utcnow())).distinct(),
+        )
+    )
+    count = session.scalar(sa.select(sa.func.count()).where(GroupMembership.group_id == group.id))
+    return group, int(count or 0)
 
 
 def remove_members(session: Session, group_name: str, emails: Iterable[str]) -> int:

@@ -60,8 +60,8 @@ def test_groups_page_lists_counts_and_forms(
 ) -> None:
     html = auth.get("/admin/groups").get_data(as_text=True)
     assert rows_of(html) == [
-        "Managers sector private 2 2 Publish",
-        "Thinkers sector private 1 0 Publish",
+        "Managers Over time sector private 2 2 Publish",
+        "Thinkers Over time sector private 1 0 Publish",
     ]
     ids = group_ids(db)
     assert f'href="/admin/contacts?group={ids["Managers"]}"' in html
@@ -72,7 +72,7 @@ def test_create_group_then_add_members(auth: FlaskClient, people: None, db: Tran
     html = post(auth, "/admin/groups", name="  Press   friends ", description="met at fairs")
     assert messages_of(html, "new-group") == ["Group &#39;Press friends&#39; created."]
     vip = group_ids(db)["Press friends"]
-    assert "Press friends met at fairs affinity private 0 0 Publish" in rows_of(html)
+    assert "Press friends met at fairs Over time affinity private 0 0 Publish" in rows_of(html)
 
     html = post(
         auth,
@@ -81,7 +81,7 @@ def test_create_group_then_add_members(auth: FlaskClient, people: None, db: Tran
         emails="ana@example.org\r\nCARLA@example.org, ana@example.org",
     )
     assert messages_of(html, f"group-{vip}") == ["2 of 3 added to Press friends."]
-    assert "Press friends met at fairs affinity private 2 1 Publish" in rows_of(html)
+    assert "Press friends met at fairs Over time affinity private 2 1 Publish" in rows_of(html)
     assert messages_of(html, "new-group") == []  # each message sits next to its own form
 
     html = post(auth, f"/admin/groups/{vip}/members", action="remove", emails="ana@example.org")
@@ -154,13 +154,13 @@ def test_publish_and_unpublish_from_the_groups_page(
     html = post(auth, f"/admin/groups/{managers}/visibility", public="1")
 
     assert "Managers is public: subscribers can choose it" in html
-    assert rows_of(html)[0] == "Managers sector public 2 2 Unpublish"
+    assert rows_of(html)[0] == "Managers Over time sector public 2 2 Unpublish"
     assert "<option >Managers</option>" in auth.get("/subscribe").get_data(as_text=True)
 
     html = post(auth, f"/admin/groups/{managers}/visibility", public="0")
 
     assert "Managers is private: only admins see it; its members stay." in html
-    assert rows_of(html)[0] == "Managers sector private 2 2 Publish"
+    assert rows_of(html)[0] == "Managers Over time sector private 2 2 Publish"
     assert "Managers" not in auth.get("/subscribe").get_data(as_text=True)
     assert members(db, managers) == 2
 
@@ -178,10 +178,14 @@ def test_create_a_public_topic_and_a_sector_for_the_sign_up_list(
     html = post(
         auth, "/admin/groups", name="Book club", description="A monthly reading list", public="1"
     )
-    assert "Book club A monthly reading list affinity public 0 0 Unpublish" in rows_of(html)
+    assert "Book club A monthly reading list Over time affinity public 0 0 Unpublish" in rows_of(
+        html
+    )
     post(auth, "/admin/groups", name="Designers", kind="sector", public="1")
     html = post(auth, "/admin/groups", name="Odd", kind="rule")
-    assert messages_of(html, "new-group") == ["choose affinity group or sector"]
+    assert messages_of(html, "new-group") == [
+        "choose affinity group or sector (a rule group is made in the rule editor)"
+    ]
 
     page = auth.get("/subscribe").get_data(as_text=True)
     assert "<option >Designers</option>" in page and "Thinkers" not in page

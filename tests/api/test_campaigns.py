@@ -70,6 +70,8 @@ def test_create_list_and_get_campaigns(
         "reply_to": "Replies@example.org",
         "groups": ["Managers", "Consultants"],
         "created_at": first["created_at"],
+        "followup_of": None,
+        "followup_audience": None,
         "variants": [],
     }
     assert second["from"] == '"Doe, Jane" <jane@example.org>'

@@ -59,6 +59,8 @@ def test_create_an_affinity_group(client: FlaskClient, api_headers: dict[str, st
         "description": "Who decides",
         "members": 0,
         "subscribed": 0,
+        "rule": None,
+        "rule_text": None,
     }
     assert groups(client, api_headers)["Board members"] == doc
 

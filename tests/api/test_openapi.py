@@ -16,6 +16,9 @@ ENDPOINTS = {
     "/api/v1/campaigns/{campaign_id}": {"get", "delete"},
     "/api/v1/campaigns/{campaign_id}/duplicate": {"post"},
     "/api/v1/campaigns/{campaign_id}/followup": {"post"},
+    "/api/v1/campaigns/{campaign_id}/recipients": {"get"},
+    "/api/v1/campaigns/{campaign_id}/recipients.csv": {"get"},
+    "/api/v1/campaigns/{campaign_id}/recipients/group": {"post"},
     "/api/v1/campaigns/{campaign_id}/groups": {"put"},
     "/api/v1/campaigns/{campaign_id}/variants/{group}": {"put"},
     "/api/v1/campaigns/{campaign_id}/audience": {"get"},
@@ -63,6 +66,7 @@ NOT_JSON = {
     ("/api/v1/campaigns/{campaign_id}/preview", "get"): "text/html",
     ("/api/v1/statistics/{campaign_id}.csv", "get"): "text/csv",
     ("/api/v1/statistics/{campaign_id}/links.csv", "get"): "text/csv",
+    ("/api/v1/campaigns/{campaign_id}/recipients.csv", "get"): "text/csv",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

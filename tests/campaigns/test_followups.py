@@ -5,6 +5,7 @@ unless asked for), on every surface."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -13,12 +14,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from outreach.campaigns.models import Campaign
-from outreach.db import get_db
+from outreach.db import get_db, utcnow
+from outreach.delivery.models import Delivery
 from outreach.groups.service import create_group
 from tests.conftest import SmtpSink, drain
 from tests.support.admin import form_post
 from tests.support.api import error_of
 from tests.support.delivery import send
+from tests.support.pages import rows_of
 from tests.support.tracking import click_paths, flush, pixel_path, send_tracked_campaign
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Macintosh) Firefox/130"}
@@ -172,3 +175,38 @@ def test_a_followup_from_the_admin(app: Flask, auth: FlaskClient) -> None:
     status, where, _ = form_post(auth, page, f"{page}/followup", audience="lurkers")
     assert status == 302 and where.endswith("#followup")
     assert "unknown audience &#39;lurkers&#39;" in auth.get(where).get_data(as_text=True)
+
+
+@pytest.mark.usefixtures("read")
+def test_a_followups_report_links_to_the_first_and_shows_the_combined_reach(
+    app: Flask, smtp_sink: SmtpSink, auth: FlaskClient
+) -> None:
+    runner = app.test_cli_runner()
+    runner.invoke(args=["campaigns", "followup", "T", "--audience", "non-openers", "--name", "T2"])
+    with get_db(app).reader() as session:
+        first = session.scalar(sa.select(Campaign.id).where(Campaign.name == "T"))
+        second = session.scalar(sa.select(Campaign.id).where(Campaign.name == "T2"))
+    assert first is not None and second is not None
+    send(app, second)
+    drain(app)
+    (message,) = smtp_sink.received()
+    with get_db(app).session() as session:  # read minutes later, as people do
+        session.execute(
+            sa.update(Delivery)
+            .where(Delivery.campaign_id == second)
+            .values(sent_at=utcnow() - timedelta(minutes=5))
+        )
+    app.test_client().get(pixel_path(message), headers=BROWSER)  # this time a person opened it
+    flush(app)
+    page = auth.get(f"/admin/statistics/{second}").get_data(as_text=True)
+    assert f'A follow-up to <a href="/admin/statistics/{first}">T</a>' in page
+    # T reached all four, one opened it; the follow-up won one more reader.
+    assert rows_of(page, "combined-reach") == ["Thinkers 4 2 1 4 1 1"]
+    assert f'href="/admin/statistics/{second}">T2</a>' in auth.get(
+        f"/admin/statistics/{first}"
+    ).get_data(as_text=True)
+    people = page.split('id="people"', 1)[1]
+    assert f"/admin/campaigns/{second}/recipients?outcome=opened&amp;group=Thinkers" in people
+    table = runner.invoke(args=["stats", "T2"]).output
+    assert "a follow-up to T: people reached, opened and clicked in either" in table
+    assert table.splitlines()[-1].split() == ["Thinkers", "4", "2", "1", "(4,", "1,", "1)"]
