@@ -194,3 +194,18 @@ def test_link_clicks_are_filled_from_the_click_hits_still_kept(empty_url: str) -
         (1, "Thinkers", 7, a, 2, 1, AT + timedelta(minutes=10)),
         (2, "Managers", 0, b, 0, 1, None),
     ]
+
+
+def test_rule_groups_pass_the_kind_check_and_other_kinds_do_not(empty_url: str) -> None:
+    """0019 replaced the check constraint of groups.kind (SQLite: by rebuilding the table)."""
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    insert = sa.text(
+        "INSERT INTO groups (name, name_key, kind, description, is_public, rule, created_at) "
+        "VALUES (:name, :name, :kind, '', false, :rule, CURRENT_TIMESTAMP)"
+    )
+    with engine.begin() as conn:
+        conn.execute(insert, {"name": "readers", "kind": "rule", "rule": '{"behaviour": "opened"}'})
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"name": "odd", "kind": "bogus", "rule": None})
+    engine.dispose()
