@@ -121,15 +121,15 @@ COMBINED_CASES = [
 
 
 @pytest.mark.usefixtures("people")
-@pytest.mark.parametrize(
-    ("rule", "expected"),
-    FIELD_CASES + BEHAVIOUR_CASES + COMBINED_CASES,
-    ids=lambda v: json.dumps(v) if isinstance(v, dict) else None,
-)
-def test_each_condition_matches_exactly_its_contacts(
-    app: Flask, rule: dict[str, Any], expected: set[str]
-) -> None:
-    assert _matching(app, rule) == expected
+def test_each_condition_matches_exactly_its_contacts(app: Flask) -> None:
+    """Every case on one arranged database (a fresh database per case cost a second each
+    on PostgreSQL); the failures are listed together."""
+    wrong = {}
+    for rule, expected in FIELD_CASES + BEHAVIOUR_CASES + COMBINED_CASES:
+        found = _matching(app, rule)
+        if found != expected:
+            wrong[json.dumps(rule)] = (sorted(found), sorted(expected))
+    assert wrong == {}
 
 
 @pytest.mark.usefixtures("people")
