@@ -50,6 +50,9 @@ class Settings:
     dkim_selector: str = ""
     dkim_key_file: str = ""
     unsubscribe_mailto: str = ""
+    # Campaign mail's envelope sender: bounces+<delivery tag>@ this domain (VERP), so that a
+    # bounce names its delivery; unset: the campaign's From address.
+    bounce_domain: str = ""
     language: str = "en"  # `lang` of campaign mail to contacts without a language
     worker_threads: int = 4
     pause_after: int = 50

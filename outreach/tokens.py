@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -62,3 +65,37 @@ def read_token(
     if not isinstance(payload, dict):
         raise TokenError("this link is not valid")
     return payload
+
+
+# A delivery tag names one delivery in a bounce address (VERP) and a header: short enough
+# for an address's local part (64 characters at most, "bounces+" included), lowercase
+# (some servers lowercase local parts), signed for its purpose, and dated.
+DELIVERY_TAG_DAYS = 365  # a report about a message older than a year is not matched
+_DAY = 86_400
+
+
+def _tag_mac(secret: str, delivery_id: int, day: int) -> str:
+    key = hashlib.sha256(f"outreach.delivery-tag:{secret}".encode()).digest()
+    return hmac.new(key, f"{delivery_id}:{day}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def delivery_tag(secret: str, delivery_id: int, *, now: float | None = None) -> str:
+    """The signed tag of one delivery: `<id hex>-<day hex>-<80-bit MAC>`."""
+    day = int((time.time() if now is None else now) // _DAY)
+    return f"{delivery_id:x}-{day:x}-{_tag_mac(secret, delivery_id, day)}"
+
+
+def read_delivery_tag(secret: str, tag: str, *, now: float | None = None) -> int:
+    """The delivery id of a genuine tag not older than DELIVERY_TAG_DAYS, or TokenError."""
+    parts = tag.strip().lower().split("-")
+    try:
+        delivery_id, day = int(parts[0], 16), int(parts[1], 16)
+        mac = parts[2]
+    except (IndexError, ValueError):
+        raise TokenError("not a delivery tag") from None
+    if len(parts) != 3 or not hmac.compare_digest(mac, _tag_mac(secret, delivery_id, day)):
+        raise TokenError("not a delivery tag of this instance")
+    today = int((time.time() if now is None else now) // _DAY)
+    if not 0 <= today - day <= DELIVERY_TAG_DAYS:
+        raise TokenExpired("the delivery tag is too old")
+    return delivery_id

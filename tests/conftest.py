@@ -441,6 +441,7 @@ class _SinkHandler:
             return "421 closing"
         parsed = message_from_bytes(envelope.content, policy=policy.SMTP)
         parsed.raw_bytes = envelope.content  # type: ignore[attr-defined]  (DKIM checks)
+        parsed.envelope_from = envelope.mail_from  # type: ignore[attr-defined]  (VERP)
         with self.sink.lock:
             self.sink.messages.append(parsed)  # type: ignore[arg-type]
         return "250 OK"

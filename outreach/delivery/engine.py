@@ -41,6 +41,7 @@ from outreach.delivery.pacing import Pacer, pacer_for
 from outreach.delivery.transport import Envelope, Transport, TransportError, outgoing
 from outreach.groups.models import Group
 from outreach.rendering.message import Links, MessageBuilder, Tracking
+from outreach.tokens import delivery_tag
 from outreach.tracking.links import click_url, open_url
 
 log = logging.getLogger(__name__)
@@ -354,12 +355,15 @@ class Engine:
     ) -> str:
         if person is None:
             return "skipped"
+        tag = delivery_tag(self.settings.secret_key, item.id)
         try:
-            message_id, message = self._build(campaign_id, item, person)
+            message_id, message = self._build(campaign_id, item, person, tag)
         except Exception as exc:  # this recipient's data, not the batch: it fails alone
             return self._unbuildable(item, exc)
+        domain = self.settings.bounce_domain
+        envelope_sender = f"bounces+{tag}@{domain}" if domain else sender
         try:
-            self.transport().send(Envelope(sender, (person.email,)), message)
+            self.transport().send(Envelope(envelope_sender, (person.email,)), message)
         except TransportError as exc:
             return self._failed(item, exc)
         values = service.sent_values(message_id, person.track_opens, person.track_clicks)
@@ -371,11 +375,12 @@ class Engine:
         return "sent"
 
     def _build(
-        self, campaign_id: int, item: service.Claimed, person: _Recipient
+        self, campaign_id: int, item: service.Claimed, person: _Recipient, tag: str
     ) -> tuple[str, bytes]:
         builder = self.local.builders[(item.variant_id, item.group_name)]
         links = Links(*message_links(self.settings, person.id, campaign_id))
-        message_id, message = builder.build(person, links, self._tracking(item.id, person, links))
+        tracking = self._tracking(item.id, person, links)
+        message_id, message = builder.build(person, links, tracking, delivery=tag)
         if len(message) > MAX_MESSAGE_BYTES:
             raise ValueError(
                 f"the message is {len(message) / 1e6:.1f} MB, over the "

@@ -119,6 +119,8 @@ class MessageBuilder:
             f"List-Id: {encode_header(campaign_name[:60])} <campaign-{campaign_id}.{self.domain}>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
             "MIME-Version: 1.0",
+            # For the providers' feedback loops: campaign, kind, sender (Gmail's format).
+            f"Feedback-ID: {campaign_id}:campaign:outreach:{self.domain}",
             *(["X-Outreach-Test: yes"] if test else []),
         ]
         self.fixed = "\r\n".join(fixed)
@@ -133,10 +135,16 @@ class MessageBuilder:
         }
 
     def build(
-        self, contact: Recipient, links: Links, tracking: Tracking | None = None
+        self,
+        contact: Recipient,
+        links: Links,
+        tracking: Tracking | None = None,
+        delivery: str | None = None,
     ) -> tuple[str, bytes]:
         """(Message-ID, message bytes) for one contact; within the template bounds, or
-        LimitExceeded naming the one this contact's data went over."""
+        LimitExceeded naming the one this contact's data went over. `delivery`: the
+        delivery's signed tag, carried in X-Outreach-Delivery so that a bounce or
+        complaint quoting the message names its delivery."""
         context = self.context(contact, links)
         compiled = self.compiled
         with bounded():
@@ -169,7 +177,8 @@ class MessageBuilder:
             f"Date: {_clock.now()}\r\n"
             f"Message-ID: {message_id}\r\n"
             f"List-Unsubscribe: {unsubscribe}\r\n"
-            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+            + (f"X-Outreach-Delivery: {delivery}\r\n" if delivery else "")
+            + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
         )
         part = (
             "--{b}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"

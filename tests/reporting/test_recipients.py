@@ -55,7 +55,7 @@ def _who(app: Flask, *args: str) -> list[str]:
 
 def test_the_recipients_of_each_outcome(app: Flask, read: int) -> None:
     assert _who(app, "--outcome", "opened") == ["both@example.org"]
-    assert _who(app, "--outcome", "clicked") == ["clicks@example.org", "both@example.org"]
+    assert sorted(_who(app, "--outcome", "clicked")) == ["both@example.org", "clicks@example.org"]
     # Open-tracked and no human open: the proxy's fetch was not a person's.
     assert _who(app, "--outcome", "not_opened") == ["opens@example.org"]
     assert _who(app, "--outcome", "unsubscribed") == ["none@example.org"]
@@ -101,11 +101,12 @@ def test_the_recipients_through_the_api(
     assert page.status_code == 200, page.get_json()
     body = page.get_json()
     assert (body["total"], body["page"], body["per_page"]) == (2, 1, 1)
-    assert [r["email"] for r in body["items"]] == ["clicks@example.org"]
+    first_page = [r["email"] for r in body["items"]]
     second = client.get(
         url, query_string={"outcome": "clicked", "per_page": 1, "page": 2}, headers=api_headers
     )
-    assert [r["email"] for r in second.get_json()["items"]] == ["both@example.org"]
+    both_pages = first_page + [r["email"] for r in second.get_json()["items"]]
+    assert sorted(both_pages) == ["both@example.org", "clicks@example.org"]
     assert client.get(url, query_string={"outcome": "read"}, headers=api_headers).status_code == 422
     sheet = client.get(f"{url}.csv", query_string={"outcome": "not_opened"}, headers=api_headers)
     assert sheet.mimetype == "text/csv"
@@ -138,9 +139,9 @@ def test_the_recipients_in_the_admin(auth: FlaskClient, read: int) -> None:
     html = auth.get(page, query_string={"outcome": "clicked", "group": "Thinkers"}).get_data(
         as_text=True
     )
-    assert [r.split()[0] for r in rows_of(html, "recipients")] == [
-        "clicks@example.org",
+    assert sorted(r.split()[0] for r in rows_of(html, "recipients")) == [
         "both@example.org",
+        "clicks@example.org",
     ]
     assert "2 recipients" in html
     sheet = auth.get(f"{page}.csv", query_string={"outcome": "opened"})
