@@ -347,10 +347,11 @@ def followup_command(
         choice = followup_choice(session, draft)
         reach = sum(row.recipients for row in audience_report(session, draft))
         number, named = draft.id, draft.name
+        first = get_campaign(session, draft.followup_of or 0).name
     assert choice is not None  # noqa: S101 (a follow-up has its choice)
-    click.echo(f"campaign {number} ({named}) created as a draft: a follow-up to {campaign}")
+    click.echo(f"campaign {number} ({named}) created as a draft: a follow-up to {first}")
     click.echo(
-        f"{choice.chosen} {audience} of {campaign}; {reach} can be mailed now "
+        f"{choice.chosen} {audience} of {first}; {reach} can be mailed now "
         "(subscribed, consenting, not suppressed)"
     )
     if choice.untracked:

@@ -51,6 +51,7 @@ def test_the_rule_editor_counts_live_and_saves_a_rule_group(
     page.wait_for_url(f"{live_server}/admin/groups/*/rule")
     assert "Rule group 'Readers' created: not opened campaign Summer." in page.content()
     assert page.locator("#rule-count").inner_text() == "1"
+    edit_url = page.url
     page.goto(f"{live_server}/admin/groups")
     row = page.locator("tr", has_text="Readers")
     assert "not opened campaign Summer" in row.inner_text()
@@ -58,3 +59,5 @@ def test_the_rule_editor_counts_live_and_saves_a_rule_group(
     row.get_by_role("link", name="Edit the rule of Readers").click()
     assert page.get_by_label("Rule", exact=True).input_value() == "not opened campaign Summer"
     assert problems == []
+    # With its sample shown, at every width: nothing spills out of the card.
+    assert check(page, edit_url) == {}
