@@ -53,6 +53,8 @@ class Settings:
     # Campaign mail's envelope sender: bounces+<delivery tag>@ this domain (VERP), so that a
     # bounce names its delivery; unset: the campaign's From address.
     bounce_domain: str = ""
+    soft_bounce_limit: int = 3  # soft bounces in a row (one per message) that count as hard
+    inbound_retention_days: int = 30  # processed inbound messages are kept this long
     language: str = "en"  # `lang` of campaign mail to contacts without a language
     worker_threads: int = 4
     pause_after: int = 50

@@ -16,6 +16,7 @@ from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import Base
 from outreach.delivery.models import Delivery, DeliveryStatus
 from outreach.groups.models import Group, GroupKind, GroupMembership
+from outreach.inbound.models import InboundMessage
 from outreach.ops.models import Worker
 from outreach.outbox.models import OutboxMessage, OutboxStatus
 from outreach.privacy.models import AuditEntry, DataRequest, RequestKind, RequestState
@@ -52,6 +53,7 @@ __all__ = [
     "GroupMembership",
     "HitKind",
     "HourlyTally",
+    "InboundMessage",
     "LinkClick",
     "NoticeVersion",
     "OutboxMessage",

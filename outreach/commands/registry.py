@@ -13,6 +13,7 @@ def register(app: Flask) -> None:
     from outreach.commands.consent import consent_cli
     from outreach.commands.contacts import contacts_cli
     from outreach.commands.groups import groups_cli
+    from outreach.commands.inbound import inbound_command
     from outreach.commands.ops import db_cli, demo_command, serve_command, worker_command
     from outreach.commands.privacy import privacy_cli
     from outreach.commands.settings import settings_cli
@@ -29,6 +30,7 @@ def register(app: Flask) -> None:
         serve_command,
         demo_command,
         stats_command,
+        inbound_command,
         privacy_cli,
         settings_cli,
     ):

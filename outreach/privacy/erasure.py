@@ -17,6 +17,7 @@ from outreach.contacts.service import (
 )
 from outreach.db import settings_of
 from outreach.delivery.models import Delivery
+from outreach.inbound.models import InboundMessage
 from outreach.outbox.service import forget_address
 from outreach.privacy.models import AuditEntry, DataRequest
 from outreach.reporting.tallies import add_link_clicks, link_click_row
@@ -35,6 +36,8 @@ def erase(session: Session, email: str, *, actor: str, request_id: int | None = 
             sa.update(TrackingHit).where(TrackingHit.delivery_id.in_(delivery_ids)).values(url=None)
         )
         _forget_link_addresses(session, delivery_ids)
+        # Bounces and complaints quote the person's address and mail: nothing is kept.
+        session.execute(sa.delete(InboundMessage).where(InboundMessage.contact_id == contact.id))
         session.execute(
             sa.update(Delivery)
             .where(Delivery.contact_id == contact.id)

@@ -122,6 +122,29 @@ def _requests(session: Session, digest: str) -> list[dict[str, Any]]:
     ]
 
 
+def _inbound(session: Session, contact_id: int) -> list[dict[str, Any]]:
+    """The bounces, complaints and replies matched to the person, as received."""
+    from outreach.inbound.models import InboundMessage
+
+    rows = session.scalars(
+        sa.select(InboundMessage)
+        .where(InboundMessage.contact_id == contact_id)
+        .order_by(InboundMessage.id)
+    )
+    return [
+        {
+            "received_at": r.received_at.isoformat(),
+            "kind": r.kind,
+            "status": r.status,
+            "sender": r.sender,
+            "subject": r.subject,
+            "decision": r.decision,
+            "message": r.raw,
+        }
+        for r in rows
+    ]
+
+
 def _export(session: Session, contact: Contact | None, email_key: str) -> dict[str, Any]:
     digest = email_hmac(settings_of(session).secret_key, email_key)
     document: dict[str, Any] = {
@@ -132,6 +155,7 @@ def _export(session: Session, contact: Contact | None, email_key: str) -> dict[s
         "notices": [],
         "deliveries": [],
         "emails": [],
+        "inbound_messages": [],
     }
     if contact is not None:
         consent = proof(session, contact)
@@ -141,6 +165,7 @@ def _export(session: Session, contact: Contact | None, email_key: str) -> dict[s
             "notices": consent["notices"],
             "deliveries": _deliveries(session, contact.id),
             "emails": emails_of(session, contact.id),
+            "inbound_messages": _inbound(session, contact.id),
         }
     return document | {
         "requests": _requests(session, digest),
@@ -204,6 +229,7 @@ def export_tables(document: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         "deliveries.csv": deliveries,
         "opens_and_clicks.csv": hits,
         "emails.csv": document.get("emails", []),
+        "inbound_messages.csv": document.get("inbound_messages", []),
         "requests.csv": [_without(r, "history") for r in document["requests"]],
     }
 

@@ -18,6 +18,7 @@ from outreach.campaigns.models import Campaign, CampaignStatus
 from outreach.config import Settings
 from outreach.db import utcnow
 from outreach.delivery.models import Delivery
+from outreach.inbound.models import InboundMessage
 from outreach.outbox.service import purge_sent
 from outreach.privacy.models import AuditEntry
 from outreach.tracking.models import RecordedBatch, TrackingHit
@@ -43,6 +44,7 @@ def apply_retention(
         "deliveries_anonymized": 0,
         "audit_entries_deleted": 0,
         "outbox_deleted": 0,
+        "inbound_deleted": 0,
     }
     hits = _cutoff(settings.hit_retention_days, now)
     if hits is not None:
@@ -72,4 +74,9 @@ def apply_retention(
     outbox = _cutoff(settings.outbox_retention_days, now)
     if outbox is not None:
         done["outbox_deleted"] = purge_sent(session, outbox)
+    inbound = _cutoff(settings.inbound_retention_days, now)
+    if inbound is not None:  # bounces and complaints quote the person's address and mail
+        done["inbound_deleted"] = _rowcount(
+            session.execute(sa.delete(InboundMessage).where(InboundMessage.received_at < inbound))
+        )
     return done

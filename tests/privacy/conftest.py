@@ -71,4 +71,9 @@ def history(app: Flask, smtp_sink: SmtpSink) -> int:
         environ_base={"REMOTE_ADDR": "203.0.113.77"},
     )
     app.extensions["outreach.hits"].flush()
+    from outreach.application.inbound import process
+    from tests.support.inbound import yahoo_delay
+
+    with get_db(app).session() as session:  # a relay deferred her copy once: a soft bounce
+        process(session, app.extensions["outreach.settings"], yahoo_delay(ana_mail), "pipe")
     return campaign_id

@@ -126,6 +126,7 @@ EXPORTED = {
     "group_memberships": "profile.groups",
     "deliveries": "deliveries",
     "outbox": "emails",
+    "inbound_messages": "inbound_messages",
 }
 
 

@@ -81,5 +81,6 @@ def test_recent_traces_are_kept(app: Flask, sent: dict[str, EmailMessage]) -> No
         "deliveries_anonymized": 0,
         "audit_entries_deleted": 0,
         "outbox_deleted": 0,
+        "inbound_deleted": 0,
     }
     assert count(app, TrackingHit.id) == 1 and count(app, Delivery.contact_id) == 4

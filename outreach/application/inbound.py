@@ -1,0 +1,196 @@
+"""Inbound mail processed: each message once, its verdict landed on the delivery, the
+contact, the consent ledger and the tallies.
+
+* hard bounce: the delivery becomes `bounced`, the contact `bounced`, its address
+  suppressed;
+* soft bounce: recorded; OUTREACH_SOFT_BOUNCE_LIMIT of them in a row (the contact's last
+  messages each soft-bounced) count as a hard one;
+* complaint: every consent withdrawn with the report as the source, the contact
+  `complained`, its address suppressed, the campaign's unsubscribe counted;
+* mailed unsubscribe: every consent withdrawn at once, as the one-click link does;
+* auto-reply, unclassified: recorded, nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outreach.config import Settings
+from outreach.consent import links
+from outreach.consent.models import Suppression
+from outreach.consent.service import Evidence, unsubscribe
+from outreach.contacts.identity import normalize_email
+from outreach.contacts.models import Contact, ContactStatus
+from outreach.delivery.models import Delivery, DeliveryStatus
+from outreach.inbound.classify import Classified, Kind, classify, parse
+from outreach.inbound.models import InboundMessage
+from outreach.reporting.tallies import refresh_blocks
+from outreach.tokens import TokenError, read_delivery_tag, read_token
+
+MAX_KEPT = 1_000_000  # characters of a message's text kept for a second look
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What became of one inbound message (`duplicate`: it was processed before)."""
+
+    record: InboundMessage
+    duplicate: bool
+
+
+def process(session: Session, settings: Settings, raw: bytes, source: str) -> Processed:
+    """Classify one inbound message and apply its outcome, once (a message seen before, by
+    the digest of its bytes, is only reported)."""
+    digest = hashlib.sha256(raw).hexdigest()
+    seen = session.scalar(sa.select(InboundMessage).where(InboundMessage.digest == digest))
+    if seen is not None:
+        return Processed(seen, True)
+    message = parse(raw)
+    verdict = classify(message, unsubscribe_mailto=settings.unsubscribe_mailto)
+    record = InboundMessage(
+        digest=digest,
+        message_id=str(message.get("Message-ID", "") or "")[:998] or None,
+        source=source[:50],
+        sender=str(message.get("From", "") or "")[:320],
+        subject=str(message.get("Subject", "") or "")[:300],
+        kind=verdict.kind.value,
+        status=(verdict.status or None) and verdict.status[:50],
+        raw=raw.decode("utf-8", errors="replace")[:MAX_KEPT],
+    )
+    delivery = _delivery(session, settings, verdict)
+    contact = _contact(session, settings, verdict, delivery)
+    record.delivery_id = delivery.id if delivery else None
+    record.contact_id = contact.id if contact else None
+    session.add(record)
+    session.flush()
+    record.decision = _apply(session, settings, record, verdict, delivery, contact)[:500]
+    session.flush()
+    return Processed(record, False)
+
+
+def _delivery(session: Session, settings: Settings, verdict: Classified) -> Delivery | None:
+    for tag in verdict.tags:
+        try:
+            number = read_delivery_tag(settings.secret_key, tag)
+        except TokenError:
+            continue  # another instance's, forged, or too old
+        found = session.get(Delivery, number)
+        if found is not None:
+            return found
+    return None
+
+
+def _contact(
+    session: Session, settings: Settings, verdict: Classified, delivery: Delivery | None
+) -> Contact | None:
+    if delivery is not None:
+        return session.get(Contact, delivery.contact_id) if delivery.contact_id else None
+    if verdict.unsubscribe_token:
+        try:
+            payload = read_token(settings.secret_key, links.SUBSCRIPTION, verdict.unsubscribe_token)
+        except TokenError:
+            return None
+        return session.get(Contact, int(payload.get("c") or 0))
+    for address in verdict.recipients:  # no tag: the address the report names
+        try:
+            key = normalize_email(address)[1]
+        except ValueError:
+            continue
+        found = session.scalar(sa.select(Contact).where(Contact.email_key == key))
+        if found is not None:
+            return found
+    return None
+
+
+def _apply(
+    session: Session,
+    settings: Settings,
+    record: InboundMessage,
+    verdict: Classified,
+    delivery: Delivery | None,
+    contact: Contact | None,
+) -> str:
+    what = f"{verdict.kind.value.replace('_', ' ')}: {verdict.reason}"
+    if verdict.kind in (Kind.AUTO_REPLY, Kind.UNCLASSIFIED):
+        return f"{what}; nothing changed"
+    if contact is None:
+        return f"{what}; no delivery or contact of this instance matched, nothing changed"
+    about = f"contact #{contact.id}" + (f", delivery #{delivery.id}" if delivery else "")
+    reference = record.message_id or f"sha256:{record.digest[:16]}"
+    if verdict.kind is Kind.UNSUBSCRIBE:
+        campaign = _campaign_of(settings, verdict) or (delivery.campaign_id if delivery else None)
+        unsubscribe(session, contact, Evidence(f"mailed unsubscribe {reference}"), campaign)
+        return f"{what}; {about} unsubscribed: every consent withdrawn"
+    if verdict.kind is Kind.COMPLAINT:
+        unsubscribe(
+            session,
+            contact,
+            Evidence(f"complaint: feedback report {reference} ({verdict.status or 'abuse'})"),
+            delivery.campaign_id if delivery else None,
+        )
+        contact.status = ContactStatus.COMPLAINED
+        _suppress(session, contact, "complaint")
+        return f"{what}; {about} complained: consent withdrawn, address suppressed"
+    if verdict.kind is Kind.SOFT_BOUNCE:
+        if not _soft_limit_reached(session, settings, contact):
+            return f"{what}; {about}: soft bounce counted"
+        what += f" ({settings.soft_bounce_limit} soft bounces in a row: treated as hard)"
+    _bounce(session, delivery, contact, verdict.reason)
+    return f"{what}; {about} bounced: address suppressed"
+
+
+def _campaign_of(settings: Settings, verdict: Classified) -> int | None:
+    try:
+        payload = read_token(
+            settings.secret_key, links.SUBSCRIPTION, verdict.unsubscribe_token or ""
+        )
+    except TokenError:
+        return None
+    return int(payload["k"]) if payload.get("k") else None
+
+
+def _suppress(session: Session, contact: Contact, reason: str) -> None:
+    if contact.email_hmac and not session.scalar(
+        sa.select(Suppression.id).where(Suppression.email_hmac == contact.email_hmac)
+    ):
+        session.add(Suppression(email_hmac=contact.email_hmac, reason=reason))
+
+
+def _bounce(session: Session, delivery: Delivery | None, contact: Contact, reason: str) -> None:
+    if delivery is not None and delivery.status is DeliveryStatus.SENT:
+        delivery.status = DeliveryStatus.BOUNCED
+        delivery.last_error = f"bounced after delivery: {reason}"[:1000]
+        session.flush()
+        refresh_blocks(session, delivery.campaign_id, delivery.id, delivery.id)
+    if contact.status in (ContactStatus.SUBSCRIBED, ContactStatus.PENDING):
+        contact.status = ContactStatus.BOUNCED
+    _suppress(session, contact, "hard bounce")
+
+
+def _soft_limit_reached(session: Session, settings: Settings, contact: Contact) -> bool:
+    """The contact's last OUTREACH_SOFT_BOUNCE_LIMIT messages each soft-bounced."""
+    limit = max(1, settings.soft_bounce_limit)
+    last = list(
+        session.scalars(
+            sa.select(Delivery.id)
+            .where(Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.SENT)
+            .order_by(Delivery.id.desc())
+            .limit(limit)
+        )
+    )
+    if len(last) < limit:
+        return False
+    soft = set(
+        session.scalars(
+            sa.select(InboundMessage.delivery_id).where(
+                InboundMessage.contact_id == contact.id,
+                InboundMessage.kind == Kind.SOFT_BOUNCE.value,
+                InboundMessage.delivery_id.in_(last),
+            )
+        )
+    )
+    return soft >= set(last)

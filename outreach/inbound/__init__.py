@@ -1,0 +1,1 @@
+"""Inbound mail: bounces, complaints, auto-replies and mailed unsubscribes."""
