@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,14 +32,13 @@ import sqlalchemy as sa
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from import_contacts import DEFAULT_PG, fresh_database  # noqa: E402
+from tracking import database_for, median_ms  # noqa: E402
 
 from outreach.campaigns.models import Campaign, CampaignStatus  # noqa: E402
-from outreach.config import Settings  # noqa: E402
 from outreach.db import Database, make_engine  # noqa: E402
 from outreach.groups.rules import parse_line  # noqa: E402
 from outreach.groups.service import preview_rule  # noqa: E402
 
-SECRET = "bench-secret-" * 4
 TARGET_MS = 200.0
 RULES = {
     "profile": "sector = Journalists",
@@ -122,11 +119,7 @@ def deliveries_sql(kind: str) -> str:
 
 def build(kind: str, url: str, size: int) -> Database:
     """The contacts and the three campaigns' ledger, bulk-built and analysed."""
-    database = Database(
-        Settings(
-            database_url=url, secret_key=SECRET, instance_path=Path(tempfile.gettempdir())
-        ).resolved()
-    )
+    database = database_for(url, Path(tempfile.gettempdir()))
     now = datetime.now(UTC)
     with database.session() as session:
         campaigns = []
@@ -162,17 +155,6 @@ def build(kind: str, url: str, size: int) -> Database:
             conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     return database
-
-
-def median_ms(action: Callable[[], object], runs: int = 5) -> float:
-    """Median wall time of `runs` calls after one warm-up call, in milliseconds."""
-    action()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def timings(database: Database) -> tuple[float, dict[str, tuple[float, int]]]:

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from outreach.config import Settings
 from outreach.consent import links
-from outreach.consent.models import Suppression
-from outreach.consent.service import Evidence, unsubscribe
+from outreach.consent.service import Evidence, suppress, unsubscribe
 from outreach.contacts.identity import normalize_email
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.delivery.models import Delivery, DeliveryStatus
@@ -62,12 +61,17 @@ def process(session: Session, settings: Settings, raw: bytes, source: str) -> Pr
         raw=raw.decode("utf-8", errors="replace")[:MAX_KEPT],
     )
     delivery = _delivery(session, settings, verdict)
-    contact = _contact(session, settings, verdict, delivery)
+    subscription = _subscription(settings, verdict)
+    contact = _contact(session, verdict, delivery, subscription)
     record.delivery_id = delivery.id if delivery else None
     record.contact_id = contact.id if contact else None
     session.add(record)
     session.flush()
-    record.decision = _apply(session, settings, record, verdict, delivery, contact)[:500]
+    campaign_id = subscription[1] if subscription else None
+    if campaign_id is None and delivery is not None:
+        campaign_id = delivery.campaign_id
+    record.decision = _apply(session, settings, record, verdict, contact, delivery, campaign_id)
+    record.decision = record.decision[:500]
     session.flush()
     return Processed(record, False)
 
@@ -84,17 +88,27 @@ def _delivery(session: Session, settings: Settings, verdict: Classified) -> Deli
     return None
 
 
+def _subscription(settings: Settings, verdict: Classified) -> tuple[int, int | None] | None:
+    """(contact id, campaign id) of a mailed unsubscribe's genuine subscription token."""
+    if not verdict.unsubscribe_token:
+        return None
+    try:
+        payload = read_token(settings.secret_key, links.SUBSCRIPTION, verdict.unsubscribe_token)
+    except TokenError:
+        return None
+    return int(payload.get("c") or 0), (int(payload["k"]) if payload.get("k") else None)
+
+
 def _contact(
-    session: Session, settings: Settings, verdict: Classified, delivery: Delivery | None
+    session: Session,
+    verdict: Classified,
+    delivery: Delivery | None,
+    subscription: tuple[int, int | None] | None,
 ) -> Contact | None:
     if delivery is not None:
         return session.get(Contact, delivery.contact_id) if delivery.contact_id else None
     if verdict.unsubscribe_token:
-        try:
-            payload = read_token(settings.secret_key, links.SUBSCRIPTION, verdict.unsubscribe_token)
-        except TokenError:
-            return None
-        return session.get(Contact, int(payload.get("c") or 0))
+        return session.get(Contact, subscription[0]) if subscription else None
     for address in verdict.recipients:  # no tag: the address the report names
         try:
             key = normalize_email(address)[1]
@@ -111,8 +125,9 @@ def _apply(
     settings: Settings,
     record: InboundMessage,
     verdict: Classified,
-    delivery: Delivery | None,
     contact: Contact | None,
+    delivery: Delivery | None,
+    campaign_id: int | None,
 ) -> str:
     what = f"{verdict.kind.value.replace('_', ' ')}: {verdict.reason}"
     if verdict.kind in (Kind.AUTO_REPLY, Kind.UNCLASSIFIED):
@@ -122,15 +137,14 @@ def _apply(
     about = f"contact #{contact.id}" + (f", delivery #{delivery.id}" if delivery else "")
     reference = record.message_id or f"sha256:{record.digest[:16]}"
     if verdict.kind is Kind.UNSUBSCRIBE:
-        campaign = _campaign_of(settings, verdict) or (delivery.campaign_id if delivery else None)
-        unsubscribe(session, contact, Evidence(f"mailed unsubscribe {reference}"), campaign)
+        unsubscribe(session, contact, Evidence(f"mailed unsubscribe {reference}"), campaign_id)
         return f"{what}; {about} unsubscribed: every consent withdrawn"
     if verdict.kind is Kind.COMPLAINT:
         unsubscribe(
             session,
             contact,
             Evidence(f"complaint: feedback report {reference} ({verdict.status or 'abuse'})"),
-            delivery.campaign_id if delivery else None,
+            campaign_id,
         )
         contact.status = ContactStatus.COMPLAINED
         _suppress(session, contact, "complaint")
@@ -143,21 +157,9 @@ def _apply(
     return f"{what}; {about} bounced: address suppressed"
 
 
-def _campaign_of(settings: Settings, verdict: Classified) -> int | None:
-    try:
-        payload = read_token(
-            settings.secret_key, links.SUBSCRIPTION, verdict.unsubscribe_token or ""
-        )
-    except TokenError:
-        return None
-    return int(payload["k"]) if payload.get("k") else None
-
-
 def _suppress(session: Session, contact: Contact, reason: str) -> None:
-    if contact.email_hmac and not session.scalar(
-        sa.select(Suppression.id).where(Suppression.email_hmac == contact.email_hmac)
-    ):
-        session.add(Suppression(email_hmac=contact.email_hmac, reason=reason))
+    if contact.email_hmac:
+        suppress(session, contact.email_hmac, reason)
 
 
 def _bounce(session: Session, delivery: Delivery | None, contact: Contact, reason: str) -> None:

@@ -172,6 +172,12 @@ def consent_confirmed(
     )
 
 
+def suppress(session: Session, digest: str, reason: str) -> None:
+    """Put an address (by its HMAC) on the suppression list, unless it is there already."""
+    if session.scalar(sa.select(Suppression.id).where(Suppression.email_hmac == digest)) is None:
+        session.add(Suppression(email_hmac=digest, reason=reason))
+
+
 def not_suppressed() -> sa.ColumnElement[bool]:
     """SQL condition on Contact: its address is not on the suppression list."""
     return ~sa.select(Suppression.id).where(Suppression.email_hmac == Contact.email_hmac).exists()

@@ -22,7 +22,7 @@ from outreach.campaigns.service import presend_checks
 from outreach.claims import worker_id
 from outreach.config import Settings
 from outreach.consent.models import Suppression
-from outreach.consent.service import unmailable_reason
+from outreach.consent.service import suppress, unmailable_reason
 from outreach.contacts.models import Contact, ContactStatus
 from outreach.db import UTCDateTime, utcnow
 from outreach.db_bulk import (
@@ -496,10 +496,8 @@ def record_failure(
         contact = session.get(Contact, item.contact_id)
         if contact is not None:
             contact.status = ContactStatus.BOUNCED
-            if contact.email_hmac and not session.scalar(
-                sa.select(Suppression.id).where(Suppression.email_hmac == contact.email_hmac)
-            ):
-                session.add(Suppression(email_hmac=contact.email_hmac, reason="hard bounce"))
+            if contact.email_hmac:
+                suppress(session, contact.email_hmac, "hard bounce")
     elif permanent or item.attempts >= MAX_ATTEMPTS:
         status = DeliveryStatus.FAILED
     else:

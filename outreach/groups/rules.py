@@ -344,15 +344,6 @@ def to_doc(rule: Rule) -> dict[str, Any]:
     return doc
 
 
-def group_names(rule: Rule) -> set[str]:
-    """The names of the groups a rule refers to."""
-    if isinstance(rule, AllOf | AnyOf):
-        return set().union(*(group_names(r) for r in rule.rules))
-    if isinstance(rule, Not):
-        return group_names(rule.rule)
-    return {rule.group} if isinstance(rule, GroupRule) else set()
-
-
 # --- the one-line form ------------------------------------------------------------------
 
 _LINE_OPS = {

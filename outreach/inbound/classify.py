@@ -112,7 +112,7 @@ def _tags(message: EmailMessage) -> list[str]:
         for value in message.get_all(name, []):
             tags += [m.lower() for m in _VERP.findall(str(value))]
     for part in _parts(message):
-        for value in part.get_all("X-Outreach-Delivery", []) if hasattr(part, "get_all") else []:
+        for value in part.get_all("X-Outreach-Delivery", []):
             tags += [m.lower() for m in _TAG.findall(str(value))]
     if not tags:  # a report that quotes the original as text
         for part in message.walk():

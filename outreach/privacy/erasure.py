@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from outreach.consent.models import Suppression
+from outreach.consent.service import suppress
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact
 from outreach.contacts.service import (
@@ -50,8 +50,7 @@ def erase(session: Session, email: str, *, actor: str, request_id: int | None = 
         .values(email=None, details={})
     )
     forget_address(session, key)
-    if session.scalar(sa.select(Suppression.id).where(Suppression.email_hmac == digest)) is None:
-        session.add(Suppression(email_hmac=digest, reason="erased"))
+    suppress(session, digest, "erased")
     session.add(
         AuditEntry(
             actor=actor,

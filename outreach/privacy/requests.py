@@ -11,8 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outreach.consent.models import Suppression
-from outreach.consent.service import RESEND_AFTER, Evidence, spend_token, unsubscribe
+from outreach.consent.service import RESEND_AFTER, Evidence, spend_token, suppress, unsubscribe
 from outreach.contacts.fields import clean_profile
 from outreach.contacts.identity import email_hmac, normalize_email
 from outreach.contacts.models import Contact, ContactStatus
@@ -376,12 +375,6 @@ def _fulfil_erasure(
     session.flush()
     erase(session, address, actor=actor, request_id=request.id)  # audits the erasure
     return [owe(session, request, "erased", address)]
-
-
-def suppress(session: Session, digest: str, reason: str) -> None:
-    """Put an address (by its HMAC) on the suppression list, unless it is there already."""
-    if session.scalar(sa.select(Suppression.id).where(Suppression.email_hmac == digest)) is None:
-        session.add(Suppression(email_hmac=digest, reason=reason))
 
 
 def _fulfil_objection(

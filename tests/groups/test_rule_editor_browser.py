@@ -7,7 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from flask import Flask
 
+from outreach.contacts.models import Contact
+from outreach.db import get_db
 from tests.support.accessibility import check
 from tests.support.admin import sign_in
 
@@ -15,7 +19,7 @@ from tests.support.admin import sign_in
 @pytest.mark.browser
 @pytest.mark.usefixtures("people")
 def test_the_rule_editor_counts_live_and_saves_a_rule_group(
-    admin_user: str, live_server: str, browser_page: Any
+    app: Flask, admin_user: str, live_server: str, browser_page: Any
 ) -> None:
     page = browser_page
     problems: list[str] = []
@@ -59,5 +63,12 @@ def test_the_rule_editor_counts_live_and_saves_a_rule_group(
     row.get_by_role("link", name="Edit the rule of Readers").click()
     assert page.get_by_label("Rule", exact=True).input_value() == "not opened campaign Summer"
     assert problems == []
-    # With its sample shown, at every width: nothing spills out of the card.
+    # With its sample shown, at every width: nothing spills out of the card, not even a
+    # name with no place to break it.
+    with get_db(app).session() as session:
+        session.execute(
+            sa.update(Contact)
+            .where(Contact.email_key == "ana@example.org")
+            .values(last_name="Q" * 90)
+        )
     assert check(page, edit_url) == {}
